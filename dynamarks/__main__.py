@@ -1,0 +1,3 @@
+from dynamarks.host.cli import main
+
+raise SystemExit(main())

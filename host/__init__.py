@@ -1,0 +1,1 @@
+"""dynamarks.host: parameters, fixed point, bit-exact reference, driver, TPM sealing, CLI."""
