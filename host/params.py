@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from dynamarks.host.errors import ParameterError
 
 MAGIC = b"DMKP"
@@ -218,7 +217,9 @@ def keygen(
     # beta = 1.0 is the open interval's end; it is representable (one) and p = 1.0 stays out.
     al, be = min(code(alpha, width), one), min(code(beta, width), (1 << width) - 1)
     lo, hi = code(a, width), code(b, width)
-    tables = [thresholds_from_table(paper_table(classes, randbelow(classes))) for _ in range(classes)]
+    tables = [
+        thresholds_from_table(paper_table(classes, randbelow(classes))) for _ in range(classes)
+    ]
     return Params(
         classes=classes,
         width=width,

@@ -1,8 +1,9 @@
 """Trivium keystream generator, bit-compatible with the eSTREAM reference (SPEC §5).
 
 ``Trivium(key, iv)`` loads the 80-bit key and IV (10 bytes each, as the eSTREAM test vectors
-print them: bit n of byte m goes to s_(80-8m-n)), runs the 4·288-clock warm-up, and then hands out the keystream
-``z_1, z_2, …`` packed LSB-first into bytes, continuing where the previous call stopped.
+print them: bit n of byte m goes to s_(80-8m-n)), runs the 4·288-clock warm-up, and then
+hands out the keystream ``z_1, z_2, …`` packed LSB-first into bytes, continuing where the
+previous call stopped.
 
 The clocks run in a small C core (``dynamarks.host._trivium``, built by ``pip install -e .``);
 ``trivium_python`` is a slow pure-Python model of the same specification, used to cross-check
@@ -43,7 +44,7 @@ def initial_state(key: bytes, iv: bytes) -> bytes:
 
 
 def trivium_python(state: bytes, skip: int, nbytes: int) -> tuple[bytes, bytes]:
-    """Pure-Python Trivium: run ``skip`` clocks, then return ``nbytes`` of keystream and the state."""
+    """Pure-Python Trivium: run ``skip`` clocks, then return ``nbytes`` of keystream and state."""
     s = [0] + list(state)  # 1-based: s[1] .. s[288]
     out = bytearray(nbytes)
     for t in range(skip + 8 * nbytes):
