@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from dynamarks.host.errors import InputError
 from dynamarks.host.params import Params
 from dynamarks.host.trivium import Trivium
