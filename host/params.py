@@ -214,8 +214,11 @@ def keygen(
     if not MIN_WIDTH <= width <= MAX_WIDTH:
         raise ParameterError(f"word width must be in {MIN_WIDTH}..{MAX_WIDTH} bits")
     one = 1 << (width - 1)
-    # beta = 1.0 is the open interval's end; it is representable (one) and p = 1.0 stays out.
-    al, be = min(code(alpha, width), one), min(code(beta, width), (1 << width) - 1)
+    # The paper's beta = 1 excludes only p = 1.0 exactly, which a float softmax almost never
+    # reaches; after quantization every p > 1 - 2**-W is the code ONE. So beta >= 1.0 maps to
+    # ONE + 1, keeping those confident vectors in the window as the float algorithm does.
+    al = min(code(alpha, width), one)
+    be = one + 1 if beta >= 1.0 else code(beta, width)
     lo, hi = code(a, width), code(b, width)
     tables = [
         thresholds_from_table(paper_table(classes, randbelow(classes))) for _ in range(classes)

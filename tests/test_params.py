@@ -24,7 +24,7 @@ def test_keygen_paper_defaults() -> None:
     p = keygen(classes=10, width=16)
     one = p.one
     assert one == 32768
-    assert p.alpha == (code(0.9, 16),) * 10 and p.beta == (one,) * 10
+    assert p.alpha == (code(0.9, 16),) * 10 and p.beta == (one + 1,) * 10
     assert p.a == (code(0.01, 16),) * 10 and p.b == (code(0.19, 16),) * 10
     v = p.v_tables()
     for row in v:
