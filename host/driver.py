@@ -101,7 +101,8 @@ class Backend(ABC):
         p = p.astype(np.int64, copy=False)
         bad = ((p < 0) | (p >= 1 << self.width)).any(axis=1)
         if bad.any():
-            raise InputError(f"vector {int(np.argmax(bad))} has a word outside 0..2**{self.width}-1")
+            k = int(np.argmax(bad))
+            raise InputError(f"vector {k} has a word outside 0..2**{self.width}-1")
         return p
 
     def process(
@@ -183,3 +184,57 @@ def open_backend(name: str, params: Params, **opts: Any) -> Backend:
     ``build_dir=`` for ``rtl``. Unknown options are refused.
     """
     return backend_class(name)(params, **opts)
+
+
+def add_backend_arguments(parser: Any, default: str = "reference") -> None:
+    """The ``--backend``/``--port``/``--baudrate``/``--timeout`` options of every verb that
+    streams vectors through a unit (``serve``, ``alter``, ``demo``)."""
+    parser.add_argument(
+        "--backend",
+        choices=sorted(BACKENDS),
+        default=default,
+        help=f"what computes the unit (default: {default})",
+    )
+    parser.add_argument("--port", help="serial backend: the device, e.g. /dev/ttyUSB1 or a pty")
+    parser.add_argument(
+        "--baudrate", type=int, default=None, help="serial backend: UART speed (default 115200)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="serial backend: seconds to wait for a reply"
+    )
+
+
+def backend_opts_from_args(args: Any) -> dict[str, Any]:
+    """The backend options given on the command line (only those that were set)."""
+    if args.backend != "serial":
+        for flag in ("port", "baudrate", "timeout"):
+            if getattr(args, flag, None) is not None:
+                raise DynamarksError(f"--{flag} is an option of the serial backend only")
+        return {}
+    if not getattr(args, "port", None):
+        raise DynamarksError("the serial backend needs --port DEVICE")
+    opts: dict[str, Any] = {"port": args.port}
+    for flag in ("baudrate", "timeout"):
+        if getattr(args, flag, None) is not None:
+            opts[flag] = getattr(args, flag)
+    return opts
+
+
+def open_sealed_backend(
+    name: str,
+    secrets: str | Any,
+    *,
+    tcti: str | None = None,
+    auth: bytes = b"",
+    **opts: Any,
+) -> Backend:
+    """Unseal the parameter set of ``secrets`` (a ``dynamarks seal`` file) with the TPM at
+    ``tcti`` into memory, then open and configure backend ``name`` with it.
+
+    The TPM is asked first: when unsealing fails (TPM unreachable, PCRs changed, wrong auth,
+    another TPM, tampered file) no device has been touched.
+    """
+    from dynamarks.host.sealing import load_secret_params
+
+    params = load_secret_params(secrets, tcti=tcti, auth=auth)
+    return open_backend(name, params, **opts)

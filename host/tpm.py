@@ -100,7 +100,8 @@ def open_tpm(tcti: str | None = None) -> Iterator[object]:
     except Exception as exc:  # TSS2_Exception from the TCTI loader/initialiser, or ValueError
         raise TpmUnreachable(
             f"cannot reach a TPM through TCTI {spec!r} ({exc}); is the TPM (or swtpm) running, "
-            "and is the TCTI string right (e.g. device:/dev/tpmrm0, swtpm:host=127.0.0.1,port=2321)?"
+            "and is the TCTI string right (e.g. device:/dev/tpmrm0, "
+            "swtpm:host=127.0.0.1,port=2321)?"
         ) from None
     try:
         # A cheap round trip, so that a TCTI that opens lazily fails here, not mid-operation.
@@ -230,7 +231,9 @@ def seal_secret(
             "keyedhash", objectAttributes=attrs, nameAlg="sha256", authPolicy=policy or None
         )
         sensitive = t.TPM2B_SENSITIVE_CREATE(
-            t.TPMS_SENSITIVE_CREATE(userAuth=t.TPM2B_AUTH(auth), data=t.TPM2B_SENSITIVE_DATA(secret))
+            t.TPMS_SENSITIVE_CREATE(
+                userAuth=t.TPM2B_AUTH(auth), data=t.TPM2B_SENSITIVE_DATA(secret)
+            )
         )
         sess = _encrypting_session(ctx, t, srk, t.TPM2_SE.HMAC)
         handles.append(sess)
@@ -260,6 +263,8 @@ def unseal_secret(ctx, obj: SealedObject, auth: bytes = b"") -> bytes:
     t = _tss()
     if obj.auth_required and not auth:
         raise TpmAuthError("this sealed file needs an auth value (--auth); none was given")
+    if auth and not obj.auth_required:
+        raise TpmAuthError("this sealed file was sealed without an auth value; drop --auth")
     handles = []
     try:
         srk, srk_name = _create_srk(ctx, t)

@@ -10,6 +10,7 @@ import os
 import stat
 import struct
 
+import numpy as np
 import pytest
 
 from dynamarks.host import cli, sealing, tpm
@@ -92,6 +93,12 @@ def test_wrong_auth_is_not_retried_and_counts_once(swtpm, params, tmp_path):
     with pytest.raises(tpm.TpmAuthError, match="needs an auth value"):
         load_secret_params(out, tcti=swtpm.tcti)  # refused before touching the TPM
     assert load_secret_params(out, tcti=swtpm.tcti, auth=b"correct horse") == params
+    plain = tmp_path / "plain.sealed"
+    seal_params(params, plain, tcti=swtpm.tcti)
+    with pytest.raises(tpm.TpmAuthError, match="without an auth value"):
+        load_secret_params(plain, tcti=swtpm.tcti, auth=b"x")  # refused, nothing counted
+    with tpm.open_tpm(swtpm.tcti) as ctx:
+        assert tpm.lockout_counter(ctx) == before + 1
 
 
 def test_dictionary_attack_lockout_is_reported(swtpm, params, tmp_path):
@@ -186,3 +193,19 @@ def test_read_auth_specs(tmp_path, monkeypatch):
     assert sealing.read_auth(f"file:{f}") == b"from-file"
     assert sealing.read_auth("str:x:y") == b"x:y"
     assert sealing.read_auth(None) == b""
+
+
+def test_open_sealed_backend(swtpm, params, tmp_path):
+    from dynamarks.host.driver import open_sealed_backend
+    from dynamarks.host.reference import ReferenceUnit
+    from tests.strategies import random_vectors
+
+    out = tmp_path / "s.sealed"
+    seal_params(params, out, tcti=swtpm.tcti, pcrs=[16], auth=b"pw")
+    p = random_vectors(np.random.default_rng(0), 50, params)
+    with open_sealed_backend("reference", out, tcti=swtpm.tcti, auth=b"pw") as be:
+        assert (be.process(p) == ReferenceUnit(params).process(p)).all()
+    with tpm.open_tpm(swtpm.tcti) as ctx:
+        tpm.extend_pcr(ctx, 16, b"x")
+    with pytest.raises(tpm.TpmPolicyError):
+        open_sealed_backend("reference", out, tcti=swtpm.tcti, auth=b"pw")

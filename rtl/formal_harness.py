@@ -1,0 +1,409 @@
+"""Proof harnesses for the watermark unit: what :mod:`dynamarks.rtl.formal` runs.
+
+Every harness drives :class:`dynamarks.rtl.unit.WatermarkUnit` through its ports (``sink`` /
+``source`` streams, the ``config`` port, counters) with free inputs (``AnySeq``) and free
+parameters (``AnyConst``), so the proofs hold for every input sequence and, where stated, for
+every parameter set that passes SPEC §3.1.
+
+Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
+
+``unit_vectors`` (bmc; a b c d e)
+    The harness writes a free parameter table through the config port — SPEC §3.1 validation
+    is an assumption on the written (stored) values — then streams free vectors: any word
+    values, idle cycles and back-pressure on both sides, framing well formed. The unit is
+    built with ``external_keystream=True`` and the harness offers free 32-bit keystream words,
+    so every Δ and j draw is covered. A scoreboard (a FIFO of the accepted input vectors)
+    checks every vector that comes out: (a) output sum == input sum, exact; (b) output argmax
+    == input argmax (ties → lowest index); (c) each changed word is either the argmax word,
+    strictly decreased, or a non-argmax word, strictly increased — with (a) in full-width
+    arithmetic no word can wrap around; (d) a vector that is not well formed or whose maximum
+    is outside its class's window comes out unchanged; (e, data side) at most two words
+    change; and vectors come out whole, in order, one per accepted vector, first/last on words
+    0 and N−1. Bounded: the depth covers the configuration and three whole vectors in and out
+    back to back; ``unit_vectors_cover`` shows that this depth does reach a third *altered*
+    vector at the output.
+
+``unit_secrets`` (prove; e)
+    Two units (real Trivium each) get the same stream inputs, handshakes, resets and config
+    strobes/addresses, but independent free config *data* — everything secret: key, IV,
+    windows, Δ ranges, thresholds. k-induction proves that on every cycle both agree on
+    ``sink.ready``, ``source.valid``, ``source.first``/``last``, ``config.running``,
+    ``config.locked``, ``vectors_in``, ``vectors_out`` and ``rejected``, and on the internal
+    strobes ``vector_done`` (keystream consumption), ``vector_dropped``, ``word_out``: timing,
+    keystream consumption and counters are independent of the secrets, for any input,
+    including malformed framing and resets. The induction is strengthened automatically: a
+    taint analysis of the elaborated unit (:func:`registers_and_taint`) lists the registers
+    whose value cannot depend on config data or memory contents, and the harness asserts those
+    equal as well.
+
+``trivium_timing`` (prove; e)
+    The same argument on the Trivium block alone (32 clocks per cycle), free key/IV words:
+    ``running`` and the keystream handshake do not depend on the key.
+
+Why N = 3, W = 10 generalise: the unit is one parametric design (rtl/unit.py) whose control
+(framing FSM, counters, buffer pointers, descriptor queue, output sequencer) has the same
+structure for every N and W, and whose datapath checks — streaming argmax and sum, a per-class
+table read, window compare, multiply–shift, compare with C, add/subtract — are per word or
+per vector, with no N- or W-specific case. W = 10 is the smallest width SPEC allows (the
+tightest margins); N = 3 is the smallest N with a non-argmax, non-j word, so every role a
+word can have (i, j, untouched) occurs. The top-1 safety inequality of §3.1 is assumed exactly
+as the host validates it. The cocotb benches check N = 10, W = 16 bit for bit against the
+reference model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from amaranth import Array, Const, Elaboratable, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Assert, Assume, Cover, Fragment
+from amaranth.hdl._ast import AnyConst, AnySeq, Assign, Switch
+
+from dynamarks.rtl.formal import Job
+
+#: Sizes the proofs run at (see the module docstring for why they generalise).
+CLASSES, WIDTH = 3, 10
+C_ONE = 1 << 16
+C_BITS = 17
+
+
+def elaborate_unit(classes: int, width: int, external_keystream: bool):
+    """(unit, fragment): the unit elaborated once, so that a harness can read its internals.
+
+    ``external_keystream`` builds the unit without its Trivium; the keystream is then an input
+    stream the harness drives.
+    """
+    from dynamarks.rtl.unit import WatermarkUnit
+
+    unit = WatermarkUnit(classes=classes, width=width, external_keystream=external_keystream)
+    return unit, Fragment.get(unit, None)
+
+
+def table_entries(classes: int) -> list[tuple[int, str, int]]:
+    """``(config address, field, class)`` of every table entry (fields alpha, beta, a, b, C0…)."""
+    from dynamarks.rtl.param_store import SPACE_C, SPACE_WINDOW, config_address
+
+    out = []
+    for i in range(classes):
+        for f, name in enumerate(("alpha", "beta", "a", "b")):
+            out.append((config_address(classes, SPACE_WINDOW, i, f), name, i))
+        for k in range(classes):
+            out.append((config_address(classes, SPACE_C, i, k), f"C{k}", i))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Taint analysis on the elaborated design (strengthening for the two-copy induction)
+
+
+def _walk(frag: Fragment, out: list[Fragment]) -> None:
+    out.append(frag)
+    for sub, _name, _loc in frag.subfragments:
+        _walk(sub, out)
+
+
+def _stmt_deps(stmts: Iterable, ctx: frozenset, deps: dict) -> None:
+    for s in stmts:
+        if isinstance(s, Assign):
+            src = set(s.rhs._rhs_signals()) | set(s.lhs._rhs_signals()) | ctx
+            for lhs in s._lhs_signals():
+                deps.setdefault(lhs, set()).update(src)
+        elif isinstance(s, Switch):
+            inner = ctx | frozenset(s.test._rhs_signals())
+            for _patterns, body, _loc in s.cases:
+                _stmt_deps(body, inner, deps)
+
+
+def registers_and_taint(frag: Fragment, sources: Iterable[Signal]):
+    """``(registers, tainted)`` of an elaborated design.
+
+    ``registers`` lists, in a stable order, the signals assigned in a clocked domain.
+    ``tainted`` holds every signal whose value can depend on a source or on the contents of a
+    memory (memory read data are sources: contents are state the harness cannot compare):
+    through an assignment's right-hand side, an index, or an enclosing ``If``/``Switch``
+    condition (implicit flow), to a fixed point. A register outside ``tainted`` is a function
+    of the shared inputs and other untainted registers only.
+    """
+    frags: list[Fragment] = []
+    _walk(frag, frags)
+    deps: dict = {}
+    regs: list[Signal] = []
+    seen: set = set()
+    tainted = set(sources)
+    for f in frags:
+        for domain, stmts in f.statements.items():
+            local: dict = {}
+            _stmt_deps(stmts, frozenset(), local)
+            for sig, d in local.items():
+                deps.setdefault(sig, set()).update(d)
+                if domain != "comb" and sig not in seen:
+                    seen.add(sig)
+                    regs.append(sig)
+        for rp in getattr(f, "_read_ports", []):
+            tainted.update(rp._data._rhs_signals())
+    changed = True
+    while changed:
+        changed = False
+        for sig, d in deps.items():
+            if sig not in tainted and any(x in tainted for x in d):
+                tainted.add(sig)
+                changed = True
+    return regs, tainted
+
+
+def assert_untainted_equal(m: Module, fa: Fragment, fb: Fragment, src_a, src_b) -> int:
+    """Assert every untainted register of copy A equal to its twin in copy B; return count."""
+    regs_a, taint_a = registers_and_taint(fa, src_a)
+    regs_b, _ = registers_and_taint(fb, src_b)
+    if len(regs_a) != len(regs_b):
+        raise RuntimeError("the two copies elaborated differently")
+    count = 0
+    for ra, rb in zip(regs_a, regs_b, strict=True):
+        if ra.name != rb.name or len(ra) != len(rb):
+            raise RuntimeError(f"register mismatch {ra!r} / {rb!r}")
+        if ra not in taint_a:
+            m.d.comb += Assert(ra == rb)
+            count += 1
+    return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameter validity (SPEC §3.1) over the stored table entries
+
+
+def valid_params(tab: dict, classes: int, width: int) -> list:
+    """Conditions for the stored table (``tab[(field, class)]``) to pass SPEC §3.1."""
+    one = 1 << (width - 1)
+    out = []
+    for i in range(classes):
+        alpha, b, a = tab["alpha", i], tab["b", i], tab["a", i]
+        # b > a, b ≤ ONE; alpha, beta < 2**W by their stored width; top-1 safety
+        # 2·(alpha + 1 − (b − 1)) > ONE, written without underflow: 2·alpha + 4 > ONE + 2·b.
+        out += [b > a, b <= one, (alpha * 2 + 4) > (b * 2 + one)]
+        for k in range(classes):
+            out.append(tab[f"C{k}", i] <= C_ONE)
+            if k:
+                out.append(tab[f"C{k - 1}", i] <= tab[f"C{k}", i])
+        out.append(tab[f"C{classes - 1}", i] == C_ONE)
+    return out
+
+
+def _argmax(words: list) -> tuple:
+    """(index, value) of the maximum, ties to the lowest index (SPEC §4), as expressions."""
+    idx, best = Const(0, range(len(words))), words[0]
+    for k in range(1, len(words)):
+        better = words[k] > best
+        idx = Mux(better, k, idx)
+        best = Mux(better, words[k], best)
+    return idx, best
+
+
+# ---------------------------------------------------------------------------------------------
+# Harness 1: scoreboard of whole vectors
+
+
+class VectorHarness(Elaboratable):
+    """One unit and a scoreboard (``unit_vectors`` in the module docstring)."""
+
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH, fifo_depth: int = 4,
+                 cover_vectors: int = 0):
+        self.n, self.w, self.depth = classes, width, fifo_depth
+        self.cover_vectors = cover_vectors
+
+    def elaborate(self, platform):
+        m = Module()
+        n, w = self.n, self.w
+        one = 1 << (w - 1)
+        unit, frag = elaborate_unit(n, w, external_keystream=True)
+        m.submodules.unit = frag
+        m.d.comb += Assume(~ResetSignal())
+
+        # -- configuration: write a free, valid table, one entry per cycle --------------------
+        entries = table_entries(n)
+        tab = {}
+        for _addr, fld, i in entries:
+            tab[fld, i] = AnyConst(C_BITS if fld.startswith("C") else w)
+        for cond in valid_params(tab, n, w):
+            m.d.comb += Assume(cond)
+        t = Signal(range(len(entries) + 1))
+        configured = t == len(entries)
+        with m.If(~configured):
+            m.d.sync += t.eq(t + 1)
+        cfg = unit.config
+        m.d.comb += [
+            cfg.we.eq(~configured), cfg.start.eq(0),
+            cfg.addr.eq(Array(Const(a, len(cfg.addr)) for a, _f, _i in entries)[t]),
+            cfg.data.eq(Array(tab[f, i] for _a, f, i in entries)[t]),
+            cfg.lock.eq(configured & AnySeq(1)),
+        ]
+        m.d.comb += [unit.keystream.valid.eq(AnySeq(1)), unit.keystream.payload.eq(AnySeq(32))]
+
+        # -- input side: free words, free valid, well-formed framing ------------------------
+        sink, source = unit.sink, unit.source
+        ipos = Signal(range(n))
+        m.d.comb += [
+            sink.valid.eq(configured & AnySeq(1)), sink.payload.data.eq(AnySeq(w)),
+            sink.payload.first.eq(ipos == 0), sink.payload.last.eq(ipos == n - 1),
+            source.ready.eq(AnySeq(1)),
+        ]
+        cur = [Signal(w, name=f"in_w{k}") for k in range(n)]
+        fifo = [[Signal(w, name=f"q{d}_w{k}") for k in range(n)] for d in range(self.depth)]
+        fill = Signal(range(self.depth + 1))
+        push, pop = Signal(), Signal()
+        with m.If(sink.valid & sink.ready):
+            m.d.sync += ipos.eq(Mux(ipos == n - 1, 0, ipos + 1))
+            m.d.sync += Array(cur)[ipos].eq(sink.payload.data)
+            m.d.comb += push.eq(ipos == n - 1)
+        incoming = [*cur[:n - 1], sink.payload.data]
+        m.d.comb += Assert(~(push & (fill == self.depth) & ~pop))  # scoreboard deep enough
+        for d in range(self.depth):  # slot 0 is the head; shift on pop, append at the tail
+            with m.If(pop):
+                if d + 1 < self.depth:
+                    m.d.sync += [fifo[d][k].eq(fifo[d + 1][k]) for k in range(n)]
+                with m.If(push & (fill == d + 1)):
+                    m.d.sync += [fifo[d][k].eq(incoming[k]) for k in range(n)]
+            with m.Elif(push & (fill == d)):
+                m.d.sync += [fifo[d][k].eq(incoming[k]) for k in range(n)]
+        m.d.sync += fill.eq(fill + push - pop)
+
+        # -- output side: compare with the head of the FIFO ------------------------------------
+        head = fifo[0]
+        opos = Signal(range(n))
+        outw = [Signal(w, name=f"out_w{k}") for k in range(n)]
+        take = source.valid & source.ready
+        data = source.payload.data
+        in_i, in_max = _argmax(head)
+        in_word = Array(head)[opos]
+        in_sum = sum(head[k] for k in range(n))
+        alpha = Array(tab["alpha", i] for i in range(n))[in_i]
+        beta = Array(tab["beta", i] for i in range(n))[in_i]
+        in_window = (in_sum == one) & (alpha < in_max) & (in_max < beta)
+        out_vec = [Mux(opos == k, data, outw[k]) for k in range(n)]  # whole at the last word
+        out_sum = sum(out_vec[k] for k in range(n))
+        out_i, _ = _argmax(out_vec)
+        changed = Signal(range(n + 1))
+        n_changed = changed + (data != in_word)
+        with m.If(take):
+            m.d.comb += [
+                Assert(fill != 0),  # nothing comes out that did not go in
+                Assert(source.payload.first == (opos == 0)),
+                Assert(source.payload.last == (opos == n - 1)),
+                # (c) a changed word is the argmax, decreased, or another word, increased
+                Assert((data == in_word) | ((opos == in_i) & (data < in_word))
+                       | ((opos != in_i) & (data > in_word))),
+            ]
+            m.d.sync += [Array(outw)[opos].eq(data), opos.eq(Mux(opos == n - 1, 0, opos + 1)),
+                         changed.eq(Mux(opos == n - 1, 0, n_changed))]
+            with m.If(opos == n - 1):
+                m.d.comb += [
+                    pop.eq(1),
+                    Assert(out_sum == in_sum),  # (a)
+                    Assert(out_i == in_i),  # (b)
+                    Assert(in_window | (n_changed == 0)),  # (d)
+                    Assert(n_changed <= 2),  # (e), data side
+                ]
+        if self.cover_vectors:
+            altered = Signal(range(self.cover_vectors + 1))
+            with m.If(take & (opos == n - 1) & (n_changed != 0)
+                      & (altered != self.cover_vectors)):
+                m.d.sync += altered.eq(altered + 1)
+            m.d.comb += Cover(altered == self.cover_vectors)
+        return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Harness 2: two copies that differ only in their secrets
+
+
+PUBLIC = ("vectors_in", "vectors_out", "rejected", "vector_done", "vector_dropped", "word_in",
+          "word_out", "vector_sent")
+
+
+class SecretsHarness(Elaboratable):
+    """Two units, the same inputs except config data (``unit_secrets``)."""
+
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH, strengthen: bool = True):
+        self.n, self.w, self.strengthen = classes, width, strengthen
+        self.strengthened = 0
+
+    def elaborate(self, platform):
+        m = Module()
+        n, w = self.n, self.w
+        ua, fa = elaborate_unit(n, w, external_keystream=False)
+        ub, fb = elaborate_unit(n, w, external_keystream=False)
+        m.submodules.a, m.submodules.b = fa, fb
+        shared = [AnySeq(len(ua.config.addr)), AnySeq(1), AnySeq(1), AnySeq(1)]
+        stream_in = [AnySeq(w), AnySeq(1), AnySeq(1), AnySeq(1), AnySeq(1)]
+        for u in (ua, ub):
+            c = u.config
+            m.d.comb += [c.addr.eq(shared[0]), c.we.eq(shared[1]), c.start.eq(shared[2]),
+                         c.lock.eq(shared[3]), c.data.eq(AnySeq(32))]  # independent secrets
+            p = u.sink.payload
+            m.d.comb += [p.data.eq(stream_in[0]), p.first.eq(stream_in[1]),
+                         p.last.eq(stream_in[2]), u.sink.valid.eq(stream_in[3]),
+                         u.source.ready.eq(stream_in[4])]
+        pairs = [(ua.sink.ready, ub.sink.ready), (ua.source.valid, ub.source.valid),
+                 (ua.source.payload.first, ub.source.payload.first),
+                 (ua.source.payload.last, ub.source.payload.last),
+                 (ua.config.running, ub.config.running), (ua.config.locked, ub.config.locked)]
+        pairs += [(getattr(ua, p), getattr(ub, p)) for p in PUBLIC]
+        for x, y in pairs:
+            m.d.comb += Assert(x == y)
+        if self.strengthen:
+            self.strengthened = assert_untainted_equal(m, fa, fb, [ua.config.data],
+                                                       [ub.config.data])
+        return m
+
+
+class TriviumTimingHarness(Elaboratable):
+    """Two Trivium blocks, the same control, independent key/IV data (``trivium_timing``)."""
+
+    def __init__(self, bits_per_cycle: int = 32):
+        self.bpc = bits_per_cycle
+
+    def elaborate(self, platform):
+        from dynamarks.rtl.trivium import Trivium
+
+        m = Module()
+        ta, tb = Trivium(bits_per_cycle=self.bpc), Trivium(bits_per_cycle=self.bpc)
+        fa, fb = Fragment.get(ta, None), Fragment.get(tb, None)
+        m.submodules.a, m.submodules.b = fa, fb
+        we, addr, start, rdy = AnySeq(1), AnySeq(3), AnySeq(1), AnySeq(1)
+        for t in (ta, tb):
+            m.d.comb += [t.key_we.eq(we), t.key_addr.eq(addr), t.start.eq(start),
+                         t.keystream.ready.eq(rdy), t.key_data.eq(AnySeq(32))]
+        m.d.comb += [Assert(ta.running == tb.running),
+                     Assert(ta.keystream.valid == tb.keystream.valid)]
+        assert_untainted_equal(m, fa, fb, [ta.key_data], [tb.key_data])
+        return m
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def vectors_depth(classes: int, vectors: int = 3) -> int:
+    """Cycles for the table writes and ``vectors`` whole vectors in and out, back to back:
+    writes, then N cycles per vector in, then the unit's latency (N + LATENCY_EXTRA) to the
+    first word of the last vector and N − 1 more, plus two cycles of margin."""
+    from dynamarks.rtl.unit import LATENCY_EXTRA
+
+    writes = classes * (4 + classes)
+    return writes + (vectors - 1) * classes + classes + LATENCY_EXTRA + classes + 2
+
+
+def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
+    """The proof jobs, in the order ``make formal`` runs them."""
+    d = vectors_depth(classes)
+    return [
+        Job("trivium_timing", "e", lambda: TriviumTimingHarness(), "prove", 3,
+            "Trivium running/handshake independent of key and IV (two copies)", fast=True),
+        Job("unit_secrets", "e", lambda: SecretsHarness(classes, width), "prove", 3,
+            f"two N={classes} W={width} units, different secrets: same handshakes, status, "
+            "counters, keystream consumption every cycle", fast=True),
+        Job("unit_vectors", "a b c d e", lambda: VectorHarness(classes, width), "bmc", d,
+            f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "
+            "words, over 3 whole vectors", fast=True),
+        Job("unit_vectors_cover", "depth", lambda: VectorHarness(classes, width,
+                                                                 cover_vectors=3),
+            "cover", d, "the bmc depth reaches a third altered vector at the output"),
+    ]

