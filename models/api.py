@@ -15,9 +15,11 @@ Backends:
 
 * ``float`` — the paper's Algorithm 1 on floats (``dynamarks.host.float_reference``) with a
   seeded numpy generator; no quantization. For fast experiments and for comparison.
-* ``reference``, ``rtl``, ``serial`` — the host driver's backends
-  (``dynamarks.host.driver.open_backend``): SPEC §2's float→fixed conversion, the bit-exact
-  unit (numpy model, Verilated RTL, or a board / simulated board), fixed→float.
+* ``reference``, ``rtl``, ``serial`` — the host's ``WatermarkedModel(model, backend=...)``
+  (:mod:`dynamarks.host.torch_wrapper`) on the host driver's backends: SPEC §2's float→fixed
+  conversion, the bit-exact unit (numpy model, Verilated RTL, or a board / simulated board),
+  fixed→float. ``query`` is its ``forward`` in batches; ``alter`` (averaging attack, owner's
+  F_alt) streams precomputed softmax rows through the same configured backend.
 
 When a hardware backend cannot be opened and ``fallback=True``, the API falls back to the
 reference backend and records why in ``fallback_reason`` (the story prints it).
@@ -58,7 +60,7 @@ class ProtectedAPI:
         self.batch_size = batch_size
         self.requested_backend = backend
         self.fallback_reason: str | None = None
-        self._backend = None
+        self._backend = None  # the host driver's Backend inside the WatermarkedModel
         self._rng: np.random.Generator | None = None
         if backend not in BACKEND_CHOICES:
             from dynamarks.host.errors import DynamarksError
@@ -71,18 +73,19 @@ class ProtectedAPI:
             self._rng = np.random.default_rng(seed)
             self.backend = "float"
             return
-        from dynamarks.host.driver import open_backend
         from dynamarks.host.errors import DynamarksError
+        from dynamarks.host.torch_wrapper import WatermarkedModel
 
         try:
-            self._backend = open_backend(backend, params, **(backend_opts or {}))
+            self._wm = WatermarkedModel(model, backend, params=params, backend_opts=backend_opts)
             self.backend = backend
         except DynamarksError as exc:
             if not fallback or backend == "reference":
                 raise
             self.fallback_reason = f"{backend} backend unavailable ({exc}); using reference"
-            self._backend = open_backend("reference", params)
+            self._wm = WatermarkedModel(model, "reference", params=params)
             self.backend = "reference"
+        self._backend = self._wm.backend
 
     # ---- queries ----------------------------------------------------------------------
 
@@ -108,7 +111,15 @@ class ProtectedAPI:
         self, x: torch.Tensor, progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
         """F_alt(x): what the prediction API returns, float64[M, N]."""
-        return self.alter(self.clean(x), progress)
+        if self._backend is None:
+            return self.alter(self.clean(x), progress)
+        self.model.eval()
+        parts = []
+        for start in range(0, len(x), self.batch_size):
+            parts.append(self._wm(x[start : start + self.batch_size]).double().numpy())
+            if progress is not None:
+                progress(len(parts[-1]))
+        return np.concatenate(parts) if parts else np.empty((0, self.classes))
 
     def query_averaged(
         self,
@@ -138,7 +149,7 @@ class ProtectedAPI:
 
     def close(self) -> None:
         if self._backend is not None:
-            self._backend.close()
+            self._wm.close()
 
     def __enter__(self) -> ProtectedAPI:
         return self

@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from dynamarks.models import training
 from dynamarks.models.training import SoftCrossEntropy, TrainConfig, set_determinism, train
 
 QueryFn = Callable[[np.ndarray], np.ndarray]
@@ -121,7 +122,7 @@ def extract(
     optimizer = torch.optim.Adam(thief.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     art_thief = PyTorchClassifier(
         thief, loss=loss, optimizer=optimizer, input_shape=shape, nb_classes=classes,
-        clip_values=(0.0, 1.0), device_type="cpu",
+        clip_values=(0.0, 1.0), device_type="gpu" if training.DEVICE.startswith("cuda") else "cpu",
     )
     nb_stolen = max(1, int(round(gamma * len(x))))
     common = dict(batch_size_fit=config.batch_size, batch_size_query=query_batch,
@@ -135,7 +136,7 @@ def extract(
     attack.extract(x, thieved_classifier=art_thief)
     seen = loss.last_targets
     soft = seen is not None and seen.ndim == 2 and not torch.equal(seen.floor(), seen.ceil())
-    thief.eval()
+    thief.eval().cpu()
     return Extraction(thief, method, nb_stolen, bool(soft))
 
 

@@ -84,6 +84,7 @@ class Profile:
     benign: tuple[tuple[float, int], ...]  # (fraction of true labels, seed); first = paper's
     finetune_count: int
     finetune_epochs: int
+    lr: float = 1e-3  # Adam
     repeats: int = 100  # averaging attack
     resamples: int = 200  # subsampling of η
     extras: bool = True  # CopycatCNN, fine-tuning, rounding, top-k, hard labels
@@ -155,7 +156,7 @@ class Lab:
 
     def config(self, seed: int, epochs: int | None = None) -> TrainConfig:
         return TrainConfig(epochs=epochs or self.profile.epochs,
-                           batch_size=self.profile.batch_size, seed=seed)
+                           batch_size=self.profile.batch_size, lr=self.profile.lr, seed=seed)
 
     def train_labels(self, what: str, x: torch.Tensor, y: torch.Tensor, seed: int,
                      arch: str | None = None) -> nn.Module:
@@ -168,7 +169,8 @@ class Lab:
         """Train F_org (or load it from the cache, keyed by data set, profile and seed)."""
         p, info = self.profile, self.data.info
         n = len(self.data.x_train)
-        key = f"victim-{info.name}-{p.name}-n{n}-e{p.epochs}-b{p.batch_size}-s{self.seed}"
+        key = (f"victim-{info.name}-{p.name}-n{n}-e{p.epochs}-b{p.batch_size}-lr{p.lr:g}"
+               f"-s{self.seed}")
         cached = cache_dir() / f"{key}.pt"
         if use_cache and cached.is_file():
             try:

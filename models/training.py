@@ -31,6 +31,11 @@ from torch import nn
 THREADS = int(os.environ.get("DYNAMARKS_THREADS", "2"))
 
 
+#: Where training and inference run: $DYNAMARKS_DEVICE ("cpu", the default, or "cuda").
+#: Models always come back on the CPU; only the arithmetic moves.
+DEVICE = os.environ.get("DYNAMARKS_DEVICE", "cpu")
+
+
 def set_threads(n: int) -> None:
     """Change the thread count every later ``set_determinism`` applies."""
     global THREADS
@@ -92,6 +97,7 @@ def train(
     config = config or TrainConfig()
     set_determinism(config.seed)
     loss_fn = SoftCrossEntropy(on_batch=progress)
+    model.to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed)
     n = len(x)
@@ -103,11 +109,11 @@ def train(
             if len(idx) < 2 and _has_batchnorm(model):
                 continue  # batch norm cannot train on a single sample
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), targets[idx])
+            loss = loss_fn(model(x[idx].to(DEVICE)), targets[idx].to(DEVICE))
             loss.backward()
             opt.step()
     model.eval()
-    return model
+    return model.cpu()
 
 
 def _has_batchnorm(model: nn.Module) -> bool:
@@ -118,9 +124,10 @@ def _has_batchnorm(model: nn.Module) -> bool:
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Logits [M, N] in eval mode, computed in batches."""
     was_training = model.training
-    model.eval()
-    out = torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-    model.train(was_training)
+    model.eval().to(DEVICE)
+    out = torch.cat([model(x[i : i + batch_size].to(DEVICE)).cpu()
+                     for i in range(0, len(x), batch_size)])
+    model.train(was_training).cpu()
     return out
 
 

@@ -11,24 +11,27 @@ class Argmax(wiring.Component):
     """Running maximum and its index over the words of a vector.
 
     What it does
-        For each word presented with ``valid`` (``first`` marks word 0 of a vector) it updates
-        ``max`` and ``index``: word 0 is taken unconditionally; a later word ``k`` replaces the
-        maximum only if it is strictly greater, so ties keep the lowest index
+        For each word presented with ``valid`` (``first`` marks word 0 of a vector) it folds the
+        word into the running maximum: word 0 is taken unconditionally; a later word ``k``
+        replaces the maximum only if it is strictly greater, so ties keep the lowest index
         (``i = min{k : p[k] == max(p)}``, exactly ``numpy.argmax``).
 
     Interface
-        ``valid``, ``first``, ``data`` (W bits) in; ``max`` (W bits), ``index`` (0…N−1) out,
-        both registers. The block counts word positions itself (word 0 is the one with
-        ``first``), so the driver must present a vector's words in order, without gaps in
-        ``valid`` other than stalls.
+        ``valid``, ``first``, ``data`` (W bits) in; ``max`` (W bits), ``index`` (0…N−1) out.
+        The outputs include the word presented in the same cycle (combinational: one W-bit
+        comparison and a 2:1 multiplexer after the running registers), so in the cycle the last
+        word of a vector is presented they give the vector's result. The block counts word
+        positions itself (word 0 is the one with ``first``; positions past N−1 wrap and are
+        meaningless), so the driver presents a vector's words in order.
 
     Latency
-        1 cycle: the cycle after the last word's ``valid``, ``max``/``index`` hold the
-        vector's result; they stay until the next ``valid``.
+        0 cycles for the presented word (combinational outputs); the running registers take it
+        at the end of the cycle.
 
     Invariants
-        ``max == data[index]`` of the current vector; ``index`` is the lowest position holding
-        ``max``. One W-bit comparison per word: the critical path is compare → 2:1 mux.
+        ``max == data[index]`` over the words presented since ``first``; ``index`` is the lowest
+        position holding ``max``. The registers' enable is ``valid & (first | data > max_r)``:
+        one LUT after the comparator's carry chain.
     """
 
     def __init__(self, classes: int, width: int):
@@ -45,10 +48,18 @@ class Argmax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        max_r = Signal(self.width)
+        index_r = Signal(range(self.classes))
         pos = Signal(range(self.classes))      # position of the word being presented
-        m.d.comb += pos.eq(Mux(self.first, 0, self.count))
+        take = Signal()
+        m.d.comb += [
+            pos.eq(Mux(self.first, 0, self.count)),
+            take.eq(self.valid & (self.first | (self.data > max_r))),
+            self.max.eq(Mux(take, self.data, max_r)),
+            self.index.eq(Mux(take, pos, index_r)),
+        ]
         with m.If(self.valid):
             m.d.sync += self.count.eq(pos + 1)
-            with m.If(self.first | (self.data > self.max)):
-                m.d.sync += [self.max.eq(self.data), self.index.eq(pos)]
+        with m.If(take):
+            m.d.sync += [max_r.eq(self.data), index_r.eq(pos)]
         return m

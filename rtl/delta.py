@@ -45,12 +45,14 @@ class DeltaGen(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        d1 = Signal(w)
-        r1 = Signal(16)
-        a1 = Signal(w)
+        # No reset on the datapath registers: the DSP's pipeline registers have none (a sync
+        # reset would keep yosys from absorbing them into SB_MAC16 / MULT18X18D).
+        d1 = Signal(w, reset_less=True)
+        r1 = Signal(16, reset_less=True)
+        a1 = Signal(w, reset_less=True)
         v1 = Signal()
-        prod = Signal(16 + w)
-        a2 = Signal(w)
+        prod = Signal(16 + w, reset_less=True)
+        a2 = Signal(w, reset_less=True)
         v2 = Signal()
         m.d.sync += [
             d1.eq(self.b - self.a), r1.eq(self.r), a1.eq(self.a), v1.eq(self.valid),

@@ -2,8 +2,8 @@
 
 ``python -m dynamarks.rtl.formal`` (what ``make formal`` runs) elaborates each proof harness of
 :mod:`dynamarks.rtl.formal_harness`, writes it as RTLIL with a ``.sby`` file under
-``build/formal/<job>/``, runs YoWASP's ``sby`` (yosys + yosys-smtbmc, solver boolector when
-installed, else z3) and prints one line per job: the properties it covers, the mode (``prove``
+``build/formal/<job>/``, runs YoWASP's ``sby`` (yosys + yosys-smtbmc, solver z3 from Debian)
+and prints one line per job: the properties it covers, the mode (``prove``
 = k-induction, unbounded; ``bmc`` = bounded model check to the stated depth; ``cover`` = the
 bound is reachable), the result, the depth and the time. Options: ``--fast`` (the subset that
 ``make test`` runs), ``--only NAME`` (repeatable), ``--list``, ``--classes N --width W``.
@@ -22,9 +22,11 @@ the counterexample trace (``.vcd``) and the failing assertion's source line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -94,8 +96,8 @@ def tool_env() -> dict[str, str]:
 
 
 def pick_solver() -> str:
-    """boolector (faster on this bit-vector arithmetic) when installed, else z3."""
-    for s in ("boolector", "z3"):
+    """z3 (Debian, installed by scripts/setup.sh); boolector when only it is installed."""
+    for s in ("z3", "boolector"):
         if shutil.which(s):
             return s
     raise RuntimeError("no SMT solver: install z3 (apt-get install z3) or boolector")
@@ -106,16 +108,18 @@ def sby_text(job: Job, solver: str) -> str:
     opts = [f"mode {mode}", f"depth {job.depth}", f"multiclock {'on' if job.multiclock else 'off'}"]
     if mode == "cover":
         opts.append("append 0")
-    engine = f"smtbmc {solver}"
+    # --unroll: z3 4.8 stalls on the un-unrolled transition function of larger designs.
+    engine = f"smtbmc --unroll {solver}"
     return "\n".join([
         "[options]", *opts, "",
         "[engines]", engine, "",
-        "[script]", "read_rtlil design.il", "prep -top top", "",
+        "[script]", "read_rtlil design.il", "prep -flatten -top top", "",
         "[files]", "design.il", "",
     ])
 
 
-def run_job(job: Job, solver: str | None = None, root: Path = BUILD, quiet: bool = True) -> Result:
+def run_job(job: Job, solver: str | None = None, root: Path = BUILD,
+            timeout: int | None = None) -> Result:
     """Elaborate ``job``'s harness, run sby on it, and parse the outcome."""
     solver = solver or pick_solver()
     work = root / job.name
@@ -136,11 +140,15 @@ def run_job(job: Job, solver: str | None = None, root: Path = BUILD, quiet: bool
     log = work / "sby.log"
     try:
         with open(log, "w") as f:
-            proc = subprocess.run(["nice", "-n", "5", *cmd], cwd=work, env=env, stdout=f,
-                                  stderr=subprocess.STDOUT, timeout=job.timeout)
+            proc = subprocess.Popen(["nice", "-n", "5", *cmd], cwd=work, env=env, stdout=f,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            try:
+                rc = proc.wait(timeout=timeout or job.timeout)
+            finally:
+                _kill_tree(proc.pid)  # sby, its smtbmc engines and their solvers
         status = _status(work / job.name, log)
         if status is None:
-            status = "ERROR" if proc.returncode else "UNKNOWN"
+            status = "ERROR" if rc else "UNKNOWN"
     except subprocess.TimeoutExpired:
         status = "TIMEOUT"
     secs = time.monotonic() - t0
@@ -148,6 +156,28 @@ def run_job(job: Job, solver: str | None = None, root: Path = BUILD, quiet: bool
     if status != "PASS":
         res.detail, res.trace = _failure_detail(work / job.name, log)
     return res
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
+
+def _kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` and all its descendants (sby starts engines in their own sessions)."""
+    todo, found = [pid], []
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(_children(p))
+    for p in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, signal.SIGKILL)
 
 
 def _status(taskdir: Path, log: Path) -> str | None:

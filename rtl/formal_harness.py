@@ -57,7 +57,16 @@ from collections.abc import Iterable
 
 from amaranth import Array, Const, Elaboratable, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import Assert, Assume, Cover, Fragment
-from amaranth.hdl._ast import AnyConst, AnySeq, Assign, Switch
+from amaranth.hdl._ast import (
+    AnyConst,
+    AnySeq,
+    Assign,
+    Concat,
+    Operator,
+    Slice,
+    Switch,
+    SwitchValue,
+)
 
 from dynamarks.rtl.formal import Job
 
@@ -102,14 +111,82 @@ def _walk(frag: Fragment, out: list[Fragment]) -> None:
         _walk(sub, out)
 
 
+# Bit-level: an "atom" is (id(signal), bit). A value's dependencies are a list, one frozenset
+# of atoms per bit. Wiring (slices, concatenation, bitwise logic, multiplexers) is tracked bit
+# by bit; arithmetic and anything else makes every result bit depend on every operand bit.
+
+_BITWISE = {"&", "|", "^", "~", "u", "s"}
+
+
+def _coarse(value) -> frozenset:
+    return frozenset((id(sig), k) for sig in value._rhs_signals() for k in range(len(sig)))
+
+
+def _fit(bits: list, width: int) -> list:
+    if len(bits) >= width:
+        return bits[:width]
+    return bits + [bits[-1] if bits else frozenset()] * (width - len(bits))
+
+
+def _bits(value) -> list:
+    """Per-bit dependency sets of an Amaranth value."""
+    width = len(value)
+    if isinstance(value, Const):
+        return [frozenset()] * width
+    if isinstance(value, Signal):
+        return [frozenset({(id(value), k)}) for k in range(width)]
+    if isinstance(value, Slice):
+        return _bits(value.value)[value.start:value.stop]
+    if isinstance(value, Concat):
+        out = []
+        for part in value.parts:
+            out += _bits(part)
+        return out
+    if isinstance(value, SwitchValue):
+        sel = _coarse(value.test)
+        out = [sel] * width
+        for _patterns, case in value.cases:
+            if case is not None:
+                out = [o | c for o, c in zip(out, _fit(_bits(case), width), strict=True)]
+        return out
+    if isinstance(value, Operator) and value.operator in _BITWISE:
+        out = [frozenset()] * width
+        for op in value.operands:
+            out = [o | c for o, c in zip(out, _fit(_bits(op), width), strict=True)]
+        return out
+    return [_coarse(value)] * width
+
+
+def _lhs_bits(lhs) -> tuple[list, frozenset]:
+    """(the atom each bit of ``lhs`` writes — or a set of atoms it may write —, index deps)."""
+    if isinstance(lhs, Signal):
+        return [frozenset({(id(lhs), k)}) for k in range(len(lhs))], frozenset()
+    if isinstance(lhs, Slice):
+        bits, extra = _lhs_bits(lhs.value)
+        return bits[lhs.start:lhs.stop], extra
+    if isinstance(lhs, Concat):
+        out, extra = [], frozenset()
+        for part in lhs.parts:
+            b, e = _lhs_bits(part)
+            out += b
+            extra |= e
+        return out, extra
+    # Part, ArrayProxy, …: any bit of any target signal, chosen by the index signals.
+    targets = frozenset((id(sig), k) for sig in lhs._lhs_signals() for k in range(len(sig)))
+    return [targets] * len(lhs), _coarse(lhs) - targets
+
+
 def _stmt_deps(stmts: Iterable, ctx: frozenset, deps: dict) -> None:
+    """``deps[atom] |= atoms it is computed from``, through data and control (If/Switch)."""
     for s in stmts:
         if isinstance(s, Assign):
-            src = set(s.rhs._rhs_signals()) | set(s.lhs._rhs_signals()) | ctx
-            for lhs in s._lhs_signals():
-                deps.setdefault(lhs, set()).update(src)
+            rhs = _fit(_bits(s.rhs), len(s.lhs))
+            targets, extra = _lhs_bits(s.lhs)
+            for tgt, src in zip(targets, rhs, strict=True):
+                for atom in tgt:
+                    deps.setdefault(atom, set()).update(src | extra | ctx)
         elif isinstance(s, Switch):
-            inner = ctx | frozenset(s.test._rhs_signals())
+            inner = ctx | _coarse(s.test)
             for _patterns, body, _loc in s.cases:
                 _stmt_deps(body, inner, deps)
 
@@ -118,41 +195,43 @@ def registers_and_taint(frag: Fragment, sources: Iterable[Signal]):
     """``(registers, tainted)`` of an elaborated design.
 
     ``registers`` lists, in a stable order, the signals assigned in a clocked domain.
-    ``tainted`` holds every signal whose value can depend on a source or on the contents of a
-    memory (memory read data are sources: contents are state the harness cannot compare):
-    through an assignment's right-hand side, an index, or an enclosing ``If``/``Switch``
-    condition (implicit flow), to a fixed point. A register outside ``tainted`` is a function
-    of the shared inputs and other untainted registers only.
+    ``tainted`` holds the atoms ``(id(signal), bit)`` whose value can depend on a source or on
+    the contents of a memory (memory read data are sources: contents are state the harness
+    cannot compare), through data or an enclosing ``If``/``Switch`` condition (implicit flow),
+    to a fixed point. An untainted register bit is a function of the shared inputs and other
+    untainted register bits only, so asserting those equal in two copies is inductive.
     """
     frags: list[Fragment] = []
     _walk(frag, frags)
     deps: dict = {}
     regs: list[Signal] = []
-    seen: set = set()
-    tainted = set(sources)
+    seen: set[int] = set()
+    tainted = {(id(sig), k) for src in sources for sig in src._rhs_signals()
+               for k in range(len(sig))}
     for f in frags:
         for domain, stmts in f.statements.items():
-            local: dict = {}
-            _stmt_deps(stmts, frozenset(), local)
-            for sig, d in local.items():
-                deps.setdefault(sig, set()).update(d)
-                if domain != "comb" and sig not in seen:
-                    seen.add(sig)
-                    regs.append(sig)
+            _stmt_deps(stmts, frozenset(), deps)
+            if domain != "comb":
+                for stmt in stmts:
+                    for sig in stmt._lhs_signals():
+                        if id(sig) not in seen:
+                            seen.add(id(sig))
+                            regs.append(sig)
         for rp in getattr(f, "_read_ports", []):
-            tainted.update(rp._data._rhs_signals())
+            tainted |= _coarse(rp._data)
     changed = True
     while changed:
         changed = False
-        for sig, d in deps.items():
-            if sig not in tainted and any(x in tainted for x in d):
-                tainted.add(sig)
+        for atom, d in deps.items():
+            if atom not in tainted and not d.isdisjoint(tainted):
+                tainted.add(atom)
                 changed = True
     return regs, tainted
 
 
 def assert_untainted_equal(m: Module, fa: Fragment, fb: Fragment, src_a, src_b) -> int:
-    """Assert every untainted register of copy A equal to its twin in copy B; return count."""
+    """Assert every untainted register bit of copy A equal to its twin in copy B; return the
+    number of bits asserted."""
     regs_a, taint_a = registers_and_taint(fa, src_a)
     regs_b, _ = registers_and_taint(fb, src_b)
     if len(regs_a) != len(regs_b):
@@ -161,9 +240,12 @@ def assert_untainted_equal(m: Module, fa: Fragment, fb: Fragment, src_a, src_b) 
     for ra, rb in zip(regs_a, regs_b, strict=True):
         if ra.name != rb.name or len(ra) != len(rb):
             raise RuntimeError(f"register mismatch {ra!r} / {rb!r}")
-        if ra not in taint_a:
+        bits = [k for k in range(len(ra)) if (id(ra), k) not in taint_a]
+        if len(bits) == len(ra):
             m.d.comb += Assert(ra == rb)
-            count += 1
+        else:
+            m.d.comb += [Assert(ra[k] == rb[k]) for k in bits]
+        count += len(bits)
     return count
 
 

@@ -12,7 +12,7 @@ Address map of the configuration port (``B = max(2, ceil(log2 N))``, address wid
 :func:`config_writes` turns a parameter set into the list of ``(addr, data)`` writes.
 """
 
-from amaranth import Cat, Module, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -132,13 +132,15 @@ class ParamStore(wiring.Component):
         ``key_data``, ``start``.
 
     Latency
-        Writes take effect at the next clock edge. Reads are synchronous: data is valid the
+        The configuration inputs are registered: a write (or start) presented in cycle t takes
+        effect at the end of cycle t+1. ``locked`` is high from cycle t+1 after ``lock`` in t. Reads are synchronous: data is valid the
         cycle after ``*_en`` with the address; it holds while ``*_en`` is low.
 
     Invariants
         No output depends on the tables except the two internal read ports, whose data goes
         only into the datapath (nothing returns a parameter or the key to the outside).
-        ``lock`` sets ``locked``; while locked, writes and ``start`` are ignored. Only the
+        ``lock`` sets ``locked``; writes and ``start`` presented in the cycle of ``lock`` or
+        later are ignored, until the domain reset. Only the
         domain reset clears ``locked``. The tables keep their contents across reset (block RAM);
         the key does not (the Trivium state is zeroed by reset).
         Writes while vectors are in flight take effect between words: write a parameter set
@@ -176,37 +178,52 @@ class ParamStore(wiring.Component):
         n, w, b = self.classes, self.width, self.field_bits
 
         m.submodules.win_mem = win_mem = memory.Memory(
-            shape=data.ArrayLayout(unsigned(w), 4), depth=n, init=[])
-        m.submodules.c_mem = c_mem = memory.Memory(shape=unsigned(C_BITS), depth=n << b, init=[])
+            shape=data.ArrayLayout(unsigned(w), 4), depth=n, init=[], attrs={"no_rw_check": 1})
+        # no_rw_check: the tables are written only while the unit is idle (see Invariants), so
+        # yosys need not emulate read-during-write behaviour around the block RAM.
+        m.submodules.c_mem = c_mem = memory.Memory(
+            shape=unsigned(C_BITS), depth=n << b, init=[], attrs={"no_rw_check": 1})
         win_wr = win_mem.write_port(granularity=1)
         win_rd = win_mem.read_port()
         c_wr = c_mem.write_port()
         c_rd = c_mem.read_port()
 
+        # The configuration port is decoded straight from its inputs and the decoded strobes
+        # are registered: a write (or start) takes effect one cycle later, and no path runs from
+        # the port into the datapath's control logic.
         space = self.cfg_addr[2 * b:2 * b + 2]
         cls = self.cfg_addr[b:2 * b]
         index = self.cfg_addr[0:b]
-        we = self.cfg_we & ~self.locked
+        refuse = self.locked | self.cfg_lock
+        we = self.cfg_we & ~refuse
+        in_range = cls < n
 
+        c_en = Signal()
+        win_en = Signal(4)
+        wdata = Signal(32, reset_less=True)
+        waddr = Signal(2 * b, reset_less=True)
+        m.d.sync += [
+            c_en.eq(we & in_range & (space == SPACE_C) & (index < n)),
+            win_en.eq(Mux(we & in_range & (space == SPACE_WINDOW) & (index < 4),
+                          1 << index[:2], 0)),
+            self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[:2 * b] < 5)),
+            self.start.eq(self.cfg_start & ~refuse),
+            wdata.eq(self.cfg_data),
+            waddr.eq(self.cfg_addr[:2 * b]),
+        ]
         with m.If(self.cfg_lock):
             m.d.sync += self.locked.eq(1)
 
         m.d.comb += [
-            win_wr.addr.eq(cls),
-            win_wr.data.eq(Cat(*([self.cfg_data[:w]] * 4))),
-            c_wr.addr.eq(Cat(index, cls)),
-            c_wr.data.eq(self.cfg_data[:C_BITS]),
-            self.key_addr.eq(self.cfg_addr[:3]),
-            self.key_data.eq(self.cfg_data),
-            self.start.eq(self.cfg_start & ~self.locked),
+            win_wr.addr.eq(waddr[b:2 * b]),
+            win_wr.data.eq(Cat(*([wdata[:w]] * 4))),
+            win_wr.en.eq(win_en),
+            c_wr.addr.eq(waddr),
+            c_wr.data.eq(wdata[:C_BITS]),
+            c_wr.en.eq(c_en),
+            self.key_addr.eq(waddr[:3]),
+            self.key_data.eq(wdata),
         ]
-        in_range = cls < n
-        with m.If(we & in_range & (space == SPACE_C) & (index < n)):
-            m.d.comb += c_wr.en.eq(1)
-        with m.If(we & in_range & (space == SPACE_WINDOW) & (index < 4)):
-            m.d.comb += win_wr.en.eq(1 << index[:2])
-        with m.If(we & (space == SPACE_KEY) & (self.cfg_addr[:2 * b] < 5)):
-            m.d.comb += self.key_we.eq(1)
 
         m.d.comb += [
             win_rd.addr.eq(self.win_addr),

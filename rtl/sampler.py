@@ -11,29 +11,30 @@ class Sampler(wiring.Component):
     """Flags the word ``k == j`` where ``j = #{k : C[i][k] ≤ u}``, as the words stream by.
 
     What it does
-        The unit streams ``C[i][0], C[i][1], …`` alongside the words of the vector. For each
-        the sampler registers ``lt_k = (u < C[i][k])`` and remembers ``lt_(k−1)`` (``lt_(−1) =
-        0``: ``C[i][−1] = 0 ≤ u``). Then ``hit = lt_k & ~lt_(k−1)``, i.e.
-        ``C[i][k−1] ≤ u < C[i][k]``. Because ``C[i]`` is nondecreasing, ``lt`` is monotone in
-        ``k``, so ``hit`` is set exactly at ``k = min{k : u < C[i][k]} = #{k : C[i][k] ≤ u}``
-        (the count form of SPEC §8, with no priority chain). ``C[i][N−1] = 65536 > u`` makes
-        this happen once per vector. One 17-bit comparator.
+        The unit streams ``C[i][0], C[i][1], …`` alongside the words of the vector. For word
+        ``k`` the sampler registers ``hit_k = lt_k & (first | ~lt_(k−1))`` with
+        ``lt_k = (u < C[i][k])`` (``lt_(−1) = 0``: ``C[i][−1] = 0 ≤ u``), i.e.
+        ``C[i][k−1] ≤ u < C[i][k]``, and keeps ``lt_k`` for the next word. Because ``C[i]`` is
+        nondecreasing, ``lt`` is monotone in ``k``, so ``hit`` is set exactly at
+        ``k = min{k : u < C[i][k]} = #{k : C[i][k] ≤ u}`` (the count form of SPEC §8, with no
+        priority chain). ``C[i][N−1] = 65536 > u`` makes this happen once per vector.
+        One 17-bit comparator (a carry chain into a flip-flop) and two flip-flops.
 
         Knowing ``j == k`` word by word is enough for the alter stage: at the word ``k == i``,
         ``hit`` says whether ``j == i`` (so whether the vector is altered at all); at any other
         word it marks the receiver ``j``. Nothing needs ``j`` ahead of the words.
 
     Interface
-        ``en`` (advance), ``first`` (word 0 of a vector), ``u`` (16 bits), ``c`` (17 bits) in;
-        ``hit`` out.
+        ``en`` (this word is consumed), ``first`` (word 0 of a vector), ``u`` (16 bits), ``c``
+        (17 bits) in; ``hit`` out.
 
     Latency
-        1 cycle: ``hit`` for the word presented with ``en`` is valid the next cycle and holds
-        while ``en`` is low (pipeline stall).
+        1 cycle: ``hit`` (a register) is valid the cycle after ``en`` and holds while ``en``
+        is low.
 
     Invariants
         Over the N words of a vector with a valid ``C[i]`` (nondecreasing, last = 65536),
-        exactly one ``hit``, at ``j``.
+        exactly one word has ``hit``, word ``j``.
     """
 
     def __init__(self):
@@ -48,8 +49,8 @@ class Sampler(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         lt = Signal()
-        lt_prev = Signal()
+        lt_now = Signal()
+        m.d.comb += lt_now.eq(self.u < self.c)
         with m.If(self.en):
-            m.d.sync += [lt.eq(self.u < self.c), lt_prev.eq(~self.first & lt)]
-        m.d.comb += self.hit.eq(lt & ~lt_prev)
+            m.d.sync += [lt.eq(lt_now), self.hit.eq(lt_now & (self.first | ~lt))]
         return m

@@ -37,6 +37,38 @@ def state_bit_of_key_word(word: int, bit: int) -> int:
     return 172 - (8 * (byte - 10) + n)
 
 
+# Maximal-length Fibonacci LFSR taps (bit positions, 0-based, of the XOR feedback), by width.
+_LFSR_TAPS = {2: (0, 1), 3: (0, 1), 4: (0, 1), 5: (0, 2), 6: (0, 1), 7: (0, 1), 8: (0, 2, 3, 4),
+              9: (0, 4), 10: (0, 3), 11: (0, 2), 12: (0, 1, 4, 6)}
+
+
+def _lfsr_step(state, width, taps):
+    fb = 0
+    for t in taps:
+        fb ^= (state >> t) & 1
+    return (state >> 1) | (fb << (width - 1))
+
+
+def _lfsr_for(steps):
+    """(width, taps, states S_0 … S_(steps−1)) of an LFSR whose first `steps` states differ."""
+    for width in sorted(_LFSR_TAPS):
+        if (1 << width) - 1 >= steps:
+            taps, seq, s = _LFSR_TAPS[width], [], 1
+            for _ in range(steps):
+                seq.append(s)
+                s = _lfsr_step(s, width, taps)
+            assert len(set(seq)) == steps
+            return width, taps, seq
+    raise ValueError("warm-up too long for the LFSR table")
+
+
+def _parity(value, taps):
+    bit = value[taps[0]]
+    for t in taps[1:]:
+        bit = bit ^ value[t]
+    return bit
+
+
 def trivium_clocks(state, clocks):
     """Unroll ``clocks`` Trivium clocks over a list of 288 bit expressions.
 
@@ -90,7 +122,10 @@ class Trivium(wiring.Component):
 
     Invariants
         The word sequence equals the SPEC §5 keystream whatever the timing of ``ready``.
-        Reset zeroes the state (the key is gone) and clears ``running``.
+        Reset stops the keystream (``running`` low) and forgets which key/IV words were
+        written: a start after reset needs all five words written again, so no state from
+        before the reset can produce keystream. (The state flip-flops themselves are not
+        cleared, to keep them plain enable flip-flops; they are not readable.)
     """
 
     def __init__(self, bits_per_cycle=4, word_width=32):
@@ -113,57 +148,92 @@ class Trivium(wiring.Component):
         m = Module()
         bpc, ww = self.bits_per_cycle, self.word_width
 
-        state = Signal(STATE_BITS)
-        word = Signal(ww)
+        # No reset on the state and word registers (plain enable flip-flops); after reset the
+        # keystream is stopped and a start needs five fresh key/IV writes, so old state bits
+        # never reach the output.
+        state = Signal(STATE_BITS, reset_less=True)
+        word = Signal(ww, reset_less=True)
         warm_steps = WARMUP_CLOCKS // bpc
         fill_steps = ww // bpc
-        warm_cnt = Signal(range(warm_steps + 1))
+        # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 at
+        # start and stepped once per warm-up cycle; `warm_last` (a register) marks the last
+        # warm-up cycle, when the LFSR holds S_(warm_steps−1).
+        lfsr_w, taps, seq = _lfsr_for(warm_steps)
+        lfsr = Signal(lfsr_w, init=seq[0])
+        warm_last = Signal()
         warming = Signal()          # the 1152 warm-up clocks are running
         generating = Signal()       # warm-up done: keystream words are being produced
         fill_cnt = Signal(range(fill_steps + 1))
+        full = Signal()             # register: fill_cnt == fill_steps (a word is ready)
         written = Signal(KEY_WORDS)  # key/IV words written since the last start
+        armed = Signal()            # register: all five written since the last start
 
         new_state, z = trivium_clocks([state[k] for k in range(STATE_BITS)], bpc)
 
-        full = fill_cnt == fill_steps
-        take = self.keystream.valid & self.keystream.ready
         m.d.comb += [
             self.keystream.valid.eq(generating & full),
             self.keystream.payload.eq(word),
         ]
+        take = self.keystream.valid & self.keystream.ready
         # The cipher clocks while warming up, and afterwards whenever the word register is not
         # full or is being emptied this cycle.
         step = Signal()
-        m.d.comb += step.eq(warming | (generating & (~full | take)))
-        with m.If(step):
-            m.d.sync += state.eq(Cat(*new_state))
+        m.d.comb += step.eq(warming | (generating & (~full | self.keystream.ready)))
+        key_sel = Signal(KEY_WORDS)      # key/IV word being written this cycle (one-hot)
+        start_ok = Signal()
+        m.d.comb += [
+            key_sel.eq(Mux(self.key_we & (self.key_addr < KEY_WORDS), 1 << self.key_addr, 0)),
+            start_ok.eq(self.start & ~self.key_we & armed),
+        ]
 
-        with m.If(warming):
-            m.d.sync += warm_cnt.eq(warm_cnt - 1)
-            with m.If(warm_cnt == 1):
-                m.d.sync += [warming.eq(0), generating.eq(1), fill_cnt.eq(0)]
-        with m.Elif(step):
+        # State update, bit by bit, each flip-flop with a plain enable. A key/IV bit takes the
+        # written data or the cipher's next value; a constant bit takes its constant at start or
+        # the next value. `step` is low whenever `start_ok` is high (a start needs key writes
+        # since the last start, and a key write stops the cipher), so the cases never overlap.
+        key_map = [[state_bit_of_key_word(w, b) for b in range(32)] for w in range(KEY_WORDS)]
+        owner = {}
+        for w_ in range(KEY_WORDS):
+            for b_ in range(32):
+                owner[key_map[w_][b_]] = (w_, b_)
+        for i in range(STATE_BITS):
+            if i in owner:
+                w_, b_ = owner[i]
+                with m.If(key_sel[w_] | step):
+                    m.d.sync += state[i].eq(Mux(key_sel[w_], self.key_data[b_], new_state[i]))
+            else:
+                const = 1 if i >= 285 else 0
+                with m.If(start_ok | step):
+                    m.d.sync += state[i].eq(Mux(start_ok, const, new_state[i]))
+
+        with m.If(step):
             # word[k] = z of the k-th clock since the word was started (z_1 in bit 0).
             m.d.sync += word.eq(Cat(word[bpc:], *z))
-            m.d.sync += fill_cnt.eq(Mux(take, 1, fill_cnt + 1))
-            with m.If(fill_cnt == fill_steps - 1):
-                m.d.sync += self.running.eq(1)
 
-        # Key/IV load and start (after the datapath above: these assignments win).
-        key_map = [[state_bit_of_key_word(w, b) for b in range(32)] for w in range(KEY_WORDS)]
-        key_bits = {i for row in key_map for i in row}
-        with m.If(self.key_we & (self.key_addr < KEY_WORDS)):
-            with m.Switch(self.key_addr):
-                for w in range(KEY_WORDS):
-                    with m.Case(w):
-                        m.d.sync += [state[key_map[w][b]].eq(self.key_data[b]) for b in range(32)]
-                        m.d.sync += written[w].eq(1)
-            m.d.sync += [self.running.eq(0), warming.eq(0), generating.eq(0), fill_cnt.eq(0)]
-        with m.Elif(self.start & (written == (1 << KEY_WORDS) - 1)):
-            m.d.sync += [state[i].eq(1 if i >= 285 else 0)
-                         for i in range(STATE_BITS) if i not in key_bits]
+        # Control, as flat next-state equations (no priority chain: short paths).
+        kw = key_sel != 0
+        warm_done = warming & warm_last
+        stop = kw | start_ok
+        written_next = Signal(KEY_WORDS)
+        m.d.comb += written_next.eq(Mux(start_ok, 0, written | key_sel))
+        m.d.sync += [
+            written.eq(written_next),
+            armed.eq(written_next == (1 << KEY_WORDS) - 1),
+            warming.eq(start_ok | (warming & ~warm_done & ~kw)),
+            generating.eq(~stop & (generating | warm_done)),
+            self.running.eq(~stop & (self.running |
+                                     (generating & step & (fill_cnt == fill_steps - 1)))),
+        ]
+        lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
+        with m.If(start_ok):
+            m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
+        with m.Elif(warming):
+            m.d.sync += [lfsr.eq(lfsr_next),
+                         warm_last.eq(~kw & (lfsr == seq[max(warm_steps - 2, 0)]))]
+        with m.If(stop | warm_done):
+            m.d.sync += [fill_cnt.eq(0), full.eq(0)]
+        with m.Elif(generating & step):
             m.d.sync += [
-                written.eq(0), self.running.eq(0), warming.eq(1), generating.eq(0),
-                warm_cnt.eq(warm_steps), fill_cnt.eq(0),
+                fill_cnt.eq(Mux(take, 1, fill_cnt + 1)),
+                full.eq(Mux(take, fill_steps == 1, fill_cnt == fill_steps - 1)),
             ]
         return m

@@ -26,8 +26,8 @@ With ``external_keystream=True`` (for formal proofs) there are also ``keystream_
 For N = 10, W = 16: payloads are 18 bits, ``config__addr`` is 10 bits.
 """
 
-from amaranth import Module, Mux, Signal, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth import Array, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -109,9 +109,9 @@ class WatermarkUnit(wiring.Component):
         Measured in tests/test_rtl_unit.py.
 
     Pipeline (T = the cycle the last word is accepted)
-        T: the word goes into the circular buffer (block RAM); argmax/sum registers update; the
-        keystream word is taken. T+1: window/Δ row read for ``i``; ``sum == ONE``. T+2: window
-        comparison, ``b − a``. T+3: ``r · (b − a)`` (DSP). T+4: Δ and the descriptor
+        T: the word goes into the circular buffer (block RAM); argmax/sum registers update.
+        T+1: window/Δ row read for ``i``; ``sum == ONE``. T+2: the keystream word is taken;
+        window comparison, ``b − a``. T+3: ``r · (b − a)`` (DSP). T+4: Δ and the descriptor
         ``(i, u, Δ, ok)`` go into a small queue. T+5: the first word is read from the buffer
         with ``C[i][0]``. T+6: ``u < C[i][k]``. T+7: add/subtract. T+8: on ``source``.
         The output side stalls as a whole on ``source.ready``.
@@ -119,15 +119,18 @@ class WatermarkUnit(wiring.Component):
     Parameters
         ``classes`` N (2 ≤ N ≤ 64), ``width`` W (10 ≤ W ≤ 24); ``trivium_bits`` (power of two,
         32/trivium_bits ≤ N); ``external_keystream`` replaces the Trivium by a ``keystream``
-        input stream of 32-bit words (for formal proofs: then ``sink.ready`` also waits for
-        ``keystream.valid``, and ``config.running`` is 1).
+        input stream of 32-bit words (for formal proofs; ``config.running`` is then 1 and the
+        harness must offer a word whenever ``keystream.ready`` is high).
 
     For formal proofs (internal signals, readable from a harness that instantiates the unit)
         ``word_in`` — a sink handshake; ``vector_done`` — the last word of a well-framed vector
         is accepted this cycle (a keystream word is consumed); ``vector_dropped`` — at least one
         malformed vector is counted this cycle; ``word_out`` — a source handshake;
         ``vector_sent`` — the last word of a vector is handed over this cycle;
-        ``ks_word`` — the 32-bit keystream word consumed with ``vector_done``.
+        ``ks_take`` — a keystream word is consumed this cycle (exactly 2 cycles after each
+        ``vector_done``); ``ks_word``/``ks_valid`` — the keystream word on offer (consumed with ``ks_take``).
+        With ``external_keystream`` the harness must keep ``keystream.valid`` high whenever
+        ``ks_take`` can occur (simplest: always).
     """
 
     def __init__(self, classes: int = 10, width: int = 16, *, trivium_bits: int | None = None,
@@ -146,7 +149,7 @@ class WatermarkUnit(wiring.Component):
         #: circular buffer depth (words)
         self.buffer_depth = 1 << ceil_log2(2 * classes + 8)
         #: descriptors (vectors between input and output) the unit holds at most
-        self.queue_depth = -(-6 // classes) + 1
+        self.queue_depth = -(-7 // classes) + 1
         layout = word_layout(width)
         members = {
             "sink": In(stream.Signature(layout)),
@@ -164,7 +167,9 @@ class WatermarkUnit(wiring.Component):
         self.vector_dropped = Signal()
         self.word_out = Signal()
         self.vector_sent = Signal()
+        self.ks_take = Signal()
         self.ks_word = Signal(32)
+        self.ks_valid = Signal()
 
     def elaborate(self, platform):
         m = Module()
@@ -180,10 +185,6 @@ class WatermarkUnit(wiring.Component):
         m.submodules.delta = delta = DeltaGen(w)
         m.submodules.sampler = sampler = Sampler()
         m.submodules.alter = alter = AlterStage(w)
-        desc_layout = data.StructLayout({
-            "idx": unsigned(b), "u": unsigned(16), "delta": unsigned(w), "ok": 1})
-        m.submodules.queue = queue = fifo.SyncFIFO(width=desc_layout.size,
-                                                   depth=self.queue_depth)
 
         # ---- configuration ----------------------------------------------------------------
         cfg = self.config
@@ -199,7 +200,6 @@ class WatermarkUnit(wiring.Component):
             ks = self.keystream
             running = Signal()
             m.d.comb += running.eq(1)
-            ks_ok = ks.valid
         else:
             m.submodules.trivium = triv = Trivium(self.trivium_bits)
             m.d.comb += [
@@ -210,129 +210,189 @@ class WatermarkUnit(wiring.Component):
             ]
             ks = triv.keystream
             running = triv.running
-            ks_ok = 1   # guaranteed by 32/bits ≤ N (checked in the tests)
+        # A keystream word is always on offer when taken: takes are ≥ N cycles apart and the
+        # Trivium refills a word in 32/bits ≤ N cycles (the tests check `ks_valid` at each take).
         m.d.comb += cfg.running.eq(running)
 
         # ---- input side: framing, buffer writes, argmax and sum ----------------------------
-        IDLE, IN, DROP = 0, 1, 2
-        in_state = Signal(2)
-        in_k = Signal(range(n))          # words of the current vector received (state IN)
+        # Framing state, one-hot: IN (`in_vec`, with `in_k` words so far and `at_end` ==
+        # (in_k == N−1)), DROP (`dropping`), IDLE (neither).
+        in_vec = Signal()
+        dropping = Signal()
+        in_k = Signal(range(n))
+        at_end = Signal()
         acc_sum = Signal(w + ceil_log2(n) + 1)
         pending = Signal(range(self.queue_depth + 1))   # complete vectors not yet started out
-        pop = Signal()
+        ready_r = Signal()          # sink.ready, a register
+        pop = Signal()        # word 0 of a vector is issued
+        free = Signal()       # word 0 of a vector enters O2: its descriptor slot is free
 
         sink = self.sink
         word = sink.payload
         accept = Signal()
         write = Signal()
         first = Signal()
+        last = Signal()
         commit = Signal()
         abort = Signal()
         rej = Signal(2)
         m.d.comb += [
-            sink.ready.eq(running & ks_ok & buf.w_space & (pending < self.queue_depth)),
+            sink.ready.eq(ready_r),
             accept.eq(sink.valid & sink.ready),
             first.eq(word.first),
+            last.eq(word.last),
+        ]
+        # The framing rules of the class docstring as flat equations (each a 2-level function
+        # of accept, first, last and the one-hot state).
+        cont = ~first & in_vec                  # a word continuing the vector in progress
+        vec_word = Signal()                     # a word that writes or aborts (moves wptr)
+        m.d.comb += [
+            vec_word.eq(accept & (first | in_vec)),
+            write.eq(accept & ((first & ~last) | (cont & (at_end == last)))),
+            commit.eq(accept & cont & at_end & last),
+            abort.eq(accept & ((first & last) | (cont & (at_end != last)))),
+            rej.eq(Mux(accept,
+                       (first & in_vec) + (first & last) + (cont & (at_end != last))
+                       + (~first & ~in_vec & ~dropping), 0)),
         ]
         with m.If(accept):
-            with m.If(word.first):
-                with m.If(word.last):              # a one-word "vector" (N ≥ 2)
-                    m.d.comb += [rej.eq((in_state == IN) + 1), abort.eq(1)]
-                    m.d.sync += in_state.eq(IDLE)
-                with m.Else():
-                    m.d.comb += [rej.eq(in_state == IN), write.eq(1)]
-                    m.d.sync += [in_state.eq(IN), in_k.eq(1)]
-            with m.Elif(in_state == IN):
-                with m.If(in_k == n - 1):
-                    with m.If(word.last):
-                        m.d.comb += [write.eq(1), commit.eq(1)]
-                        m.d.sync += in_state.eq(IDLE)
-                    with m.Else():                 # too long
-                        m.d.comb += [rej.eq(1), abort.eq(1)]
-                        m.d.sync += in_state.eq(DROP)
-                with m.Elif(word.last):            # too short
-                    m.d.comb += [rej.eq(1), abort.eq(1)]
-                    m.d.sync += in_state.eq(IDLE)
-                with m.Else():
-                    m.d.comb += write.eq(1)
-                    m.d.sync += in_k.eq(in_k + 1)
-            with m.Elif(in_state == IDLE):         # word 0 without first
-                m.d.comb += rej.eq(1)
-                m.d.sync += in_state.eq(Mux(word.last, IDLE, DROP))
-            with m.Else():                         # rest of a counted malformed vector
-                with m.If(word.last):
-                    m.d.sync += in_state.eq(IDLE)
-
+            m.d.sync += [
+                in_vec.eq(write & ~commit),
+                # DROP after a too-long vector or a stray word without `last`; left on `last`
+                # or `first`.
+                dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
+                in_k.eq(Mux(first, 1, in_k + 1)),
+                at_end.eq(Mux(first, n == 2, in_k == n - 2)),
+            ]
+        in_valid, in_first = Signal(), Signal()
+        in_data = Signal(w, reset_less=True)
+        m.d.sync += [in_valid.eq(accept), in_first.eq(first), in_data.eq(word.data)]
         m.d.comb += [
             buf.w_en.eq(write),
             buf.w_first.eq(first),
             buf.w_data.eq(word.data),
             buf.commit.eq(commit),
             buf.abort.eq(abort),
-            amax.valid.eq(write),
-            amax.first.eq(first),
-            amax.data.eq(word.data),
-            ks.ready.eq(commit),
+            buf.w_move.eq(vec_word),
+            # The argmax and the sum follow every accepted word, one cycle later (from the
+            # registered word): words of a malformed vector disturb them, but such a vector
+            # never completes, and the next vector restarts them with its `first`.
+            amax.valid.eq(in_valid),
+            amax.first.eq(in_first),
+            amax.data.eq(in_data),
             self.word_in.eq(accept),
             self.vector_done.eq(commit),
             self.vector_dropped.eq(rej != 0),
             self.ks_word.eq(ks.payload),
+            self.ks_valid.eq(ks.valid),
         ]
-        with m.If(write):
-            m.d.sync += acc_sum.eq(Mux(first, 0, acc_sum) + word.data)
+        sum_now = Signal.like(acc_sum)       # the sum including the registered word
+        m.d.comb += sum_now.eq(Mux(in_first, 0, acc_sum) + in_data)
+        with m.If(in_valid):
+            m.d.sync += acc_sum.eq(sum_now)
+        # Counters count one cycle after the event (the strobes are registered first, so that
+        # the 32-bit carry chains are off the handshake paths).
+        commit_r, rej_r = Signal(), Signal(2)
         m.d.sync += [
-            self.vectors_in.eq(self.vectors_in + commit),
-            self.rejected.eq(self.rejected + rej),
+            commit_r.eq(commit), rej_r.eq(rej),
+            self.vectors_in.eq(self.vectors_in + commit_r),
+            self.rejected.eq(self.rejected + rej_r),
         ]
-        m.d.sync += pending.eq(pending + commit - pop)
+        pending_next = Signal(range(self.queue_depth + 2))
+        m.d.comb += pending_next.eq(pending + commit - free)
+        # sink.ready for the next cycle, from registers and this cycle's events only: the
+        # keystream runs (and no key write is landing), the buffer has a free word to spare and
+        # the descriptor queue has room for one more complete vector.
+        m.d.sync += [
+            pending.eq(pending_next),
+            ready_r.eq(running & ~params.key_we & buf.w_space &
+                       (pending_next < self.queue_depth)),
+        ]
 
         # ---- descriptor pipeline (never stalls; one vector per stage) ----------------------
+        # T = the cycle the last word is accepted (`commit`).
         d1_valid = Signal()
-        d1_r = Signal(32)
-        m.d.sync += [d1_valid.eq(commit), d1_r.eq(ks.payload)]
-        # D1: read the window/Δ row of class i; well-formed check.
-        d2_valid, d2_idx, d2_pmax, d2_wf, d2_r = (
-            Signal(), Signal(b), Signal(w), Signal(), Signal(32))
+        m.d.sync += d1_valid.eq(commit)
+        # D1 (T+1): the last word is in the input register; argmax and sum include it. Read
+        # the window/Δ row of class i; well-formed check.
+        d2_valid, d2_idx, d2_pmax, d2_wf = Signal(), Signal(b), Signal(w), Signal()
         m.d.comb += [params.win_addr.eq(amax.index), params.win_en.eq(1)]
         m.d.sync += [
             d2_valid.eq(d1_valid), d2_idx.eq(amax.index), d2_pmax.eq(amax.max),
-            d2_wf.eq(acc_sum == one), d2_r.eq(d1_r),
+            d2_wf.eq(sum_now == one),
         ]
-        # D2: window comparison; Δ stage 1.
+        # D2 (T+2): the row is registered as it leaves the block RAM; the keystream word is
+        # taken (r → Δ, u → the sampler).
+        d3_valid, d3_idx, d3_pmax, d3_wf = Signal(), Signal(b), Signal(w), Signal()
+        d3_alpha, d3_beta, d3_a, d3_b = (Signal(w, reset_less=True) for _ in range(4))
+        d3_r, d3_u = Signal(16, reset_less=True), Signal(16, reset_less=True)
+        m.d.comb += [ks.ready.eq(d2_valid), self.ks_take.eq(d2_valid)]
+        m.d.sync += [
+            d3_valid.eq(d2_valid), d3_idx.eq(d2_idx), d3_pmax.eq(d2_pmax), d3_wf.eq(d2_wf),
+            d3_alpha.eq(params.alpha), d3_beta.eq(params.beta),
+            d3_a.eq(params.a), d3_b.eq(params.b),
+            d3_r.eq(ks.payload[:16]), d3_u.eq(ks.payload[16:]),
+        ]
+        # D3 (T+3): window comparison; Δ stage 1 (b − a). The vector gets a descriptor slot
+        # and its class index is written there: the output side may start reading its words.
         m.d.comb += [
-            window.value.eq(d2_pmax), window.alpha.eq(params.alpha), window.beta.eq(params.beta),
-            delta.a.eq(params.a), delta.b.eq(params.b), delta.r.eq(d2_r[:16]),
-            delta.valid.eq(d2_valid),
+            window.value.eq(d3_pmax), window.alpha.eq(d3_alpha), window.beta.eq(d3_beta),
+            delta.a.eq(d3_a), delta.b.eq(d3_b), delta.r.eq(d3_r), delta.valid.eq(d3_valid),
         ]
-        d3_idx, d3_u, d3_wf = Signal(b), Signal(16), Signal()
-        m.d.sync += [d3_idx.eq(d2_idx), d3_u.eq(d2_r[16:]), d3_wf.eq(d2_wf)]
-        # D3: window result; Δ stage 2 (product).
-        d4_idx, d4_u, d4_ok = Signal(b), Signal(16), Signal()
-        m.d.sync += [d4_idx.eq(d3_idx), d4_u.eq(d3_u), d4_ok.eq(d3_wf & window.inside)]
-        # D4: Δ; the descriptor goes into the queue.
-        desc_in = data.View(desc_layout, queue.w_data)
-        m.d.comb += [
-            desc_in.idx.eq(d4_idx), desc_in.u.eq(d4_u), desc_in.delta.eq(delta.delta),
-            desc_in.ok.eq(d4_ok),
-            queue.w_en.eq(delta.valid_out),
-        ]
+        dq = self.queue_depth
+        slot_idx = Array(Signal(b, name=f"slot{e}_idx", reset_less=True) for e in range(dq))
+        slot_u = Array(Signal(16, name=f"slot{e}_u", reset_less=True) for e in range(dq))
+        slot_ok = Array(Signal(name=f"slot{e}_ok", reset_less=True) for e in range(dq))
+        slot_delta = Array(Signal(w, name=f"slot{e}_delta", reset_less=True) for e in range(dq))
+        slot_w = Signal(range(dq))           # next slot to allocate
+        d4_valid, d4_slot, d4_u, d4_wf = Signal(), Signal(range(dq)), Signal(16), Signal()
+        with m.If(d3_valid):
+            m.d.sync += [
+                slot_idx[slot_w].eq(d3_idx),
+                slot_w.eq(Mux(slot_w == dq - 1, 0, slot_w + 1)),
+            ]
+        m.d.sync += [d4_valid.eq(d3_valid), d4_slot.eq(slot_w), d4_u.eq(d3_u), d4_wf.eq(d3_wf)]
+        # D4 (T+4): u and ok = well_formed & inside into the slot; Δ stage 2 (product).
+        d5_slot = Signal(range(dq))
+        with m.If(d4_valid):
+            m.d.sync += [slot_u[d4_slot].eq(d4_u), slot_ok[d4_slot].eq(d4_wf & window.inside)]
+        m.d.sync += d5_slot.eq(d4_slot)
+        # D5 (T+5): Δ into the slot.
+        with m.If(delta.valid_out):
+            m.d.sync += slot_delta[d5_slot].eq(delta.delta)
+        # Slots ready for the output side (class index written, first word not yet issued).
+        n_alloc = Signal(range(dq + 1))
+        alloc_ready = Signal()               # register: n_alloc != 0
+        n_alloc_next = Signal(range(dq + 2))
+        m.d.comb += n_alloc_next.eq(n_alloc + d3_valid - pop)
+        m.d.sync += [n_alloc.eq(n_alloc_next), alloc_ready.eq(n_alloc_next != 0)]
 
-        # ---- output side: O0 issue, O1 memory data, O2 alter, then the source register -----
+        # ---- output side ------------------------------------------------------------------
+        # O0: issue the read of word k (buffer) and of C[i][k]. O1: block RAM outputs, which
+        # are registered into O1r. O1r: the sampler compares u < C[i][k] and the alter stage
+        # registers the word and its role. O2: add/subtract into the output (or skid) register.
+        # Slot fields are picked up as word 0 passes: i at O0, (u, ok) into O1r, Δ into O2;
+        # each was written at least one cycle before (issue ≥ T+4, O1r ≥ T+6, O2 ≥ T+7).
+        #
+        # The pipeline advances on `adv`, a register (the skid buffer is empty), so
+        # `source.ready` reaches only the output and skid registers, never the pipeline's
+        # enables: with a registered ready, one word may still arrive after the output stalls,
+        # and it waits in the skid register.
         src = self.source
-        adv = Signal()
-        m.d.comb += adv.eq(~src.valid | src.ready)
+        adv = Signal(init=1)
 
-        head = data.View(desc_layout, queue.r_data)
-        o_k = Signal(range(n))       # next word to issue (0: between vectors)
+        slot_r0 = Signal(range(dq))          # slot of the next vector to issue
+        slot_r1 = Signal(range(dq))          # slot whose (u, ok) go into O1r next
+        slot_r2 = Signal(range(dq))          # slot whose Δ goes into O2 next (then freed)
+        o_k = Signal(range(n))               # next word to issue
         o_idx = Signal(b)
-        starting = o_k == 0
+        starting = Signal(init=1)            # register: o_k == 0
         issue = Signal()
         cur_idx = Signal(b)
         m.d.comb += [
-            issue.eq(adv & (~starting | queue.r_rdy)),
+            issue.eq(adv & (~starting | alloc_ready)),
             pop.eq(issue & starting),
-            queue.r_en.eq(pop),
-            cur_idx.eq(Mux(starting, head.idx, o_idx)),
+            cur_idx.eq(Mux(starting, slot_idx[slot_r0], o_idx)),
             buf.r_next.eq(issue),
             buf.r_en.eq(adv),
             params.c_cls.eq(cur_idx),
@@ -340,55 +400,79 @@ class WatermarkUnit(wiring.Component):
             params.c_en.eq(adv),
         ]
         o1_valid, o1_first, o1_last, o1_is_i = Signal(), Signal(), Signal(), Signal()
-        o1_u, o1_delta, o1_ok = Signal(16), Signal(w), Signal()
         with m.If(adv):
             m.d.sync += [
                 o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
                 o1_is_i.eq(o_k == cur_idx),
             ]
         with m.If(issue):
-            m.d.sync += o_k.eq(Mux(o_k == n - 1, 0, o_k + 1))
+            m.d.sync += [o_k.eq(Mux(o_k == n - 1, 0, o_k + 1)), starting.eq(o_k == n - 1)]
         with m.If(pop):
-            m.d.sync += [
-                o_idx.eq(head.idx), o1_u.eq(head.u), o1_delta.eq(head.delta),
-                o1_ok.eq(head.ok),
-            ]
+            m.d.sync += [o_idx.eq(cur_idx), slot_r0.eq(Mux(slot_r0 == dq - 1, 0, slot_r0 + 1))]
 
-        # O1: buffer word and C[i][k] arrive; the sampler compares u < C[i][k].
-        m.d.comb += [
-            sampler.en.eq(adv & o1_valid),
-            sampler.first.eq(o1_first),
-            sampler.u.eq(o1_u),
-            sampler.c.eq(params.c_data),
-        ]
-        o2_valid, o2_first, o2_last, o2_is_i = Signal(), Signal(), Signal(), Signal()
-        o2_p, o2_delta, o2_ok = Signal(w), Signal(w), Signal()
+        # O1: block RAM data → registers.
+        o1r_valid, o1r_first, o1r_last, o1r_is_i = Signal(), Signal(), Signal(), Signal()
+        o1r_c = Signal(17, reset_less=True)
+        o1r_p = Signal(w, reset_less=True)
+        o1r_u = Signal(16, reset_less=True)
+        o1r_ok = Signal()
         with m.If(adv):
             m.d.sync += [
-                o2_valid.eq(o1_valid), o2_first.eq(o1_first), o2_last.eq(o1_last),
-                o2_is_i.eq(o1_is_i), o2_p.eq(buf.r_data),
+                o1r_valid.eq(o1_valid), o1r_first.eq(o1_first), o1r_last.eq(o1_last),
+                o1r_is_i.eq(o1_is_i), o1r_c.eq(params.c_data), o1r_p.eq(buf.r_data),
             ]
             with m.If(o1_valid & o1_first):
-                m.d.sync += [o2_delta.eq(o1_delta), o2_ok.eq(o1_ok)]
+                m.d.sync += [
+                    o1r_u.eq(slot_u[slot_r1]), o1r_ok.eq(slot_ok[slot_r1]),
+                    slot_r1.eq(Mux(slot_r1 == dq - 1, 0, slot_r1 + 1)),
+                ]
 
-        # O2: add/subtract into the output register.
+        # O1r: sampler and alter stage take the word.
         m.d.comb += [
-            alter.en.eq(adv & o2_valid),
-            alter.p.eq(o2_p),
-            alter.is_i.eq(o2_is_i),
-            alter.hit.eq(sampler.hit),
-            alter.ok.eq(o2_ok),
-            alter.delta.eq(o2_delta),
+            sampler.en.eq(adv & o1r_valid),
+            sampler.first.eq(o1r_first),
+            sampler.u.eq(o1r_u),
+            sampler.c.eq(o1r_c),
+            alter.en.eq(adv & o1r_valid),
+            alter.p.eq(o1r_p),
+            alter.is_i.eq(o1r_is_i),
+            alter.ok.eq(o1r_ok),
         ]
-        out_first, out_last = Signal(), Signal()
+        o2_valid, o2_first, o2_last = Signal(), Signal(), Signal()
+        o2_delta = Signal(w, reset_less=True)
         with m.If(adv):
-            m.d.sync += [src.valid.eq(o2_valid), out_first.eq(o2_first), out_last.eq(o2_last)]
+            m.d.sync += [o2_valid.eq(o1r_valid), o2_first.eq(o1r_first), o2_last.eq(o1r_last)]
+            with m.If(o1r_valid & o1r_first):
+                m.d.sync += [
+                    o2_delta.eq(slot_delta[slot_r2]),
+                    slot_r2.eq(Mux(slot_r2 == dq - 1, 0, slot_r2 + 1)),
+                ]
+                m.d.comb += free.eq(1)
+
+        # O2: the sum goes into the output register, or into the skid register if the output
+        # is stalled.
+        m.d.comb += [alter.hit.eq(sampler.hit), alter.delta.eq(o2_delta)]
+        layout = word_layout(w)
+        o2_word = Signal(layout)
         m.d.comb += [
-            src.payload.data.eq(alter.out),
-            src.payload.first.eq(out_first),
-            src.payload.last.eq(out_last),
-            self.word_out.eq(src.valid & src.ready),
-            self.vector_sent.eq(src.valid & src.ready & out_last),
+            o2_word.data.eq(alter.out), o2_word.first.eq(o2_first), o2_word.last.eq(o2_last),
         ]
-        m.d.sync += self.vectors_out.eq(self.vectors_out + self.vector_sent)
+        out = Signal(layout)
+        skid = Signal(layout)
+        take_out = Signal()
+        m.d.comb += take_out.eq(~src.valid | src.ready)     # the output register is free
+        with m.If(~adv):                                     # skid full
+            with m.If(src.ready):
+                m.d.sync += [out.eq(skid), adv.eq(1)]
+        with m.Elif(take_out):
+            m.d.sync += [out.eq(o2_word), src.valid.eq(o2_valid)]
+        with m.Elif(o2_valid):
+            m.d.sync += [skid.eq(o2_word), adv.eq(0)]
+        m.d.comb += [
+            src.payload.eq(out),
+            self.word_out.eq(src.valid & src.ready),
+            self.vector_sent.eq(src.valid & src.ready & out.last),
+        ]
+        sent_r = Signal()
+        m.d.sync += [sent_r.eq(self.vector_sent), self.vectors_out.eq(self.vectors_out + sent_r)]
         return m

@@ -21,7 +21,10 @@ class VectorBuffer(wiring.Component):
     Interface
         Write side: ``w_en``, ``w_first`` (this word restarts the vector), ``w_data``,
         ``commit`` (with the last word's ``w_en``: the vector is complete), ``abort`` (drop the
-        uncommitted words), ``w_space`` (out: a word can be written).
+        uncommitted words), ``w_move`` (``w_en | abort``, given separately so that the
+        caller can compute it in one logic level), ``w_space`` (out: at least two words are free, from registers only;
+        registered by the caller it means "a word can be written this cycle", so at most
+        ``depth − 1`` words are ever stored).
         Read side: ``r_next`` (advance the read pointer after this cycle's read), ``r_en``
         (read-port enable: low holds ``r_data``), ``r_data`` (out).
 
@@ -30,8 +33,10 @@ class VectorBuffer(wiring.Component):
         (synchronous read port). A word can be read the cycle after it is written.
 
     Invariants
-        ``wptr − rptr ≤ depth``: a word is never overwritten before it is read (``w_space`` is
-        ``wptr − rptr < depth``, from registers only). ``depth`` is a power of two.
+        ``wptr − rptr < depth``: a word is never overwritten before it is read.
+        The memory is marked ``no_rw_check``: the reader never reads a word in the cycle it is
+        written (it reads only words of committed vectors, written at least a cycle earlier),
+        so yosys need not emulate read-during-write behaviour. ``depth`` is a power of two.
     """
 
     def __init__(self, width: int, depth: int):
@@ -44,6 +49,7 @@ class VectorBuffer(wiring.Component):
             "w_data": In(width),
             "commit": In(1),
             "abort": In(1),
+            "w_move": In(1),
             "w_space": Out(1),
             "r_next": In(1),
             "r_en": In(1),
@@ -54,7 +60,7 @@ class VectorBuffer(wiring.Component):
         m = Module()
         abits = ceil_log2(self.depth)
         m.submodules.mem = mem = memory.Memory(shape=unsigned(self.width), depth=self.depth,
-                                               init=[])
+                                               init=[], attrs={"no_rw_check": 1})
         wr = mem.write_port()
         rd = mem.read_port()
 
@@ -67,17 +73,20 @@ class VectorBuffer(wiring.Component):
             wr.addr.eq(waddr[:abits]),
             wr.data.eq(self.w_data),
             wr.en.eq(self.w_en),
-            self.w_space.eq((wptr - rptr)[:abits + 1] < self.depth),
             rd.addr.eq(rptr[:abits]),
             rd.en.eq(self.r_en),
             self.r_data.eq(rd.data),
         ]
-        with m.If(self.w_en):
-            m.d.sync += wptr.eq(waddr + 1)
-            with m.If(self.commit):
-                m.d.sync += wbase.eq(waddr + 1)
-        with m.Elif(self.abort):
-            m.d.sync += wptr.eq(wbase)
+        # The write pointer moves on any word of a vector (written or aborting): its enable is
+        # `w_move` (== w_en | abort) and only its value depends on which.
+        with m.If(self.w_move):
+            m.d.sync += wptr.eq(Mux(self.abort, wbase, waddr + 1))
+        with m.If(self.commit):
+            m.d.sync += wbase.eq(waddr + 1)
         with m.If(self.r_next):
             m.d.sync += rptr.eq(rptr + 1)
+        # At least two free words (from registers only): a caller that registers this flag
+        # knows there is at least one free word in the next cycle (one word per cycle is written
+        # at most). This keeps the pointer subtraction off the sink's ready → accept path.
+        m.d.comb += self.w_space.eq((wptr - rptr)[:abits + 1] < self.depth - 1)
         return m

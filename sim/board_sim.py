@@ -33,23 +33,44 @@ from dynamarks.sim import toolchain
 
 HARNESS = Path(__file__).resolve().parent / "board_sim.cpp"
 TOP_NAME = "board"
-VERILATOR_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0",
-                   "--x-initial", "0", "-O3")
+VERILATOR_FLAGS = (
+    "-Wno-fatal",
+    "-Wno-lint",
+    "-Wno-style",
+    "--x-assign",
+    "0",
+    "--x-initial",
+    "0",
+    "-O3",
+)
 
 
 class BoardSimError(DynamarksError):
     """The simulated board could not be built or started."""
 
 
-def board_verilog(classes: int = 10, width: int = 16, *, baud: int = 115200, divisor: int = 4,
-                  max_vectors: int | None = None, unit=None) -> str:
+def board_verilog(
+    classes: int = 10,
+    width: int = 16,
+    *,
+    baud: int = 115200,
+    divisor: int = 4,
+    max_vectors: int | None = None,
+    unit=None,
+) -> str:
     """Verilog of ``BoardTop`` (module ``board``: ports clk, rst, uart_rx, uart_tx)."""
     from amaranth.back import verilog
 
     from dynamarks.rtl.top import BoardTop
 
-    top = BoardTop(classes=classes, width=width, clk_freq=divisor * baud, baud=baud,
-                   max_vectors=max_vectors, unit=unit)
+    top = BoardTop(
+        classes=classes,
+        width=width,
+        clk_freq=divisor * baud,
+        baud=baud,
+        max_vectors=max_vectors,
+        unit=unit,
+    )
     return verilog.convert(top, name=TOP_NAME)
 
 
@@ -81,9 +102,25 @@ def build_board_sim(verilog: str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         src = out / f"{TOP_NAME}.v"
         src.write_text(verilog)
-        cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "--top-module", TOP_NAME,
-               *VERILATOR_FLAGS, "-CFLAGS", "-O2", "--Mdir", str(out / "obj"),
-               "-o", "board_sim", str(src), str(HARNESS)]
+        cmd = [
+            "verilator",
+            "--cc",
+            "--exe",
+            "--build",
+            "-j",
+            "2",
+            "--top-module",
+            TOP_NAME,
+            *VERILATOR_FLAGS,
+            "-CFLAGS",
+            "-O2",
+            "--Mdir",
+            str(out / "obj"),
+            "-o",
+            "board_sim",
+            str(src),
+            str(HARNESS),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0 or not exe.is_file():
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
@@ -99,9 +136,17 @@ class SimulatedBoard:
     ``verilog`` may be given to run another design with the same ports (tests of the harness).
     """
 
-    def __init__(self, classes: int = 10, width: int = 16, *, baud: int = 115200,
-                 divisor: int = 4, max_vectors: int | None = None, verilog: str | None = None,
-                 start_timeout: float = 600.0) -> None:
+    def __init__(
+        self,
+        classes: int = 10,
+        width: int = 16,
+        *,
+        baud: int = 115200,
+        divisor: int = 4,
+        max_vectors: int | None = None,
+        verilog: str | None = None,
+        start_timeout: float = 600.0,
+    ) -> None:
         self.classes = classes
         self.width = width
         self.baud = baud
@@ -115,15 +160,22 @@ class SimulatedBoard:
         self.proc: subprocess.Popen | None = None
 
     def build(self) -> Path:
-        verilog = self._verilog or board_verilog(self.classes, self.width, baud=self.baud,
-                                                 divisor=self.divisor,
-                                                 max_vectors=self._max_vectors_arg)
+        verilog = self._verilog or board_verilog(
+            self.classes,
+            self.width,
+            baud=self.baud,
+            divisor=self.divisor,
+            max_vectors=self._max_vectors_arg,
+        )
         return build_board_sim(verilog)
 
     def start(self) -> str:
         exe = self.build()
-        self.proc = subprocess.Popen([str(exe), "--divisor", str(self.divisor)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [str(exe), "--divisor", str(self.divisor)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         assert self.proc.stdout is not None
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)

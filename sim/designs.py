@@ -7,7 +7,9 @@ ports, used to test the bench infrastructure itself (``placeholder_verilog(..., 
 is a deliberately wrong copy the scoreboard must catch).
 
 ``payload_fields(classes, width)`` gives the (offset, width) of the stream payload's fields
-(``data``, ``first``, ``last``), read from the real component's signature when it exists.
+(``data``, ``first``, ``last``), read from the RTL's ``word_layout``;
+``config_writes(params)`` the ``(address, word)`` writes that load a parameter set through
+the config port (rtl/param_store.py's address map). Port names are in :data:`PORTS`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,19 @@ import re
 from pathlib import Path
 
 PLACEHOLDER = Path(__file__).resolve().parent / "placeholder_unit.v"
+
+#: Verilog names of the unit's config and status ports (rtl/unit.py). ``refused`` (a sticky
+#: "write or start after lock" flag) is optional: benches check it when the port exists.
+PORTS = {
+    "addr": "config__addr",
+    "data": "config__data",
+    "we": "config__we",
+    "start": "config__start",
+    "lock": "config__lock",
+    "running": "config__running",
+    "locked": "config__locked",
+    "refused": "config__refused",
+}
 
 
 def dut_kind() -> str:
@@ -47,10 +62,26 @@ def unit_verilog(classes: int, width: int) -> str:
 def payload_fields(classes: int, width: int) -> dict[str, tuple[int, int]]:
     """Field name -> (offset, width) of the unit's stream payload."""
     if dut_kind() == "rtl":
-        from dynamarks.rtl.unit import WatermarkUnit
+        from dynamarks.rtl.unit import word_layout
         from dynamarks.sim.stream import layout_fields
 
-        unit = WatermarkUnit(classes=classes, width=width)
-        shape = unit.signature.members["sink"].signature.members["payload"].shape
-        return layout_fields(shape)
+        return layout_fields(word_layout(width))
     return {"data": (0, width), "first": (width, 1), "last": (width + 1, 1)}
+
+
+def config_writes(params) -> list[tuple[int, int]]:
+    """``(address, word)`` writes that load ``params`` (a ``Params``) into the unit."""
+    if dut_kind() == "placeholder":
+        return list(enumerate(params.config_words()))
+    from dynamarks.rtl.param_store import config_writes as rtl_writes
+
+    fields = {
+        "key": params.key,
+        "iv": params.iv,
+        "alpha": params.alpha,
+        "beta": params.beta,
+        "a": params.a,
+        "b": params.b,
+        "C": params.thresholds,
+    }
+    return rtl_writes(fields, params.classes)

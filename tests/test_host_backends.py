@@ -124,3 +124,34 @@ def test_watermarked_model_identical_across_backends(name):
     with make(params) as be:
         got = WatermarkedModel(model, be)(x)
     assert torch.equal(got, want)
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_simulated_board_lock_and_serve(tmp_path, capsys):
+    """On the simulated board: the backend locks the device, a second host with other
+    parameters is refused (DeviceLockedError), and `dynamarks serve --backend serial` gives
+    the reference's outputs."""
+    opener("serial-sim")
+    from dynamarks.host import cli
+    from dynamarks.host.driver import DeviceLockedError
+    from dynamarks.host.params import save_params
+    from dynamarks.sim.board_sim import SimulatedBoard
+    from tests.test_host_serve import SAMPLES, make_serve_files, oracle
+
+    data, ckpt, model, params, pfile = make_serve_files(tmp_path)
+    with SimulatedBoard(10, 16) as port:
+        with open_backend("serial", params, port=port, timeout=10.0) as be:
+            assert be.status().locked
+        with pytest.raises(DeviceLockedError, match="locked"):
+            open_backend("serial", keygen(classes=10, seed=99), port=port, timeout=10.0)
+    other = tmp_path / "other.dmk"
+    save_params(params, other)
+    with SimulatedBoard(10, 16) as port:  # a fresh (reset) board
+        out = tmp_path / "altered.npy"
+        assert cli.main(["serve", "--checkpoint", str(ckpt), "--data", str(data), "--params",
+                         str(other), "--backend", "serial", "--port", port, "--timeout", "10",
+                         "-o", str(out), "--quiet"]) == 0
+    want, _, _ = oracle(model, data, params)
+    assert np.load(out).shape == (SAMPLES, 10)
+    np.testing.assert_array_equal(np.load(out), want)

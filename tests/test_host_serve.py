@@ -24,8 +24,9 @@ from dynamarks.models.networks import build
 SAMPLES = 120
 
 
-@pytest.fixture
-def setup(tmp_path):
+def make_serve_files(tmp_path):
+    """A tiny Fashion-MNIST-shaped test split, a confident FashionCNN checkpoint and a
+    parameter file; returns (data dir, checkpoint, model, params, params file)."""
     rng = np.random.default_rng(0)
     data = tmp_path / "data"
     data.mkdir()
@@ -39,7 +40,12 @@ def setup(tmp_path):
     params = keygen(classes=10, seed=11)
     pfile = tmp_path / "params.dmk"
     save_params(params, pfile)
-    return tmp_path, data, ckpt, model, params, pfile
+    return data, ckpt, model, params, pfile
+
+
+@pytest.fixture
+def setup(tmp_path):
+    return (tmp_path, *make_serve_files(tmp_path))
 
 
 def oracle(model, data, params):
