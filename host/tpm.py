@@ -351,3 +351,117 @@ def lockout_counter(ctx) -> int:
         if int(prop.property) == int(t.TPM2_PT.LOCKOUT_COUNTER):
             return int(prop.value)
     raise TpmError("the TPM did not report its lockout counter")
+
+
+# ---- a software TPM for tests and demos ----------------------------------------------------
+
+
+def _port_pair_free(port: int) -> bool:
+    """True when both ``port`` and ``port + 1`` can be bound on 127.0.0.1 right now."""
+    import socket
+
+    for p in (port, port + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                return False
+    return True
+
+
+def _free_port_pair() -> int:
+    """A port P with P and P+1 free on 127.0.0.1 (the kernel picks P; retried on collision)."""
+    import socket
+
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 65535 and _port_pair_free(port):
+            return port
+    raise TpmError("no free loopback port pair for swtpm")
+
+
+class SoftwareTpm:
+    """``swtpm socket --tpm2`` on a free loopback port pair (command P, control P+1) with its
+    state in ``state_dir``; ``tcti`` is ``swtpm:host=127.0.0.1,port=P``.
+
+    ``start()`` returns once the TPM accepts connections (started up, ``startup-clear``);
+    ``stop()`` terminates it (SIGTERM, then SIGKILL). Also a context manager. Each state
+    directory is its own TPM (own owner seed): two instances are "two machines".
+    """
+
+    def __init__(self, state_dir: str | os.PathLike[str]) -> None:
+        from pathlib import Path
+
+        self.state_dir = Path(state_dir)
+        self.port = 0
+        self.proc = None
+
+    @property
+    def tcti(self) -> str:
+        return f"swtpm:host=127.0.0.1,port={self.port}"
+
+    def start(self) -> SoftwareTpm:
+        import shutil
+        import socket
+        import subprocess
+        import time
+
+        exe = shutil.which("swtpm")
+        if exe is None:
+            raise TpmUnreachable("swtpm is not installed (Debian package swtpm)")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        last_err = ""
+        for _attempt in range(5):
+            port = _free_port_pair()
+            proc = subprocess.Popen(
+                [
+                    exe, "socket", "--tpm2",
+                    "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
+                    "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
+                    "--tpmstate", f"dir={self.state_dir}",
+                    "--flags", "not-need-init,startup-clear",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        self.port, self.proc = port, proc
+                        return self
+                except OSError:
+                    time.sleep(0.05)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stderr:
+                last_err = proc.stderr.read().decode(errors="replace")
+                proc.stderr.close()
+        raise TpmUnreachable(f"swtpm did not start: {last_err.strip()}")
+
+    def stop(self) -> None:
+        """Terminate the process (idempotent)."""
+        import subprocess
+
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc.stderr:
+            proc.stderr.close()
+
+    def __enter__(self) -> SoftwareTpm:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

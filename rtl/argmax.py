@@ -8,30 +8,34 @@ __all__ = ["Argmax"]
 
 
 class Argmax(wiring.Component):
-    """Running maximum and its index over the words of a vector.
+    """Running maximum and its index over the words of a vector, in two pipeline stages.
 
     What it does
         For each word presented with ``valid`` (``first`` marks word 0 of a vector) it folds the
-        word into the running maximum: word 0 is taken unconditionally; a later word ``k``
+        word into ``max``/``index``: word 0 is taken unconditionally; a later word ``k``
         replaces the maximum only if it is strictly greater, so ties keep the lowest index
         (``i = min{k : p[k] == max(p)}``, exactly ``numpy.argmax``).
 
+        Stage 1 registers the word with ``gt = data > max'`` where ``max'`` is the running
+        maximum including the word in stage 2 (forwarded: two comparators, against ``max`` and
+        against the stage-2 word, and a 2:1 choice after them); stage 2 updates ``max``/``index``
+        when the registered ``take = valid & (first | gt)`` is set. So neither the
+        comparator's carry chain nor the sink's handshake reaches the enable of the 20-odd
+        result flip-flops.
+
     Interface
-        ``valid``, ``first``, ``data`` (W bits) in; ``max`` (W bits), ``index`` (0…N−1) out.
-        The outputs include the word presented in the same cycle (combinational: one W-bit
-        comparison and a 2:1 multiplexer after the running registers), so in the cycle the last
-        word of a vector is presented they give the vector's result. The block counts word
-        positions itself (word 0 is the one with ``first``; positions past N−1 wrap and are
-        meaningless), so the driver presents a vector's words in order.
+        ``valid``, ``first``, ``data`` (W bits) in; ``max`` (W bits), ``index`` (0…N−1) out,
+        both registers. The block counts word positions itself (word 0 is the one with
+        ``first``; positions past N−1 wrap and are meaningless), so the driver presents a
+        vector's words in order (stalls allowed).
 
     Latency
-        0 cycles for the presented word (combinational outputs); the running registers take it
-        at the end of the cycle.
+        2 cycles: a word presented in cycle t is in ``max``/``index`` from cycle t+2; after the
+        last word of a vector they hold the vector's result until the next word arrives.
 
     Invariants
-        ``max == data[index]`` over the words presented since ``first``; ``index`` is the lowest
-        position holding ``max``. The registers' enable is ``valid & (first | data > max_r)``:
-        one LUT after the comparator's carry chain.
+        ``max == data[index]`` of the words presented since ``first``; ``index`` is the lowest
+        position holding ``max``.
     """
 
     def __init__(self, classes: int, width: int):
@@ -43,23 +47,24 @@ class Argmax(wiring.Component):
             "max": Out(width),
             "index": Out(range(classes)),
         })
-        #: words of the current vector seen so far
+        #: words of the current vector seen so far (stage 1)
         self.count = Signal(range(classes + 1))
 
     def elaborate(self, platform):
         m = Module()
-        max_r = Signal(self.width)
-        index_r = Signal(range(self.classes))
-        pos = Signal(range(self.classes))      # position of the word being presented
-        take = Signal()
-        m.d.comb += [
-            pos.eq(Mux(self.first, 0, self.count)),
-            take.eq(self.valid & (self.first | (self.data > max_r))),
-            self.max.eq(Mux(take, self.data, max_r)),
-            self.index.eq(Mux(take, pos, index_r)),
-        ]
+        # Stage 1: position and comparison against the forwarded maximum.
+        data_r = Signal(self.width, reset_less=True)
+        pos_r = Signal(range(self.classes), reset_less=True)
+        pos = Signal(range(self.classes))
+        take = Signal()                         # register: stage 2 takes its word
+        m.d.comb += pos.eq(Mux(self.first, 0, self.count))
+        # Two comparators in parallel, the forwarding choice after them (not in front of a
+        # carry chain).
+        gt_fwd = Mux(take, self.data > data_r, self.data > self.max)
+        m.d.sync += take.eq(self.valid & (self.first | gt_fwd))
         with m.If(self.valid):
-            m.d.sync += self.count.eq(pos + 1)
+            m.d.sync += [self.count.eq(pos + 1), data_r.eq(self.data), pos_r.eq(pos)]
+        # Stage 2: the running result.
         with m.If(take):
-            m.d.sync += [max_r.eq(self.data), index_r.eq(pos)]
+            m.d.sync += [self.max.eq(data_r), self.index.eq(pos_r)]
         return m

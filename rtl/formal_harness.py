@@ -53,7 +53,9 @@ reference model.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
+from unittest import mock
 
 from amaranth import Array, Const, Elaboratable, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import Assert, Assume, Cover, Fragment
@@ -68,6 +70,7 @@ from amaranth.hdl._ast import (
     SwitchValue,
 )
 
+from dynamarks.rtl.delta import DeltaGen
 from dynamarks.rtl.formal import Job
 
 #: Sizes the proofs run at (see the module docstring for why they generalise).
@@ -76,16 +79,44 @@ C_ONE = 1 << 16
 C_BITS = 17
 
 
-def elaborate_unit(classes: int, width: int, external_keystream: bool):
+def elaborate_unit(classes: int, width: int, external_keystream: bool, unit_cls=None,
+                   free_delta: bool = False):
     """(unit, fragment): the unit elaborated once, so that a harness can read its internals.
 
     ``external_keystream`` builds the unit without its Trivium; the keystream is then an input
-    stream the harness drives.
+    stream the harness drives. ``free_delta`` replaces its :class:`DeltaGen` by
+    :class:`FreeDeltaGen` (see there). ``unit_cls`` (default :class:`WatermarkUnit`) lets the
+    tests prove deliberately broken variants.
     """
-    from dynamarks.rtl.unit import WatermarkUnit
+    import dynamarks.rtl.unit as unit_module
 
-    unit = WatermarkUnit(classes=classes, width=width, external_keystream=external_keystream)
-    return unit, Fragment.get(unit, None)
+    cls = unit_cls or unit_module.WatermarkUnit
+    patch = (mock.patch.object(unit_module, "DeltaGen", FreeDeltaGen) if free_delta
+             else contextlib.nullcontext())
+    with patch:
+        unit = cls(classes=classes, width=width, external_keystream=external_keystream)
+        frag = Fragment.get(unit, None)
+    return unit, frag
+
+
+class FreeDeltaGen(DeltaGen):
+    """:class:`DeltaGen` with its result replaced by a free value in ``[a, b)``.
+
+    Same ports and timing (``valid_out`` two cycles after ``valid``); ``delta`` is ``AnySeq``
+    constrained to ``a ≤ delta < b`` of the inputs two cycles earlier. This is exactly what
+    ``delta_range`` proves of the real block, so a property proven with this stand-in holds
+    with the real one (assume–guarantee); it keeps the multiplier out of the unit-level proof,
+    where SAT solvers are slow to reason about products.
+    """
+
+    def elaborate(self, platform):
+        m = super().elaborate(platform)
+        a1, b1, a2, b2 = (Signal(self.width) for _ in range(4))
+        m.d.sync += [a1.eq(self.a), b1.eq(self.b), a2.eq(a1), b2.eq(b1)]
+        free = Signal(self.width)
+        m.d.comb += [free.eq(AnySeq(self.width)), self.delta.eq(free),
+                     Assume(~self.valid_out | ((a2 <= free) & (free < b2)))]
+        return m
 
 
 def table_entries(classes: int) -> list[tuple[int, str, int]]:
@@ -287,16 +318,20 @@ def _argmax(words: list) -> tuple:
 class VectorHarness(Elaboratable):
     """One unit and a scoreboard (``unit_vectors`` in the module docstring)."""
 
-    def __init__(self, classes: int = CLASSES, width: int = WIDTH, fifo_depth: int = 4,
-                 cover_vectors: int = 0):
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH, fifo_depth: int | None = None,
+                 cover_vectors: int = 0, unit_cls=None):
         self.n, self.w, self.depth = classes, width, fifo_depth
         self.cover_vectors = cover_vectors
+        self.unit_cls = unit_cls
 
     def elaborate(self, platform):
         m = Module()
         n, w = self.n, self.w
         one = 1 << (w - 1)
-        unit, frag = elaborate_unit(n, w, external_keystream=True)
+        unit, frag = elaborate_unit(n, w, external_keystream=True, unit_cls=self.unit_cls,
+                                    free_delta=True)
+        if self.depth is None:  # the unit holds queue_depth vectors, one more in each end
+            self.depth = unit.queue_depth + 2
         m.submodules.unit = frag
         m.d.comb += Assume(~ResetSignal())
 
@@ -404,15 +439,17 @@ PUBLIC = ("vectors_in", "vectors_out", "rejected", "vector_done", "vector_droppe
 class SecretsHarness(Elaboratable):
     """Two units, the same inputs except config data (``unit_secrets``)."""
 
-    def __init__(self, classes: int = CLASSES, width: int = WIDTH, strengthen: bool = True):
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH, strengthen: bool = True,
+                 unit_cls=None):
         self.n, self.w, self.strengthen = classes, width, strengthen
+        self.unit_cls = unit_cls
         self.strengthened = 0
 
     def elaborate(self, platform):
         m = Module()
         n, w = self.n, self.w
-        ua, fa = elaborate_unit(n, w, external_keystream=False)
-        ub, fb = elaborate_unit(n, w, external_keystream=False)
+        ua, fa = elaborate_unit(n, w, external_keystream=False, unit_cls=self.unit_cls)
+        ub, fb = elaborate_unit(n, w, external_keystream=False, unit_cls=self.unit_cls)
         m.submodules.a, m.submodules.b = fa, fb
         shared = [AnySeq(len(ua.config.addr)), AnySeq(1), AnySeq(1), AnySeq(1)]
         stream_in = [AnySeq(w), AnySeq(1), AnySeq(1), AnySeq(1), AnySeq(1)]
@@ -460,6 +497,29 @@ class TriviumTimingHarness(Elaboratable):
         return m
 
 
+class DeltaRangeHarness(Elaboratable):
+    """``delta_range``: the real :class:`DeltaGen`, free inputs every cycle; whenever a result
+    comes out for inputs with ``a < b ≤ ONE``, ``a ≤ delta < b``."""
+
+    def __init__(self, width: int = WIDTH):
+        self.w = width
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.w
+        m.submodules.dut = dut = DeltaGen(w)
+        a, b, r, v = AnySeq(w), AnySeq(w), AnySeq(16), AnySeq(1)
+        m.d.comb += [dut.a.eq(a), dut.b.eq(b), dut.r.eq(r), dut.valid.eq(v)]
+        ok = Signal()
+        m.d.comb += ok.eq((a < b) & (b <= 1 << (w - 1)))
+        a1, b1, ok1, a2, b2, ok2 = (Signal(w), Signal(w), Signal(), Signal(w), Signal(w),
+                                    Signal())
+        m.d.sync += [a1.eq(a), b1.eq(b), ok1.eq(ok), a2.eq(a1), b2.eq(b1), ok2.eq(ok1)]
+        with m.If(dut.valid_out & ok2):
+            m.d.comb += Assert((a2 <= dut.delta) & (dut.delta < b2))
+        return m
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -482,6 +542,9 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
         Job("unit_secrets", "e", lambda: SecretsHarness(classes, width), "prove", 3,
             f"two N={classes} W={width} units, different secrets: same handshakes, status, "
             "counters, keystream consumption every cycle", fast=True),
+        Job("delta_range", "a c", lambda: DeltaRangeHarness(width), "prove", 3,
+            f"W={width}: Δ = a + (r·(b−a) >> 16) lies in [a, b) (the lemma unit_vectors "
+            "assumes)", fast=True),
         Job("unit_vectors", "a b c d e", lambda: VectorHarness(classes, width), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "
             "words, over 3 whole vectors", fast=True),

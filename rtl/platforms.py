@@ -70,7 +70,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Ice40Pll:
-    """SB_PLL40 dividers: ``f_out = f_in * (divf + 1) / ((divr + 1) * 2**divq)`` (SIMPLE feedback)."""
+    """SB_PLL40 dividers (SIMPLE feedback): ``f_out = f_in·(divf + 1) / ((divr + 1)·2**divq)``."""
 
     divr: int
     divf: int
@@ -162,15 +162,16 @@ class BoardInfo:
     name: str
     family: str  # "ice40" | "ecp5"
     osc: str  # the board file's oscillator resource
-    default_mhz: float  # system clock the PLL makes by default
+    default_mhz: float  # system clock of the unit-only build (the Fmax target)
     target_unit_mhz: float  # the issue's Fmax target for the unit
+    top_mhz: float  # system clock of the whole top (BoardTop) by default
     variants: tuple[str, ...] = ()
     default_variant: str | None = None
 
 
 BOARDS: dict[str, BoardInfo] = {
-    "icebreaker": BoardInfo("icebreaker", "ice40", "clk12", 48.0, 48.0),
-    "ulx3s": BoardInfo("ulx3s", "ecp5", "clk25", 125.0, 125.0,
+    "icebreaker": BoardInfo("icebreaker", "ice40", "clk12", 48.0, 48.0, 24.0),
+    "ulx3s": BoardInfo("ulx3s", "ecp5", "clk25", 125.0, 125.0, 62.5,
                        ("12F", "25F", "45F", "85F"), "85F"),
 }
 
@@ -194,7 +195,8 @@ def make_platform(board: str, variant: str | None = None):
 
 
 class PllClock(Elaboratable):
-    """Drives the ``sync`` domain from the board oscillator through the family's PLL.
+    """Drives the ``sync`` domain (defined by its parent) from the board oscillator through
+    the family's PLL.
 
     ``sync`` is held in reset until the PLL reports lock and then for ``por_us`` microseconds
     more (iCE40 BRAMs read as zero for ~3 µs after configuration; Amaranth's own power-on reset
@@ -249,7 +251,6 @@ class PllClock(Elaboratable):
             )
         # Power-on reset: a reset-less counter on the PLL clock, restarted while unlocked.
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
-        m.domains.sync = ClockDomain("sync")
         timer = Signal(range(self.por_cycles + 1))
         lock_s = Signal(2)  # two-stage synchroniser of LOCK (asynchronous to the PLL clock)
         m.d.comb += ClockSignal("por").eq(clk)
@@ -270,7 +271,7 @@ class PllClock(Elaboratable):
 def sync_frequency(board: BoardInfo, clk_mhz: float | None = None) -> float:
     """The system clock (Hz) the PLL makes on ``board`` for a requested ``clk_mhz``."""
     f_in = {"clk12": 12e6, "clk25": 25e6}[board.osc]
-    f_out = (clk_mhz or board.default_mhz) * 1e6
+    f_out = (clk_mhz or board.top_mhz) * 1e6
     pll = ice40_pll(f_in, f_out) if board.family == "ice40" else ecp5_pll(f_in, f_out)
     return pll.f_out
 
@@ -285,7 +286,7 @@ class BoardWrapper(Elaboratable):
     def __init__(self, design: Elaboratable, board: BoardInfo, clk_mhz: float | None = None):
         self.design, self.board = design, board
         f_in = {"clk12": 12e6, "clk25": 25e6}[board.osc]
-        self.clock = PllClock(board.family, board.osc, f_in, (clk_mhz or board.default_mhz) * 1e6)
+        self.clock = PllClock(board.family, board.osc, f_in, (clk_mhz or board.top_mhz) * 1e6)
 
     @property
     def f_sync(self) -> float:
@@ -294,12 +295,15 @@ class BoardWrapper(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
+        m.domains.sync = ClockDomain("sync")  # driven by PllClock
         m.submodules.clock = self.clock
         m.submodules.design = self.design
-        uart = platform.request("uart", 0)
-        m.d.comb += [self.design.uart_rx.eq(uart.rx.i), uart.tx.o.eq(self.design.uart_tx)]
-        led = platform.request("led", 0)
-        m.d.comb += led.o.eq(self.clock.locked)
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.submodules.led = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += [self.design.uart_rx.eq(rx.i), tx.o.eq(self.design.uart_tx),
+                     led.o.eq(self.clock.locked)]
         return m
 
 

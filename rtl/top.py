@@ -286,18 +286,31 @@ class BoardTop(wiring.Component):
         with m.If(rd_from_enc):
             m.d.comb += rp.addr.eq(enc.rd_addr)
 
-        def nack(r: NackReason) -> None:
+        # One increment per counter: the FSM branches only raise these strobes.
+        count_ok = Signal()
+        count_nack = Signal()
+        nack_code = Signal(4)
+        with m.If(count_ok):
+            m.d.sync += frames_ok.eq(frames_ok + 1)
+        with m.If(count_nack):
             m.d.sync += [
-                reason.eq(r), rtype.eq(FrameType.NACK), rlen.eq(2), rwrite.eq(HEADER_BYTES + 2),
-                is_nack.eq(1), is_status.eq(0), frames_nacked.eq(frames_nacked + 1),
-                last_nack.eq(r), nacks_seen.eq(nacks_seen | (1 << r)), k.eq(0),
+                frames_nacked.eq(frames_nacked + 1), reason.eq(nack_code),
+                last_nack.eq(nack_code), nacks_seen.eq(nacks_seen | (Const(1, 16) << nack_code)),
+            ]
+
+        def nack(r: NackReason) -> None:
+            m.d.comb += [count_nack.eq(1), nack_code.eq(r)]
+            m.d.sync += [
+                rtype.eq(FrameType.NACK), rlen.eq(2), rwrite.eq(HEADER_BYTES + 2),
+                is_nack.eq(1), is_status.eq(0), k.eq(0),
             ]
             m.next = "REPLY"
 
         def ack() -> None:
+            m.d.comb += count_ok.eq(1)
             m.d.sync += [
                 rtype.eq(FrameType.ACK), rlen.eq(1), rwrite.eq(HEADER_BYTES + 1), is_nack.eq(0),
-                is_status.eq(0), frames_ok.eq(frames_ok + 1), k.eq(0),
+                is_status.eq(0), k.eq(0),
             ]
             m.next = "REPLY"
 
@@ -349,9 +362,9 @@ class BoardTop(wiring.Component):
                     with m.Else():
                         m.d.sync += [
                             rtype.eq(FrameType.STATUS_REPLY), rlen.eq(STATUS_BYTES),
-                            rwrite.eq(HEADER_BYTES + STATUS_BYTES), is_status.eq(1),
-                            frames_ok.eq(frames_ok + 1), k.eq(0),
+                            rwrite.eq(HEADER_BYTES + STATUS_BYTES), is_status.eq(1), k.eq(0),
                         ]
+                        m.d.comb += count_ok.eq(1)
                         m.next = "REPLY"
                 with m.Else():
                     nack(NackReason.TYPE)
@@ -369,8 +382,8 @@ class BoardTop(wiring.Component):
             with m.State("VEC"):  # the reader and the writer (above) run
                 with m.If(vec_done):
                     m.d.sync += [rtype.eq(FrameType.VECTORS_REPLY), rlen.eq(dec.len_field),
-                                 rwrite.eq(1), is_status.eq(0), is_nack.eq(0),
-                                 frames_ok.eq(frames_ok + 1), k.eq(0)]
+                                 rwrite.eq(1), is_status.eq(0), is_nack.eq(0), k.eq(0)]
+                    m.d.comb += count_ok.eq(1)
                     m.next = "REPLY"
             with m.State("CFG_READ"):  # the buffer reads raddr
                 m.next = "CFG_USE"

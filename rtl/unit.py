@@ -108,13 +108,19 @@ class WatermarkUnit(wiring.Component):
         first input word is accepted (``LATENCY_EXTRA``); the same holds last word to last word.
         Measured in tests/test_rtl_unit.py.
 
-    Pipeline (T = the cycle the last word is accepted)
-        T: the word goes into the circular buffer (block RAM); argmax/sum registers update.
-        T+1: window/Δ row read for ``i``; ``sum == ONE``. T+2: the keystream word is taken;
-        window comparison, ``b − a``. T+3: ``r · (b − a)`` (DSP). T+4: Δ and the descriptor
-        ``(i, u, Δ, ok)`` go into a small queue. T+5: the first word is read from the buffer
-        with ``C[i][0]``. T+6: ``u < C[i][k]``. T+7: add/subtract. T+8: on ``source``.
-        The output side stalls as a whole on ``source.ready``.
+    Pipeline (T = the cycle the last word of a vector is accepted)
+        Input: each accepted word goes into the circular word buffer (block RAM) at once; the
+        argmax (two stages) and the sum (from an input register) take it in the next cycles.
+        Descriptor side, fixed timing, never stalls: T+2 argmax/sum final, window/Δ row of
+        class i read; T+3 window comparison, ``b − a``, keystream word taken, descriptor slot
+        allocated with ``i``; T+4 ``ok = (sum == ONE) & alpha < p_i < beta`` and ``u`` into the
+        slot, product ``r·(b−a)`` (DSP); T+5 Δ into the slot.
+        Output side, stalls as a whole: O0 (≥ T+4) reads word k from the buffer and
+        ``C[i][k]``; O1 registers both as they leave the block RAMs; O1r compares
+        ``u < C[i][k]`` and registers the word's role (gives/receives Δ); O2 adds/subtracts into
+        the output register. The first word is on ``source`` at T+8 when nothing stalls.
+        ``source.ready`` drives only the output and a one-word skid register; the pipeline's
+        advance is a register.
 
     Parameters
         ``classes`` N (2 ≤ N ≤ 64), ``width`` W (10 ≤ W ≤ 24); ``trivium_bits`` (power of two,
@@ -127,8 +133,9 @@ class WatermarkUnit(wiring.Component):
         is accepted this cycle (a keystream word is consumed); ``vector_dropped`` — at least one
         malformed vector is counted this cycle; ``word_out`` — a source handshake;
         ``vector_sent`` — the last word of a vector is handed over this cycle;
-        ``ks_take`` — a keystream word is consumed this cycle (exactly 2 cycles after each
-        ``vector_done``); ``ks_word``/``ks_valid`` — the keystream word on offer (consumed with ``ks_take``).
+        ``ks_take`` — a keystream word is consumed this cycle (exactly 3 cycles after each
+        ``vector_done``); ``ks_word``/``ks_valid`` — the keystream word on offer (consumed
+        with ``ks_take``).
         With ``external_keystream`` the harness must keep ``keystream.valid`` high whenever
         ``ks_take`` can occur (simplest: always).
     """
@@ -274,22 +281,20 @@ class WatermarkUnit(wiring.Component):
             buf.commit.eq(commit),
             buf.abort.eq(abort),
             buf.w_move.eq(vec_word),
-            # The argmax and the sum follow every accepted word, one cycle later (from the
-            # registered word): words of a malformed vector disturb them, but such a vector
-            # never completes, and the next vector restarts them with its `first`.
-            amax.valid.eq(in_valid),
-            amax.first.eq(in_first),
-            amax.data.eq(in_data),
+            # The argmax (two stages) and the sum (from the registered word) follow every
+            # accepted word: words of a malformed vector disturb them, but such a vector never
+            # completes, and the next vector restarts them with its `first`.
+            amax.valid.eq(accept),
+            amax.first.eq(first),
+            amax.data.eq(word.data),
             self.word_in.eq(accept),
             self.vector_done.eq(commit),
             self.vector_dropped.eq(rej != 0),
             self.ks_word.eq(ks.payload),
             self.ks_valid.eq(ks.valid),
         ]
-        sum_now = Signal.like(acc_sum)       # the sum including the registered word
-        m.d.comb += sum_now.eq(Mux(in_first, 0, acc_sum) + in_data)
         with m.If(in_valid):
-            m.d.sync += acc_sum.eq(sum_now)
+            m.d.sync += acc_sum.eq(Mux(in_first, 0, acc_sum) + in_data)
         # Counters count one cycle after the event (the strobes are registered first, so that
         # the 32-bit carry chains are off the handshake paths).
         commit_r, rej_r = Signal(), Signal(2)
@@ -310,34 +315,27 @@ class WatermarkUnit(wiring.Component):
         ]
 
         # ---- descriptor pipeline (never stalls; one vector per stage) ----------------------
-        # T = the cycle the last word is accepted (`commit`).
+        # T = the cycle the last word is accepted (`commit`). T+1: the word is in the input
+        # register and the argmax/sum registers take it.
+        d0_valid = Signal()
         d1_valid = Signal()
-        m.d.sync += d1_valid.eq(commit)
-        # D1 (T+1): the last word is in the input register; argmax and sum include it. Read
-        # the window/Δ row of class i; well-formed check.
+        m.d.sync += [d0_valid.eq(commit), d1_valid.eq(d0_valid)]
+        # D1 (T+2): argmax and sum are final. Read the window/Δ row of class i (synchronous
+        # read port); well-formed check.
         d2_valid, d2_idx, d2_pmax, d2_wf = Signal(), Signal(b), Signal(w), Signal()
         m.d.comb += [params.win_addr.eq(amax.index), params.win_en.eq(1)]
         m.d.sync += [
             d2_valid.eq(d1_valid), d2_idx.eq(amax.index), d2_pmax.eq(amax.max),
-            d2_wf.eq(sum_now == one),
+            d2_wf.eq(acc_sum == one),
         ]
-        # D2 (T+2): the row is registered as it leaves the block RAM; the keystream word is
-        # taken (r → Δ, u → the sampler).
-        d3_valid, d3_idx, d3_pmax, d3_wf = Signal(), Signal(b), Signal(w), Signal()
-        d3_alpha, d3_beta, d3_a, d3_b = (Signal(w, reset_less=True) for _ in range(4))
-        d3_r, d3_u = Signal(16, reset_less=True), Signal(16, reset_less=True)
-        m.d.comb += [ks.ready.eq(d2_valid), self.ks_take.eq(d2_valid)]
-        m.d.sync += [
-            d3_valid.eq(d2_valid), d3_idx.eq(d2_idx), d3_pmax.eq(d2_pmax), d3_wf.eq(d2_wf),
-            d3_alpha.eq(params.alpha), d3_beta.eq(params.beta),
-            d3_a.eq(params.a), d3_b.eq(params.b),
-            d3_r.eq(ks.payload[:16]), d3_u.eq(ks.payload[16:]),
-        ]
-        # D3 (T+3): window comparison; Δ stage 1 (b − a). The vector gets a descriptor slot
+        # D2 (T+3): window comparison and Δ stage 1 (b − a) straight from the read port; the
+        # keystream word is taken (r → Δ, u → the sampler). The vector gets a descriptor slot
         # and its class index is written there: the output side may start reading its words.
         m.d.comb += [
-            window.value.eq(d3_pmax), window.alpha.eq(d3_alpha), window.beta.eq(d3_beta),
-            delta.a.eq(d3_a), delta.b.eq(d3_b), delta.r.eq(d3_r), delta.valid.eq(d3_valid),
+            ks.ready.eq(d2_valid), self.ks_take.eq(d2_valid),
+            window.value.eq(d2_pmax), window.alpha.eq(params.alpha), window.beta.eq(params.beta),
+            delta.a.eq(params.a), delta.b.eq(params.b), delta.r.eq(ks.payload[:16]),
+            delta.valid.eq(d2_valid),
         ]
         dq = self.queue_depth
         slot_idx = Array(Signal(b, name=f"slot{e}_idx", reset_less=True) for e in range(dq))
@@ -345,26 +343,29 @@ class WatermarkUnit(wiring.Component):
         slot_ok = Array(Signal(name=f"slot{e}_ok", reset_less=True) for e in range(dq))
         slot_delta = Array(Signal(w, name=f"slot{e}_delta", reset_less=True) for e in range(dq))
         slot_w = Signal(range(dq))           # next slot to allocate
-        d4_valid, d4_slot, d4_u, d4_wf = Signal(), Signal(range(dq)), Signal(16), Signal()
-        with m.If(d3_valid):
+        d3_valid, d3_slot, d3_u, d3_wf = Signal(), Signal(range(dq)), Signal(16), Signal()
+        with m.If(d2_valid):
             m.d.sync += [
-                slot_idx[slot_w].eq(d3_idx),
+                slot_idx[slot_w].eq(d2_idx),
                 slot_w.eq(Mux(slot_w == dq - 1, 0, slot_w + 1)),
             ]
-        m.d.sync += [d4_valid.eq(d3_valid), d4_slot.eq(slot_w), d4_u.eq(d3_u), d4_wf.eq(d3_wf)]
-        # D4 (T+4): u and ok = well_formed & inside into the slot; Δ stage 2 (product).
-        d5_slot = Signal(range(dq))
-        with m.If(d4_valid):
-            m.d.sync += [slot_u[d4_slot].eq(d4_u), slot_ok[d4_slot].eq(d4_wf & window.inside)]
-        m.d.sync += d5_slot.eq(d4_slot)
-        # D5 (T+5): Δ into the slot.
+        m.d.sync += [
+            d3_valid.eq(d2_valid), d3_slot.eq(slot_w), d3_u.eq(ks.payload[16:]),
+            d3_wf.eq(d2_wf),
+        ]
+        # D3 (T+4): u and ok = well_formed & inside into the slot; Δ stage 2 (product).
+        d4_slot = Signal(range(dq))
+        with m.If(d3_valid):
+            m.d.sync += [slot_u[d3_slot].eq(d3_u), slot_ok[d3_slot].eq(d3_wf & window.inside)]
+        m.d.sync += d4_slot.eq(d3_slot)
+        # D4 (T+5): Δ into the slot.
         with m.If(delta.valid_out):
-            m.d.sync += slot_delta[d5_slot].eq(delta.delta)
+            m.d.sync += slot_delta[d4_slot].eq(delta.delta)
         # Slots ready for the output side (class index written, first word not yet issued).
         n_alloc = Signal(range(dq + 1))
         alloc_ready = Signal()               # register: n_alloc != 0
         n_alloc_next = Signal(range(dq + 2))
-        m.d.comb += n_alloc_next.eq(n_alloc + d3_valid - pop)
+        m.d.comb += n_alloc_next.eq(n_alloc + d2_valid - pop)
         m.d.sync += [n_alloc.eq(n_alloc_next), alloc_ready.eq(n_alloc_next != 0)]
 
         # ---- output side ------------------------------------------------------------------

@@ -28,14 +28,16 @@ from dynamarks.rtl.uart import UartRx, UartTx
 class UartPair(wiring.Component):
     def __init__(self, divisor: int) -> None:
         self.divisor = divisor
-        super().__init__({
-            "rx": In(1, init=1),
-            "rx_source": Out(stream.Signature(8)),
-            "rx_error": Out(1),
-            "rx_overrun": Out(1),
-            "tx_sink": In(stream.Signature(8)),
-            "tx": Out(1, init=1),
-        })
+        super().__init__(
+            {
+                "rx": In(1, init=1),
+                "rx_source": Out(stream.Signature(8)),
+                "rx_error": Out(1),
+                "rx_overrun": Out(1),
+                "tx_sink": In(stream.Signature(8)),
+                "tx": Out(1, init=1),
+            }
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -43,8 +45,12 @@ class UartPair(wiring.Component):
         m.submodules.utx = utx = UartTx(self.divisor)
         wiring.connect(m, urx.source, wiring.flipped(self.rx_source))
         wiring.connect(m, wiring.flipped(self.tx_sink), utx.sink)
-        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.rx_error.eq(urx.error),
-                     self.rx_overrun.eq(urx.overrun)]
+        m.d.comb += [
+            urx.rx.eq(self.rx),
+            self.tx.eq(utx.tx),
+            self.rx_error.eq(urx.error),
+            self.rx_overrun.eq(urx.overrun),
+        ]
         return m
 
 
@@ -52,21 +58,23 @@ class FramingLoopback(wiring.Component):
     def __init__(self, depth: int = 1024, classes: int = 10, width: int = 16) -> None:
         self.depth = depth
         self.cfg_header = cfg_header_bytes(classes, width)
-        super().__init__({
-            "sink": In(stream.Signature(8)),
-            "source": Out(stream.Signature(8)),
-            "accept": In(1, init=1),
-            "done": Out(1),
-            "dropped": Out(1),
-            "length": Out(range(depth + 2)),
-            "crc_ok": Out(1),
-            "framing": Out(1),
-            "overflow": Out(1),
-            "ftype": Out(8),
-            "seq": Out(8),
-            "len_field": Out(16),
-            "cfg_header_ok": Out(1),
-        })
+        super().__init__(
+            {
+                "sink": In(stream.Signature(8)),
+                "source": Out(stream.Signature(8)),
+                "accept": In(1, init=1),
+                "done": Out(1),
+                "dropped": Out(1),
+                "length": Out(range(depth + 2)),
+                "crc_ok": Out(1),
+                "framing": Out(1),
+                "overflow": Out(1),
+                "ftype": Out(8),
+                "seq": Out(8),
+                "len_field": Out(16),
+                "cfg_header_ok": Out(1),
+            }
+        )
 
     def elaborate(self, platform) -> Module:
         m = Module()
@@ -77,16 +85,30 @@ class FramingLoopback(wiring.Component):
         wp = buf.write_port()
         wiring.connect(m, wiring.flipped(self.sink), dec.sink)
         wiring.connect(m, enc.source, wiring.flipped(self.source))
-        for name in ("done", "dropped", "length", "crc_ok", "framing", "overflow", "ftype", "seq",
-                     "len_field", "cfg_header_ok"):
+        for name in (
+            "done",
+            "dropped",
+            "length",
+            "crc_ok",
+            "framing",
+            "overflow",
+            "ftype",
+            "seq",
+            "len_field",
+            "cfg_header_ok",
+        ):
             m.d.comb += getattr(self, name).eq(getattr(dec, name))
         m.d.comb += [rp.addr.eq(enc.rd_addr), enc.rd_data.eq(rp.data)]
 
-        good = (~dec.framing & ~dec.overflow & (dec.length >= 6) & dec.crc_ok)
+        good = ~dec.framing & ~dec.overflow & (dec.length >= 6) & dec.crc_ok
         with m.FSM():
             with m.State("RECEIVE"):
-                m.d.comb += [dec.accept.eq(self.accept), wp.en.eq(dec.wr_en),
-                             wp.addr.eq(dec.wr_addr), wp.data.eq(dec.wr_data)]
+                m.d.comb += [
+                    dec.accept.eq(self.accept),
+                    wp.en.eq(dec.wr_en),
+                    wp.addr.eq(dec.wr_addr),
+                    wp.data.eq(dec.wr_data),
+                ]
                 with m.If(dec.done):
                     m.next = "CHECK"
             with m.State("CHECK"):
@@ -96,8 +118,7 @@ class FramingLoopback(wiring.Component):
                 with m.Else():
                     m.next = "RECEIVE"
             with m.State("SEND"):
-                m.d.comb += [wp.en.eq(enc.wr_en), wp.addr.eq(enc.wr_addr),
-                             wp.data.eq(enc.wr_data)]
+                m.d.comb += [wp.en.eq(enc.wr_en), wp.addr.eq(enc.wr_addr), wp.data.eq(enc.wr_data)]
                 with m.If(~enc.busy):
                     m.next = "RECEIVE"
         return m

@@ -37,8 +37,13 @@ class UartLine:
     async def idle(self, cycles: int) -> None:
         await ClockCycles(self.clk, cycles, rising=False)
 
-    async def send(self, data: bytes, *, bit_cycles: float | None = None,
-                   bad_stop: frozenset[int] | set[int] = frozenset()) -> None:
+    async def send(
+        self,
+        data: bytes,
+        *,
+        bit_cycles: float | None = None,
+        bad_stop: frozenset[int] | set[int] = frozenset(),
+    ) -> None:
         step = float(bit_cycles or self.divisor)
         t, now = 0.0, 0
         for k, byte in enumerate(data):

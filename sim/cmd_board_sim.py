@@ -18,12 +18,21 @@ from dynamarks.host.errors import DynamarksError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", type=int, default=10, help="number of classes N (10)")
     parser.add_argument("--width", type=int, default=16, help="word width W in bits (16)")
-    parser.add_argument("--baud", type=int, default=115200,
-                        help="nominal baud rate the design is built for (115200)")
-    parser.add_argument("--divisor", type=int, default=4,
-                        help="simulated clock cycles per UART bit, >= 4 (4)")
-    parser.add_argument("--max-vectors", type=int, default=None,
-                        help="vectors per VECTORS frame (default: what fits the buffer)")
+    parser.add_argument(
+        "--baud",
+        type=int,
+        default=115200,
+        help="nominal baud rate the design is built for (115200)",
+    )
+    parser.add_argument(
+        "--divisor", type=int, default=4, help="simulated clock cycles per UART bit, >= 4 (4)"
+    )
+    parser.add_argument(
+        "--max-vectors",
+        type=int,
+        default=None,
+        help="vectors per VECTORS frame (default: what fits the buffer)",
+    )
 
 
 def _interrupt(signum, frame) -> None:
@@ -38,14 +47,22 @@ def run(args: argparse.Namespace) -> int:
     if args.divisor < 4:
         raise DynamarksError("--divisor must be at least 4")
     try:
-        board = SimulatedBoard(classes=args.classes, width=args.width, baud=args.baud,
-                               divisor=args.divisor, max_vectors=args.max_vectors)
+        board = SimulatedBoard(
+            classes=args.classes,
+            width=args.width,
+            baud=args.baud,
+            divisor=args.divisor,
+            max_vectors=args.max_vectors,
+        )
     except ValueError as exc:
         raise DynamarksError(str(exc)) from None
     print("building the simulated board (first time: about a minute) ...", flush=True)
     port = board.start()
-    print(f"simulated board: N={args.classes} W={args.width}, {board.max_vectors} vectors per "
-          f"frame, nominal {args.baud} baud, divisor {args.divisor}", flush=True)
+    print(
+        f"simulated board: N={args.classes} W={args.width}, {board.max_vectors} vectors per "
+        f"frame, nominal {args.baud} baud, divisor {args.divisor}",
+        flush=True,
+    )
     print(port, flush=True)
     print("serving; Ctrl-C to stop", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)

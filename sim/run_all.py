@@ -77,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print_table(results)
     bad = [r for r in results if not r.ok]
-    print(f"\n{len(results) - len(bad)}/{len(results)} bench runs passed in "
-          f"{time.monotonic() - t0:.0f} s")
+    print(
+        f"\n{len(results) - len(bad)}/{len(results)} bench runs passed in "
+        f"{time.monotonic() - t0:.0f} s"
+    )
     return 1 if bad or not results else 0
 
 

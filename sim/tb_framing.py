@@ -79,8 +79,16 @@ class LoopbackTB:
 
     async def _monitor(self) -> None:
         dut = self.dut
-        names = ("length", "crc_ok", "framing", "overflow", "ftype", "seq", "len_field",
-                 "cfg_header_ok")
+        names = (
+            "length",
+            "crc_ok",
+            "framing",
+            "overflow",
+            "ftype",
+            "seq",
+            "len_field",
+            "cfg_header_ok",
+        )
         while True:  # sample before each rising edge: a handshake is valid & ready there
             await FallingEdge(dut.clk)
             await ReadOnly()
@@ -107,8 +115,8 @@ class LoopbackTB:
         for _ in range(max_cycles // 100):
             if 0 in self.out:
                 k = self.out.index(0)
-                block = bytes(self.out[:k + 1])
-                del self.out[:k + 1]
+                block = bytes(self.out[: k + 1])
+                del self.out[: k + 1]
                 # The loopback listens again two cycles after its delimiter is taken; a host
                 # sees the delimiter much later (UART), so the bench waits as long.
                 await ClockCycles(self.dut.clk, 4)
@@ -162,8 +170,13 @@ async def test_good_frames_echo(dut):
         assert got == wire, f"{kind} payload of {size} bytes: echo differs"
         res = tb.done.pop(0)
         assert res == {
-            "length": size + 6, "crc_ok": 1, "framing": 0, "overflow": 0, "ftype": ftype,
-            "seq": seq, "len_field": size,
+            "length": size + 6,
+            "crc_ok": 1,
+            "framing": 0,
+            "overflow": 0,
+            "ftype": ftype,
+            "seq": seq,
+            "len_field": size,
             "cfg_header_ok": int(size >= 8 and payload[:8] == header),
         }, f"{kind} payload of {size} bytes"
     assert not tb.done and not tb.out
@@ -178,10 +191,11 @@ async def test_random_and_damaged_blocks(dut):
     last = "none"
     for _ in range(int(os.environ.get("DMK_FUZZ", 400))):
         kind = rng.choice(["truncate", "corrupt", "noise", "good"] * 6 + ["oversize"])
-        block = pr.encode_frame(rng.getrandbits(8), rng.getrandbits(8),
-                                _payload(rng, rng.randint(0, 300), "sparse"))[:-1]
+        block = pr.encode_frame(
+            rng.getrandbits(8), rng.getrandbits(8), _payload(rng, rng.randint(0, 300), "sparse")
+        )[:-1]
         if kind == "truncate":
-            block = block[:rng.randrange(1, len(block))]
+            block = block[: rng.randrange(1, len(block))]
         elif kind == "corrupt":
             b = bytearray(block)
             b[rng.randrange(len(b))] = rng.randint(1, 255)
@@ -191,8 +205,9 @@ async def test_random_and_damaged_blocks(dut):
         elif kind == "oversize":
             block = bytes(rng.randint(1, 255) for _ in range(tb.depth + rng.randint(1, 300)))
         want = _model(block, tb.depth)
-        clean = (not want["framing"] and not want["overflow"] and want["length"] >= 6
-                 and want["crc_ok"])
+        clean = (
+            not want["framing"] and not want["overflow"] and want["length"] >= 6 and want["crc_ok"]
+        )
         kinds[kind] = kinds.get(kind, 0) + 1
         await tb.send(block + b"\x00")
         got = await tb.echo() if clean else b""

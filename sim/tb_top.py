@@ -116,8 +116,9 @@ async def test_configure_lock_vectors(dut):
     assert (ack.type, ack.payload) == (FrameType.ACK, bytes([FrameType.CONFIGURE]))
     ack = await tb.transact(FrameType.LOCK)
     assert (ack.type, ack.payload) == (FrameType.ACK, bytes([FrameType.LOCK]))
-    await tb.expect_nack(FrameType.CONFIGURE, keygen(classes=N, width=W, seed=1).encode(),
-                         NackReason.LOCKED)
+    await tb.expect_nack(
+        FrameType.CONFIGURE, keygen(classes=N, width=W, seed=1).encode(), NackReason.LOCKED
+    )
     ref = ReferenceUnit(params)
     rng = np.random.default_rng(cocotb.RANDOM_SEED)
     total = 0
@@ -143,8 +144,14 @@ async def test_random_frame_fuzzing(dut):
     ref = ReferenceUnit(params)
     rng = random.Random(cocotb.RANDOM_SEED)
     nrng = np.random.default_rng(cocotb.RANDOM_SEED)
-    kw = dict(classes=N, width=W, max_vectors=tb.max_vectors, depth=tb.depth,
-              configured=True, locked=False)
+    kw = dict(
+        classes=N,
+        width=W,
+        max_vectors=tb.max_vectors,
+        depth=tb.depth,
+        configured=True,
+        locked=False,
+    )
     count = int(os.environ.get("DMK_FUZZ", 600))
     seen: dict[int, int] = {}
     valid = 0
@@ -156,8 +163,9 @@ async def test_random_frame_fuzzing(dut):
             else:
                 payload = pr.pack_vectors(_vectors(nrng, rng.randint(1, 3)), W)
                 t = rng.choice([FrameType.VECTORS, FrameType.VECTORS, FrameType.STATUS, 0x09])
-                raw = bytearray(pr.frame_bytes(t, rng.getrandbits(8),
-                                               payload if t != FrameType.STATUS else b""))
+                raw = bytearray(
+                    pr.frame_bytes(t, rng.getrandbits(8), payload if t != FrameType.STATUS else b"")
+                )
                 if kind == 1:  # bit flips
                     for _ in range(rng.randint(1, 3)):
                         raw[rng.randrange(len(raw))] ^= 1 << rng.randrange(8)
@@ -167,7 +175,7 @@ async def test_random_frame_fuzzing(dut):
                     raw = body + pr.crc16(bytes(body)).to_bytes(2, "big")
                 block = pr.cobs_encode(bytes(raw))
                 if kind == 3:  # truncated
-                    block = block[:rng.randrange(1, len(block))]
+                    block = block[: rng.randrange(1, len(block))]
             block = bytes(b or 0x33 for b in block)
             reason = pr.expected_nack(block, **kw)
             if reason is not None:
@@ -176,7 +184,8 @@ async def test_random_frame_fuzzing(dut):
         reply = pr.decode_frame(await tb.line.read_block())
         assert reply.type == FrameType.NACK, f"fuzz frame {i}: {reply}"
         assert reply.payload[0] == reason, (
-            f"fuzz frame {i}: {NackReason(reply.payload[0]).name}, expected {reason.name}")
+            f"fuzz frame {i}: {NackReason(reply.payload[0]).name}, expected {reason.name}"
+        )
         seen[reason] = seen.get(reason, 0) + 1
         if i % 8 == 7:
             p = _vectors(nrng, rng.randint(1, 4))

@@ -40,7 +40,7 @@ from dynamarks.host.params import Params
 from dynamarks.host.reference import check_words
 from dynamarks.sim import toolchain
 from dynamarks.sim.designs import PORTS, config_writes, payload_fields, unit_verilog
-from dynamarks.sim.runner import _locked, toplevel_of
+from dynamarks.sim.runner import _locked, prune, toplevel_of
 
 HARNESS = Path(__file__).resolve().parent / "verilated_unit.cpp"
 VERILATOR_FLAGS = (
@@ -98,8 +98,8 @@ def build_library(classes: int, width: int, build_dir: os.PathLike | None = None
     with _locked(root / f".{name}.lock"):
         if lib.is_file():
             return lib
-        for old in root.glob(f"{name}-*"):
-            shutil.rmtree(old, ignore_errors=True)
+        prune(root, f"{name}-*")
+        shutil.rmtree(out, ignore_errors=True)  # a failed earlier attempt
         obj = out / "obj"
         obj.mkdir(parents=True)
         src = out / f"{top}.v"

@@ -183,3 +183,123 @@ def frame_words(words: list[tuple[int, int, int]], classes: int):
 def vector_words(p: list[int]) -> list[tuple[int, int, int]]:
     n = len(p)
     return [(x, int(k == 0), int(k == n - 1)) for k, x in enumerate(p)]
+
+
+# ---- driving the unit in the Amaranth simulator -------------------------------------------
+
+
+async def configure(ctx, dut, prm: Params, classes: int, *, start: bool = True):
+    """Write ``prm`` through the config port, pulse start, wait until the keystream runs."""
+    from dynamarks.rtl.param_store import config_writes
+
+    for addr, value in config_writes(prm, classes):
+        ctx.set(dut.config.addr, addr)
+        ctx.set(dut.config.data, value)
+        ctx.set(dut.config.we, 1)
+        await ctx.tick()
+    ctx.set(dut.config.we, 0)
+    if not start:
+        return 0
+    ctx.set(dut.config.start, 1)
+    await ctx.tick()
+    ctx.set(dut.config.start, 0)
+    cycles = 0
+    while not ctx.get(dut.config.running):
+        await ctx.tick()
+        cycles += 1
+        assert cycles < 5000, "keystream never started"
+    return cycles
+
+
+@dataclass
+class StreamResult:
+    words: list           # (data, first, last) handed over on source
+    in_first_cycles: list  # cycle of each accepted word with `first`
+    out_first_cycles: list  # cycle of each source handshake with `first`
+    in_cycles: list       # cycle of each accepted word
+    cycles: int
+    ks_underflow: int     # keystream takes without a valid word (must be 0)
+
+
+async def stream(ctx, dut, words, *, rng=None, p_in=1.0, p_out=1.0, expect_out=None,
+                 max_cycles=None, check_ready_stable=True):
+    """Offer ``words`` on sink (valid with probability ``p_in`` each cycle) and take source words
+    (ready with probability ``p_out``). Stops after ``expect_out`` output words (default: run
+    until the input is exhausted and the output has been quiet for 40 cycles).
+    Checks the stream rules: source payload stable while valid & ~ready."""
+    rng = rng or random.Random(0)
+    res = StreamResult([], [], [], [], 0, 0)
+    wi = 0
+    quiet = 0
+    held = None
+    max_cycles = max_cycles or (len(words) * 8 + 400)
+    cyc = 0
+    while cyc < max_cycles:
+        offer = wi < len(words) and rng.random() < p_in
+        if offer:
+            d, f, l = words[wi]
+            ctx.set(dut.sink.payload, {"data": d, "first": f, "last": l})
+        ctx.set(dut.sink.valid, int(offer))
+        take = rng.random() < p_out
+        ctx.set(dut.source.ready, int(take))
+        if offer and ctx.get(dut.sink.ready):
+            if words[wi][1]:
+                res.in_first_cycles.append(cyc)
+            res.in_cycles.append(cyc)
+            wi += 1
+        if ctx.get(dut.ks_take) and not ctx.get(dut.ks_valid):
+            res.ks_underflow += 1
+        valid = ctx.get(dut.source.valid)
+        if valid:
+            pl = ctx.get(dut.source.payload)
+            word = (pl["data"], pl["first"], pl["last"])
+            if check_ready_stable and held is not None:
+                assert word == held, "source payload changed while valid and not ready"
+            if take:
+                res.words.append(word)
+                if word[1]:
+                    res.out_first_cycles.append(cyc)
+                held = None
+                quiet = 0
+            else:
+                held = word
+        else:
+            assert held is None, "source valid dropped before the word was taken"
+            quiet += 1
+        await ctx.tick()
+        cyc += 1
+        if expect_out is not None and len(res.words) >= expect_out:
+            break
+        if expect_out is None and wi >= len(words) and quiet > 40:
+            break
+    ctx.set(dut.sink.valid, 0)
+    res.cycles = cyc
+    return res
+
+
+def expected_output(vectors, prm: Params, width: int, r_words) -> list[tuple[int, int, int]]:
+    out = []
+    for v, r in zip(vectors, r_words):
+        out += vector_words(alter_vector(v, prm, width, r))
+    return out
+
+
+def run_sim(dut, testbench, *, vcd=None, domain=None):
+    """Simulate ``dut`` with ``testbench``. Pass ``domain=ClockDomain("sync")`` to control its
+    reset from the testbench."""
+    from amaranth.hdl import Module
+    from amaranth.sim import Simulator
+
+    top = dut
+    if domain is not None:
+        top = Module()
+        top.domains.sync = domain
+        top.submodules.dut = dut
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()

@@ -34,7 +34,7 @@ from dynamarks.rtl.wire import STATUS_BYTES, FrameType, buffer_depth
 from tests.strategies import random_vectors
 
 MAX_VECTORS = 7
-TIMEOUT = 0.4
+TIMEOUT = 1.0
 
 
 class FakeBoard:

@@ -26,7 +26,8 @@ CFG = TrainConfig(epochs=4, batch_size=64, lr=3e-3, seed=0)
 
 def synthetic(n: int, seed: int, noise: float = 0.6) -> tuple[torch.Tensor, torch.Tensor]:
     """Class templates (fixed) plus per-sample noise, clipped to [0, 1]."""
-    templates = (torch.rand(CLASSES, 1, 28, 28, generator=torch.Generator().manual_seed(99)) > 0.5).float()
+    gen = torch.Generator().manual_seed(99)
+    templates = (torch.rand(CLASSES, 1, 28, 28, generator=gen) > 0.5).float()
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, CLASSES, (n,), generator=g)
     x = templates[y] + noise * torch.randn(n, 1, 28, 28, generator=g)

@@ -1,0 +1,122 @@
+"""Synthesis checks: the cheap yosys-only resource check of the unit, the PLL dividers against
+icepll/ecppll, the board wrappers' build plans, and the nextpnr report parser.
+
+The full place-and-route of both boards is a benchmark (``make bench-synth``), not a test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dynamarks.rtl.platforms import (
+    BOARDS,
+    BoardWrapper,
+    UnitIOWrapper,
+    ecp5_pll,
+    ice40_pll,
+    make_platform,
+)
+from dynamarks.rtl.synth import (
+    UNIT_LC_TARGET,
+    BuildResult,
+    make_unit,
+    parse_nextpnr_report,
+    yosys_stats,
+)
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.mark.synth
+def test_unit_fits_ice40_budget():
+    """N=10, W=16 through synth_ice40 -dsp: the LC estimate is within the issue's 1,500 LC
+    budget, the Δ multiply sits in a DSP and the tables and buffer in block RAM."""
+    stats = yosys_stats(make_unit(10, 16), "ice40")
+    print(f"\nunit N=10 W=16 on iCE40: {stats}")
+    assert stats["lc_estimate"] <= UNIT_LC_TARGET, stats
+    assert stats["dsps"] >= 1, "the Δ product r·(b−a) should map to an SB_MAC16"
+    assert stats["brams"] >= 1, "the parameter tables and the vector buffer should be BRAM"
+    # LC estimate is bounded by the LUT/FF counts it is made from.
+    assert max(stats["luts"], stats["ffs"] - stats["luts"]) <= stats["lc_estimate"]
+    assert stats["lc_estimate"] <= stats["luts"] + stats["ffs"]
+
+
+def _icepll(f_in: float, f_out: float) -> tuple[int, int, int, float]:
+    out = subprocess.run([str(BIN / "yowasp-icepll"), "-i", str(f_in / 1e6), "-o",
+                          str(f_out / 1e6)], capture_output=True, text=True, check=True).stdout
+    get = {k: re.search(rf"{k}:\s+(\d+)", out).group(1) for k in ("DIVR", "DIVF", "DIVQ")}
+    achieved = float(re.search(r"F_PLLOUT:\s+([\d.]+) MHz \(achieved\)", out).group(1))
+    return int(get["DIVR"]), int(get["DIVF"]), int(get["DIVQ"]), achieved * 1e6
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("mhz", [48, 36, 30, 60, 100])
+def test_ice40_pll_matches_icepll(mhz):
+    if not (BIN / "yowasp-icepll").exists():
+        pytest.skip("yowasp-icepll not installed")
+    p = ice40_pll(12e6, mhz * 1e6)
+    divr, divf, divq, achieved = _icepll(12e6, mhz * 1e6)
+    assert p.f_out == pytest.approx(achieved, abs=1e3)
+    assert 533e6 <= 12e6 / (p.divr + 1) * (p.divf + 1) <= 1066e6
+    if (divr, divf, divq) != (p.divr, p.divf, p.divq):  # equally good settings may differ
+        assert abs(p.f_out - mhz * 1e6) <= abs(achieved - mhz * 1e6) + 1e3
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("mhz", [125, 100, 50, 75])
+def test_ecp5_pll_matches_ecppll(mhz, tmp_path):
+    if not (BIN / "yowasp-ecppll").exists():
+        pytest.skip("yowasp-ecppll not installed")
+    out = subprocess.run([str(BIN / "yowasp-ecppll"), "-i", "25", "-o", str(mhz)],
+                         capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    achieved = float(re.search(r"clkout0 frequency: ([\d.]+) MHz", out).group(1)) * 1e6
+    p = ecp5_pll(25e6, mhz * 1e6)
+    assert abs(p.f_out - mhz * 1e6) <= abs(achieved - mhz * 1e6) + 1e3
+    assert 400e6 <= p.f_vco <= 800e6
+    assert p.f_out == pytest.approx(25e6 / p.clki_div * p.clkfb_div)
+
+
+def test_default_clocks_are_exact():
+    assert ice40_pll(12e6, 48e6).f_out == 48e6
+    assert ecp5_pll(25e6, 125e6).f_out == 125e6
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("board,variant", [("icebreaker", None), ("ulx3s", "85F"),
+                                           ("ulx3s", "12F")])
+def test_board_build_plan(board, variant):
+    """The wrapper elaborates on each platform: PLL instance, UART pins and the clock
+    constraint of the oscillator are in the generated files (no tools run)."""
+    info = BOARDS[board]
+    platform = make_platform(board, variant)
+    wrapped = UnitIOWrapper(make_unit(3, 10))
+    plan = platform.prepare(BoardWrapper(wrapped, info), name="t")
+    il = plan.files["t.il"]
+    assert ("SB_PLL40_PAD" if info.family == "ice40" else "EHXPLLL") in il
+    cons = plan.files["t.pcf" if info.family == "ice40" else "t.lpf"]
+    assert "uart_0__rx" in cons and "uart_0__tx" in cons
+    ov = wrapped.overhead()
+    assert ov["in_bits"] > 30 and ov["out_bits"] > 100  # streams, config port, counters
+
+
+def test_parse_nextpnr_report(tmp_path):
+    rep = {"utilization": {"ICESTORM_LC": {"used": 1234, "available": 5280},
+                           "ICESTORM_DSP": {"used": 1, "available": 8},
+                           "ICESTORM_RAM": {"used": 7, "available": 30}},
+           "fmax": {"clk": {"achieved": 51.5, "constraint": 48.0}}}
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(rep))
+    util, fmax = parse_nextpnr_report(path)
+    r = BuildResult("icebreaker", "iCE40UP5K-SG48", "unit", 48.0, util, fmax,
+                    {"SB_LUT4": 900, "SB_DFF": 300, "SB_DFFE": 200}, 1.0,
+                    wrapper={"ffs": 150, "luts": 40, "in_bits": 60, "out_bits": 90})
+    s = r.summary()
+    assert (s["logic_cells"], s["dsps"], s["brams"], s["ffs"]) == (1234, 1, 7, 500)
+    assert s["fmax_sync_mhz"] == 51.5
+    assert s["unit_logic_cells_est"] == 1234 - 150
