@@ -12,31 +12,19 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from dynamarks.host.driver import BACKENDS, open_backend
+
+from dynamarks.host.driver import add_backend_arguments, backend_opts_from_args, open_backend
 from dynamarks.host.errors import DynamarksError
 from dynamarks.host.fixedpoint import to_fixed, to_float
-from dynamarks.host.params import load_params
+from dynamarks.host.sealing import add_tpm_arguments, params_from_args
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--params", type=Path, help="parameter file from `dynamarks keygen`")
-    src.add_argument("--secrets", type=Path, help="TPM-sealed secrets from `dynamarks seal`")
-    p.add_argument("--tcti", default=None, help="TPM TCTI string for --secrets")
+    p.add_argument("--params", type=Path, help="parameter file from `dynamarks keygen`")
+    add_tpm_arguments(p)
     p.add_argument("--in", dest="input", required=True, type=Path, help="input .npy (M, N)")
     p.add_argument("--out", required=True, type=Path, help="output .npy (M, N)")
-    p.add_argument("--backend", choices=sorted(BACKENDS), default="reference",
-                   help="what computes the alteration (default: reference)")
-    p.add_argument("--port", help="serial port for --backend serial")
-
-
-def load_secrets(args: argparse.Namespace):
-    """The parameter set from --params or, unsealed into memory, from --secrets."""
-    if args.params is not None:
-        return load_params(args.params)
-    from dynamarks.host.sealing import load_secret_params
-
-    return load_secret_params(args.secrets, tcti=args.tcti)
+    add_backend_arguments(p)
 
 
 def load_rows(path: Path) -> np.ndarray:
@@ -55,8 +43,8 @@ def save_rows(path: Path, y: np.ndarray) -> None:
 
 def run(args: argparse.Namespace) -> int:
     x = load_rows(args.input)
-    params = load_secrets(args)
-    opts = {"port": args.port} if args.port else {}
+    opts = backend_opts_from_args(args)
+    params = params_from_args(args)
     with open_backend(args.backend, params, **opts) as backend:
         y = backend.process_float(x)
     save_rows(args.out, y)

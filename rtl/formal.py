@@ -64,6 +64,7 @@ class Job:
     fast: bool = False  # part of the `make test` subset
     timeout: int = 1800  # seconds
     multiclock: bool = False
+    script: tuple[str, ...] = ()  # yosys commands after prep
 
 
 @dataclass
@@ -139,7 +140,7 @@ def sby_text(job: Job, solver: str) -> str:
     return "\n".join([
         "[options]", *opts, "",
         "[engines]", engine, "",
-        "[script]", "read_rtlil design.il", "prep -flatten -top top", "",
+        "[script]", "read_rtlil design.il", "prep -flatten -top top", *job.script, "",
         "[files]", "design.il", "",
     ])
 

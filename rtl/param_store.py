@@ -51,21 +51,27 @@ def config_address(classes: int, space: int, cls: int = 0, index: int = 0) -> in
     return (space << 2 * b) | (cls << b) | index
 
 
-def _field(params, name):
-    if isinstance(params, dict):
-        return params[name]
-    return getattr(params, name)
+def _field(params, *names):
+    for name in names:
+        if isinstance(params, dict):
+            if name in params:
+                return params[name]
+        elif hasattr(params, name):
+            return getattr(params, name)
+    raise KeyError(f"parameter set has no {' / '.join(names)}")
 
 
 def config_writes(params, classes: int | None = None) -> list[tuple[int, int]]:
     """``(addr, data)`` writes that load ``params`` (key and IV words first, then the tables).
 
     ``params`` is anything with ``key``, ``iv`` (10 bytes each), ``alpha``, ``beta``, ``a``,
-    ``b`` (length N) and ``C`` (N×N) as attributes or dict keys — the host's parameter set
-    object works. After these writes, pulse ``start`` (and optionally ``lock``).
+    ``b`` (length N) and ``C`` or ``thresholds`` (N×N) as attributes or dict keys — the host's
+    :class:`dynamarks.host.params.Params` works as is. After these writes, pulse ``start``
+    (and optionally ``lock``).
     """
     alpha, beta = list(_field(params, "alpha")), list(_field(params, "beta"))
-    a, b, c = list(_field(params, "a")), list(_field(params, "b")), _field(params, "C")
+    a, b = list(_field(params, "a")), list(_field(params, "b"))
+    c = _field(params, "C", "thresholds")
     n = len(alpha) if classes is None else classes
     key, iv = bytes(_field(params, "key")), bytes(_field(params, "iv"))
     if len(key) != 10 or len(iv) != 10:

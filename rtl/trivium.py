@@ -23,13 +23,10 @@ def state_bit_of_key_word(word: int, bit: int) -> int:
 
     Word ``w`` holds bytes ``4w … 4w+3`` of ``K0..K9, IV0..IV9`` (little endian). Key byte
     ``B`` bit ``n`` (LSB = 0) sets ``s(80 − 8B − n)``; IV byte ``m`` bit ``n`` sets
-    ``s(173 − 8m − n)``. This is the eSTREAM reference implementation's convention: it is the
-    mapping under which the published ``trivium-80.80.test-vectors`` come out (checked in
+    ``s(173 − 8m − n)`` (SPEC §5: the eSTREAM reference implementation's convention, under
+    which the published ``trivium-80.80.test-vectors`` come out — checked in
     tests/test_rtl_trivium.py against Set 1 vectors 0/9/18, Set 2 vectors 0/9 and Set 6
     vector 0). Key ``80 00 … 00`` sets ``s73``.
-
-    NOTE: SPEC §5 (draft) writes ``s(8m + n + 1)``; that mapping does *not* reproduce the
-    published vectors, which §5 also requires. The RTL follows the vectors.
     """
     byte, n = 4 * word + bit // 8, bit % 8
     if byte < 10:
@@ -130,6 +127,7 @@ class Trivium(wiring.Component):
 
     def __init__(self, bits_per_cycle=4, word_width=32):
         if bits_per_cycle < 1 or word_width % bits_per_cycle or WARMUP_CLOCKS % bits_per_cycle:
+            self._MustUse__silence = True    # no "created but never used" warning for it
             raise ValueError(
                 f"bits_per_cycle must divide word_width ({word_width}) and 1152, "
                 f"not {bits_per_cycle}")

@@ -142,14 +142,18 @@ class WatermarkUnit(wiring.Component):
 
     def __init__(self, classes: int = 10, width: int = 16, *, trivium_bits: int | None = None,
                  external_keystream: bool = False):
-        if not 2 <= classes <= 64:
-            raise ValueError("classes must be 2 … 64")
-        if not 2 <= width <= 32:
-            raise ValueError("width must be 2 … 32 (SPEC: 10 … 24)")
         if trivium_bits is None:
-            trivium_bits = min(32, 1 << ceil_log2(-(-32 // classes)))
-        if 32 % trivium_bits or 32 // trivium_bits > classes:
-            raise ValueError(f"trivium_bits must be a power of two with 32/bits ≤ N ({classes})")
+            trivium_bits = min(32, 1 << ceil_log2(-(-32 // max(classes, 1))))
+        problem = None
+        if not 2 <= classes <= 64:
+            problem = "classes must be 2 … 64"
+        elif not 2 <= width <= 32:
+            problem = "width must be 2 … 32 (SPEC: 10 … 24)"
+        elif trivium_bits < 1 or 32 % trivium_bits or 32 // trivium_bits > classes:
+            problem = f"trivium_bits must be a power of two with 32/bits ≤ N ({classes})"
+        if problem:
+            self._MustUse__silence = True    # no "created but never used" warning
+            raise ValueError(problem)
         self.classes, self.width = classes, width
         self.trivium_bits = trivium_bits
         self.external_keystream = external_keystream

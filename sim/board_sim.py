@@ -155,7 +155,6 @@ class SimulatedBoard:
         self.depth = buffer_depth(classes, width, self.max_vectors)
         self._max_vectors_arg = max_vectors
         self._verilog = verilog
-        self.start_timeout = start_timeout
         self.port: str | None = None
         self.proc: subprocess.Popen | None = None
 
@@ -204,9 +203,8 @@ class SimulatedBoard:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
-        for f in (self.proc.stdout, self.proc.stderr):
-            if f is not None:
-                f.close()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         self.proc = None
 
     def wait(self) -> int:

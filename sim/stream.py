@@ -1,8 +1,8 @@
-"""cocotb agents for Amaranth ``lib.stream`` ports: a source driver, a sink driver, a monitor.
+"""cocotb agents for Amaranth ``lib.stream`` ports: a source driver and a sink driver.
 
 An Amaranth stream port ``x`` with a ``StructLayout`` payload appears in the generated Verilog
 as ``x__valid``, ``x__ready`` and one flat ``x__payload`` vector; :class:`StreamBus` holds the
-three handles and packs/unpacks payload fields by their layout offsets.
+three handles and packs payload fields by their layout offsets.
 
 All agents run off one :class:`CycleLoop` rather than a coroutine each: per clock the loop
 awaits the falling edge, lets every agent *drive* its inputs, awaits ``ReadOnly`` and lets
@@ -14,8 +14,7 @@ two triggers per clock is what makes 10⁶-cycle benches affordable.
 * :class:`StreamSource` — drives ``valid``/``payload`` into a DUT sink from a queue of words,
   with random idle cycles (``idle`` = probability of holding ``valid`` low);
 * :class:`StreamSink` — takes words from a DUT source, driving ``ready`` with random
-  back-pressure (``backpressure`` = probability of holding ``ready`` low);
-* :class:`StreamMonitor` — passively records transfers on a bus others drive.
+  back-pressure (``backpressure`` = probability of holding ``ready`` low).
 
 The source and sink know what they drive, so per clock they read only what the DUT drives
 (``ready`` of its sink; ``valid`` and, when valid, ``payload`` of its source).
@@ -88,9 +87,6 @@ class StreamBus:
             word |= v << off
         return word
 
-    def unpack(self, word: int) -> dict[str, int]:
-        return {n: (word >> off) & ((1 << w) - 1) for n, (off, w) in self.fields.items()}
-
 
 def layout_fields(layout) -> dict[str, tuple[int, int]]:
     """(offset, width) of each field of an Amaranth ``data.StructLayout``."""
@@ -117,15 +113,11 @@ class CycleLoop:
         self.clk = clk
         self.agents: list[Agent] = list(agents)
         self.cycle = 0
-        self._stop = False
-
-    def stop(self) -> None:
-        self._stop = True
 
     async def run(self) -> None:
         falling, readonly = FallingEdge(self.clk), ReadOnly()
         agents = self.agents
-        while not self._stop:
+        while True:
             await falling
             self.cycle += 1
             for a in agents:
@@ -218,7 +210,6 @@ class StreamSink(Agent):
         self.backpressure = backpressure
         self.paused = False  # hold ready low (tests use it to stall the output)
         self.strict = True
-        self.transfers = 0
         self.errors: list[str] = []
         self._ready: bool | None = None
         self._waiting: int | None = None
@@ -239,7 +230,6 @@ class StreamSink(Agent):
         if self.strict and self._waiting is not None and word != self._waiting:
             self.errors.append(f"cycle {cycle}: {self.bus.name}.payload changed before ready")
         if self._ready:
-            self.transfers += 1
             self._waiting = None
             self.callback(cycle, word)
         else:
@@ -248,17 +238,3 @@ class StreamSink(Agent):
     def reset(self) -> None:
         self._ready = None
         self._waiting = None
-
-
-class StreamMonitor(Agent):
-    """Passively records every transfer on a bus driven by others: ``callback(cycle, word)``."""
-
-    def __init__(self, bus: StreamBus, callback: Callable[[int, int], None]) -> None:
-        self.bus = bus
-        self.callback = callback
-        self.transfers = 0
-
-    def sample(self, cycle: int) -> None:
-        if self.bus.valid.get() and self.bus.ready.get():
-            self.transfers += 1
-            self.callback(cycle, self.bus.payload.get())

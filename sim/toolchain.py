@@ -122,12 +122,3 @@ def require(simulator: str) -> None:
                 )
     else:
         raise ToolchainError(f"unknown simulator {simulator!r}; known: {', '.join(SIMULATORS)}")
-
-
-def available(simulator: str) -> bool:
-    """True when :func:`require` would pass."""
-    try:
-        require(simulator)
-    except ToolchainError:
-        return False
-    return True

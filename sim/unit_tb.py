@@ -287,7 +287,14 @@ class UnitTB:
             await ReadOnly()
             if cond():
                 return
-        raise AssertionError(f"timed out after {timeout} cycles waiting for {what}")
+        raise AssertionError(f"timed out after {timeout} cycles waiting for {what}; {self.probe()}")
+
+    def probe(self) -> str:
+        """The handshake and status outputs as the simulator shows them (X/Z included, which
+        the agents' integer reads would turn into 0)."""
+        names = ["sink__valid", "sink__ready", "source__valid", "source__ready"]
+        names += [PORTS[k] for k in ("running", "locked")]
+        return " ".join(f"{n}={getattr(self.dut, n).value}" for n in names)
 
     # ---- stimulus ---------------------------------------------------------------------------
 

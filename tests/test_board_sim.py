@@ -9,6 +9,10 @@ block (no 0x00 inside), sent with stop-and-wait like any host.
 from __future__ import annotations
 
 import random
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -30,8 +34,10 @@ N, W = 10, 16
 @pytest.fixture(scope="module")
 def board_verilog() -> str:
     """The design, generated once for all tests here (the compiled simulation is cached)."""
-    if not toolchain.available("verilator"):
-        pytest.skip("Verilator is not installed (make setup)")
+    try:
+        toolchain.require("verilator")
+    except toolchain.ToolchainError as exc:
+        pytest.skip(f"Verilator is not available: {exc}")
     from dynamarks.sim.board_sim import board_verilog
 
     return board_verilog(N, W)
@@ -233,3 +239,30 @@ def test_empty_frames_are_idle_fill(board):
     link.send_raw(b"\x00" * 50)
     st = link.status()
     assert st.frames_ok == 1 and st.frames_nacked == 0
+
+
+def test_cli_board_sim_serves_until_interrupted(board_verilog):
+    """`dynamarks board-sim` prints the pty path, answers on it, and stops on Ctrl-C (SIGINT)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dynamarks", "board-sim"],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        port, lines = None, []
+        deadline = time.monotonic() + 300
+        while port is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line.startswith("/dev/"):
+                port = line.strip()
+        assert port, f"no pty path printed: {lines}"
+        with serial.Serial(port, 115200, timeout=0.05) as ser:
+            st = pr.FrameLink(ser, timeout=10.0).status()
+        assert (st.classes, st.width, st.max_vectors) == (N, W, 50)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()

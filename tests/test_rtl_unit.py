@@ -365,3 +365,62 @@ def test_verilog_cli(tmp_path):
     assert main(["--classes", "4", "--width", "12", "-o", str(path), "--name", "wm4"]) == 0
     text = path.read_text()
     assert "module wm4(" in text and "input [13:0] sink__payload;" in text
+
+
+def _confident_vectors(rng, classes, width, count):
+    """Vectors like a confident softmax: often a maximum above 0.9, sometimes ties or noise."""
+    one = 1 << (width - 1)
+    out = []
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.1:
+            v = [rng.randrange(1 << width) for _ in range(classes)]   # not well formed
+        elif kind < 0.15:
+            v = [0] * classes
+            v[rng.randrange(classes)] = one                           # exactly 1.0
+        else:
+            i = rng.randrange(classes)
+            top = rng.randint(one * 85 // 100, one) if kind < 0.8 else rng.randint(0, one)
+            rest = one - top
+            cuts = sorted(rng.randint(0, rest) for _ in range(classes - 2))
+            parts = [y - x for x, y in zip([0] + cuts, cuts + [rest])]
+            v = parts[:i] + [top] + parts[i:]
+        out.append(v)
+    return out
+
+
+@pytest.mark.parametrize("classes,width,seed", [(10, 16, 1), (4, 12, 2), (13, 20, 3), (2, 10, 4)])
+def test_against_host_reference_unit(classes, width, seed):
+    """The unit against dynamarks.host.reference.ReferenceUnit, parameters from keygen(seed)."""
+    np = pytest.importorskip("numpy")
+    from dynamarks.host.params import keygen
+    from dynamarks.host.reference import ReferenceUnit
+
+    params = keygen(classes, width, seed=seed)
+    rng = random.Random(seed)
+    vectors = _confident_vectors(rng, classes, width, 80)
+    ref = ReferenceUnit(params)
+    detail = ref.process_detailed(np.array(vectors, dtype=np.int64))
+    expected = [w for v in detail.out.tolist() for w in vector_words(v)]
+    assert detail.altered.sum() > 10
+    dut = WatermarkUnit(classes, width)
+    out = {}
+
+    async def tb(ctx):
+        from dynamarks.rtl.param_store import config_writes
+        for addr, value in config_writes(params):
+            ctx.set(dut.config.addr, addr)
+            ctx.set(dut.config.data, value)
+            ctx.set(dut.config.we, 1)
+            await ctx.tick()
+        ctx.set(dut.config.we, 0)
+        ctx.set(dut.config.start, 1)
+        await ctx.tick()
+        ctx.set(dut.config.start, 0)
+        words = [w for v in vectors for w in vector_words(v)]
+        out["res"] = await stream(ctx, dut, words, rng=rng, p_in=0.75, p_out=0.65,
+                                  expect_out=len(expected), max_cycles=len(words) * 8 + 3000)
+
+    run_sim(dut, tb)
+    assert out["res"].ks_underflow == 0
+    assert out["res"].words == expected

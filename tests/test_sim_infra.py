@@ -100,7 +100,6 @@ def test_scoreboard_flags_a_wrong_word_and_a_wrong_mark():
 
 
 @pytest.mark.sim
-@pytest.mark.skipif(not toolchain.available("icarus"), reason="Icarus Verilog not installed")
 @pytest.mark.parametrize("bug", [False, True], ids=["correct", "broken"])
 def test_a_broken_unit_fails_the_bench(bug):
     """The stand-in unit passes the corner-case bench; a copy that ignores SPEC §9's

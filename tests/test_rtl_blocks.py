@@ -1,0 +1,351 @@
+"""Unit tests of the unit's blocks in the Amaranth simulator: argmax, window, Δ, sampler, alter
+stage, vector buffer and parameter store."""
+
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from rtl_support import random_params, run_sim  # noqa: E402
+
+from dynamarks.rtl.alter import AlterStage  # noqa: E402
+from dynamarks.rtl.argmax import Argmax  # noqa: E402
+from dynamarks.rtl.delta import DeltaGen  # noqa: E402
+from dynamarks.rtl.param_store import (  # noqa: E402
+    SPACE_C,
+    SPACE_KEY,
+    SPACE_WINDOW,
+    ParamStore,
+    config_address,
+    config_writes,
+)
+from dynamarks.rtl.sampler import Sampler  # noqa: E402
+from dynamarks.rtl.vector_buffer import VectorBuffer  # noqa: E402
+from dynamarks.rtl.window import Window  # noqa: E402
+
+
+def np_argmax(p):
+    return max(range(len(p)), key=lambda k: (p[k], -k))
+
+
+@pytest.mark.parametrize("classes,width", [(10, 16), (2, 12), (5, 20)])
+def test_argmax_ties_and_stalls(classes, width):
+    rng = random.Random(classes)
+    vectors = []
+    for _ in range(60):
+        kind = rng.random()
+        if kind < 0.3:                       # many ties
+            v = [rng.choice([0, 3, 7]) for _ in range(classes)]
+        elif kind < 0.4:
+            v = [rng.randrange(1 << width)] * classes
+        else:
+            v = [rng.randrange(1 << width) for _ in range(classes)]
+        vectors.append(v)
+    dut = Argmax(classes, width)
+    results = []
+
+    async def tb(ctx):
+        for v in vectors:
+            for k, x in enumerate(v):
+                while rng.random() < 0.3:      # stall cycles between words
+                    ctx.set(dut.valid, 0)
+                    await ctx.tick()
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.first, int(k == 0))
+                ctx.set(dut.data, x)
+                await ctx.tick()
+            ctx.set(dut.valid, 0)
+            await ctx.tick()                   # latency 2: result one idle cycle later
+            results.append((ctx.get(dut.max), ctx.get(dut.index)))
+
+    run_sim(dut, tb)
+    for v, (mx, idx) in zip(vectors, results):
+        assert (mx, idx) == (max(v), np_argmax(v))
+
+
+def test_argmax_back_to_back():
+    """Vectors without any gap: the result of each is there 2 cycles after its last word."""
+    classes, width = 3, 10
+    rng = random.Random(3)
+    vectors = [[rng.choice([1, 2, 900]) for _ in range(classes)] for _ in range(40)]
+    dut = Argmax(classes, width)
+    results = []
+
+    async def tb(ctx):
+        flat = [(x, int(k == 0)) for v in vectors for k, x in enumerate(v)]
+        for t in range(len(flat) + 2):
+            if t < len(flat):
+                ctx.set(dut.valid, 1)
+                ctx.set(dut.data, flat[t][0])
+                ctx.set(dut.first, flat[t][1])
+            else:
+                ctx.set(dut.valid, 0)
+            if t >= 2 and (t - 2) % classes == classes - 1:
+                results.append((ctx.get(dut.max), ctx.get(dut.index)))
+            await ctx.tick()
+
+    run_sim(dut, tb)
+    assert results == [(max(v), np_argmax(v)) for v in vectors]
+
+
+def test_window_endpoints():
+    width = 16
+    one = 1 << 15
+    rng = random.Random(1)
+    cases = []
+    for _ in range(150):
+        alpha = rng.randrange(1 << width)
+        beta = rng.randrange(1 << width)
+        value = rng.choice([alpha, beta, alpha + 1, beta - 1, rng.randrange(1 << width)])
+        cases.append((value % (1 << width), alpha, beta))
+    cases += [(one, one * 9 // 10, one), (one * 9 // 10, one * 9 // 10, one),
+              (one * 9 // 10 + 1, one * 9 // 10, one), (one - 1, one * 9 // 10, one),
+              (5, 4, 6), (5, 5, 6), (5, 4, 5), (0, 0, 0)]
+    dut = Window(width)
+    got = []
+
+    async def tb(ctx):
+        for value, alpha, beta in cases:
+            ctx.set(dut.value, value)
+            ctx.set(dut.alpha, alpha)
+            ctx.set(dut.beta, beta)
+            await ctx.tick()
+            got.append(ctx.get(dut.inside))
+
+    run_sim(dut, tb)
+    assert got == [int(a < v < b) for v, a, b in cases]
+
+
+@pytest.mark.parametrize("width", [10, 16, 20, 24])
+def test_delta_range_and_formula(width):
+    one = 1 << (width - 1)
+    rng = random.Random(width)
+    cases = []
+    for _ in range(200):
+        b = rng.randint(1, one)
+        a = rng.randint(0, b - 1)
+        r = rng.choice([0, 0xFFFF, rng.randrange(1 << 16)])
+        cases.append((a, b, r))
+    cases += [(0, one, 0xFFFF), (0, one, 0), (one - 1, one, 0xFFFF), (0, 1, 0xFFFF)]
+    dut = DeltaGen(width)
+    got = []
+
+    async def tb(ctx):
+        for t in range(len(cases) + 2):       # fully pipelined: one new input per cycle
+            if t < len(cases):
+                a, b, r = cases[t]
+                ctx.set(dut.a, a)
+                ctx.set(dut.b, b)
+                ctx.set(dut.r, r)
+                ctx.set(dut.valid, 1)
+            else:
+                ctx.set(dut.valid, 0)
+            if t >= 2:
+                assert ctx.get(dut.valid_out)
+                got.append(ctx.get(dut.delta))
+            await ctx.tick()
+
+    run_sim(dut, tb)
+    for (a, b, r), d in zip(cases, got):
+        assert d == a + ((r * (b - a)) >> 16)
+        assert a <= d <= b - 1
+
+
+def test_sampler_against_thresholds():
+    rng = random.Random(2)
+    rows = []
+    for _ in range(60):
+        n = rng.randint(2, 12)
+        cuts = sorted(rng.choice([0, 1, 65535, 65536, rng.randrange(65537)])
+                      for _ in range(n - 1))
+        row = cuts + [65536]
+        u = rng.choice([0, 65535, rng.randrange(65536)] + [c for c in row if c < 65536])
+        rows.append((row, u))
+    dut = Sampler()
+    hits = []
+
+    async def tb(ctx):
+        for row, u in rows:
+            h = []
+            for k, c in enumerate(row):
+                ctx.set(dut.en, 1)
+                ctx.set(dut.first, int(k == 0))
+                ctx.set(dut.u, u)
+                ctx.set(dut.c, c)
+                await ctx.tick()
+                ctx.set(dut.en, 0)
+                if rng.random() < 0.3:             # a stall: hit holds
+                    await ctx.tick()
+                h.append(ctx.get(dut.hit))
+            hits.append(h)
+
+    run_sim(dut, tb)
+    for (row, u), h in zip(rows, hits):
+        j = sum(1 for c in row if c <= u)
+        assert h == [int(k == j) for k in range(len(row))]
+
+
+def test_alter_stage():
+    width = 16
+    rng = random.Random(4)
+    cases = [(rng.randrange(1 << width), rng.randrange(2), rng.randrange(2), rng.randrange(2),
+              rng.randrange(1 << 14)) for _ in range(300)]
+    dut = AlterStage(width)
+    got = []
+
+    async def tb(ctx):
+        for p, is_i, hit, ok, delta in cases:
+            ctx.set(dut.en, 1)
+            ctx.set(dut.p, p)
+            ctx.set(dut.is_i, is_i)
+            ctx.set(dut.ok, ok)
+            await ctx.tick()
+            ctx.set(dut.en, 0)
+            ctx.set(dut.hit, hit)
+            ctx.set(dut.delta, delta)
+            got.append(ctx.get(dut.out))
+
+    run_sim(dut, tb)
+    mask = (1 << width) - 1
+    for (p, is_i, hit, ok, delta), out in zip(cases, got):
+        if ok and is_i and not hit:
+            assert out == (p - delta) & mask
+        elif ok and hit and not is_i:
+            assert out == (p + delta) & mask
+        else:
+            assert out == p
+
+
+def test_vector_buffer_commit_abort_and_space():
+    width, depth = 12, 16
+    rng = random.Random(6)
+    dut = VectorBuffer(width, depth)
+    out = {}
+
+    async def tb(ctx):
+        committed = []      # words the reader may read, in order
+        current = []
+        read = []
+        for _ in range(600):
+            readable = len(committed)          # committed before this cycle
+            # writer: random words, restarts, commits and aborts
+            action = rng.random()
+            ctx.set(dut.w_en, 0)
+            ctx.set(dut.w_first, 0)
+            ctx.set(dut.commit, 0)
+            ctx.set(dut.abort, 0)
+            ctx.set(dut.w_move, 0)
+            space = ctx.get(dut.w_space)
+            if action < 0.6 and space:
+                x = rng.randrange(1 << width)
+                restart = not current or rng.random() < 0.1
+                ctx.set(dut.w_data, x)
+                ctx.set(dut.w_en, 1)
+                ctx.set(dut.w_first, int(restart))
+                ctx.set(dut.w_move, 1)
+                current = [x] if restart else current + [x]
+                if rng.random() < 0.3:
+                    ctx.set(dut.commit, 1)
+                    committed += current
+                    current = []
+            elif action < 0.65 and current:
+                ctx.set(dut.abort, 1)
+                ctx.set(dut.w_move, 1)
+                current = []
+            # reader: reads committed words only
+            nxt = rng.random() < 0.5 and readable > len(read)
+            ctx.set(dut.r_next, int(nxt))
+            ctx.set(dut.r_en, 1)
+            await ctx.tick()
+            if nxt:
+                read.append(ctx.get(dut.r_data))
+        out["read"], out["committed"] = read, committed
+
+    run_sim(dut, tb)
+    assert out["read"] == out["committed"][:len(out["read"])]
+    assert len(out["read"]) > 50
+
+
+def test_param_store_write_read_lock():
+    classes, width = 6, 16
+    rng = random.Random(8)
+    prm = random_params(rng, classes, width)
+    dut = ParamStore(classes, width)
+    out = {}
+
+    async def write(ctx, addr, value):
+        ctx.set(dut.cfg_addr, addr)
+        ctx.set(dut.cfg_data, value)
+        ctx.set(dut.cfg_we, 1)
+        await ctx.tick()
+        ctx.set(dut.cfg_we, 0)
+
+    async def read_all(ctx):
+        win, c = [], []
+        for i in range(classes):
+            ctx.set(dut.win_addr, i)
+            ctx.set(dut.win_en, 1)
+            await ctx.tick()
+            win.append((ctx.get(dut.alpha), ctx.get(dut.beta), ctx.get(dut.a), ctx.get(dut.b)))
+            row = []
+            for k in range(classes):
+                ctx.set(dut.c_cls, i)
+                ctx.set(dut.c_index, k)
+                ctx.set(dut.c_en, 1)
+                await ctx.tick()
+                row.append(ctx.get(dut.c_data))
+            c.append(row)
+        return win, c
+
+    async def tb(ctx):
+        key_writes = []
+        for addr, value in config_writes(prm, classes):
+            await write(ctx, addr, value)
+            if ctx.get(dut.key_we):
+                key_writes.append((ctx.get(dut.key_addr), ctx.get(dut.key_data)))
+        await ctx.tick()
+        out["key_writes"] = key_writes
+        out["before"] = await read_all(ctx)
+        # out-of-range addresses do nothing
+        await write(ctx, config_address(classes, SPACE_KEY, 0, 0) | 7, 123)
+        assert not ctx.get(dut.key_we)
+        await write(ctx, (3 << (2 * dut.field_bits)), 0xFFFF)
+        # lock, then try to change everything and to start
+        ctx.set(dut.cfg_lock, 1)
+        await ctx.tick()
+        ctx.set(dut.cfg_lock, 0)
+        assert ctx.get(dut.locked)
+        for i in range(classes):
+            await write(ctx, config_address(classes, SPACE_WINDOW, i, 0), 1)
+            await write(ctx, config_address(classes, SPACE_C, i, 0), 65536)
+        await write(ctx, config_address(classes, SPACE_KEY, 0, 2), 0xDEAD)
+        assert not ctx.get(dut.key_we)
+        ctx.set(dut.cfg_start, 1)
+        await ctx.tick()
+        ctx.set(dut.cfg_start, 0)
+        assert not ctx.get(dut.start)
+        await ctx.tick()
+        assert not ctx.get(dut.start) and ctx.get(dut.locked)
+        out["after"] = await read_all(ctx)
+
+    run_sim(dut, tb)
+    win, c = out["before"]
+    assert win == list(zip(prm.alpha, prm.beta, prm.a, prm.b))
+    assert c == prm.C
+    assert out["after"] == out["before"]
+    blob = prm.key + prm.iv
+    assert out["key_writes"] == [(w, int.from_bytes(blob[4 * w:4 * w + 4], "little"))
+                                 for w in range(5)]
+
+
+def test_config_address_map():
+    assert config_address(10, SPACE_C, 3, 7) == (0 << 8) | (3 << 4) | 7
+    assert config_address(10, SPACE_WINDOW, 9, 3) == (1 << 8) | (9 << 4) | 3
+    assert config_address(10, SPACE_KEY, 0, 4) == (2 << 8) | 4
+    assert config_address(2, SPACE_WINDOW, 1, 2) == (1 << 4) | (1 << 2) | 2
+    with pytest.raises(ValueError):
+        config_address(10, SPACE_C, 10, 0)
+    with pytest.raises(ValueError):
+        config_address(10, SPACE_KEY, 0, 5)
