@@ -79,7 +79,7 @@ class ProtectedAPI:
         try:
             self._wm = WatermarkedModel(model, backend, params=params, backend_opts=backend_opts)
             self.backend = backend
-        except DynamarksError as exc:
+        except (DynamarksError, ImportError) as exc:  # e.g. pyserial or Verilator missing
             if not fallback or backend == "reference":
                 raise
             self.fallback_reason = f"{backend} backend unavailable ({exc}); using reference"

@@ -167,7 +167,9 @@ def run_story(
         save_checkpoint(out / "checkpoints" / "victim.pt", victim, dataset="fmnist", seed=seed,
                         role="victim")
 
-        rep.say(f"[bold]4. the device[/]: watermark unit on the {backend} backend")
+        rep.say(f"[bold]4. the device[/]: watermark unit on the {backend} backend"
+                + (" (the first time, Verilator compiles the design: about a minute)"
+                   if backend == "rtl" else ""))
         with rep.stage("device"):
             api = stack.enter_context(ProtectedAPI(victim, params, backend, fallback=True))
             owner = stack.enter_context(ProtectedAPI(victim, params, api.backend, fallback=True))

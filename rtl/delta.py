@@ -16,7 +16,9 @@ class DeltaGen(wiring.Component):
         ``a`` to the product's top W bits. The product is written as a plain ``*`` between
         registers so that yosys maps it onto a DSP with its input and output registers
         absorbed (``SB_MAC16`` via ``synth_ice40 -dsp``; ``MULT18X18D`` on ECP5). For W > 16
-        the 16 × W product spans two DSP tiles (yosys splits it).
+        the product is split by hand into ``r·d_lo`` (16 × 16) and ``r·d_hi`` (16 × (W−16)),
+        each registered at its own DSP's output, and ``delta = a + r·d_hi + (r·d_lo >> 16)``
+        (exact: ``r·d_hi << 16`` has no bits below 16) — no unregistered DSP cascade.
 
     Interface
         ``a``, ``b`` (W bits), ``r`` (16 bits), ``valid`` in; ``delta`` (W bits), ``valid_out``.
@@ -51,15 +53,22 @@ class DeltaGen(wiring.Component):
         r1 = Signal(16, reset_less=True)
         a1 = Signal(w, reset_less=True)
         v1 = Signal()
-        prod = Signal(16 + w, reset_less=True)
         a2 = Signal(w, reset_less=True)
         v2 = Signal()
         m.d.sync += [
             d1.eq(self.b - self.a), r1.eq(self.r), a1.eq(self.a), v1.eq(self.valid),
-            prod.eq(r1 * d1), a2.eq(a1), v2.eq(v1),
+            a2.eq(a1), v2.eq(v1),
         ]
-        m.d.comb += [
-            self.delta.eq(a2 + prod[16:]),
-            self.valid_out.eq(v2),
-        ]
+        if w <= 16:
+            prod = Signal(16 + w, reset_less=True)
+            m.d.sync += prod.eq(r1 * d1)
+            m.d.comb += self.delta.eq(a2 + prod[16:])
+        else:
+            # Two 16-bit-wide products, each with its own output register (one DSP tile each):
+            # r·d = r·d_lo + (r·d_hi << 16), so (r·d) >> 16 = r·d_hi + ((r·d_lo) >> 16).
+            p_lo = Signal(32, reset_less=True)
+            p_hi = Signal(w, reset_less=True)
+            m.d.sync += [p_lo.eq(r1 * d1[:16]), p_hi.eq(r1 * d1[16:])]
+            m.d.comb += self.delta.eq(a2 + p_hi + p_lo[16:])
+        m.d.comb += self.valid_out.eq(v2)
         return m

@@ -9,19 +9,29 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
 
 ``unit_vectors`` (bmc; a b c d e)
     The harness writes a free parameter table through the config port — SPEC §3.1 validation
-    is an assumption on the written (stored) values — then streams free vectors: any word
-    values, idle cycles and back-pressure on both sides, framing well formed. The unit is
-    built with ``external_keystream=True`` and the harness offers free 32-bit keystream words,
-    so every Δ and j draw is covered. A scoreboard (a FIFO of the accepted input vectors)
-    checks every vector that comes out: (a) output sum == input sum, exact; (b) output argmax
-    == input argmax (ties → lowest index); (c) each changed word is either the argmax word,
+    is an assumption on the written (stored) values — then streams free vectors (any word
+    values; framing well formed) back to back, with the output always ready. The unit is built
+    with ``external_keystream=True`` and the harness offers free 32-bit keystream words, so
+    every Δ and j draw is covered. A scoreboard (a FIFO of the accepted input vectors) checks
+    every vector that comes out: (a) output sum == input sum, exact; (b) output argmax ==
+    input argmax (ties → lowest index); (c) each changed word is either the argmax word,
     strictly decreased, or a non-argmax word, strictly increased — with (a) in full-width
     arithmetic no word can wrap around; (d) a vector that is not well formed or whose maximum
     is outside its class's window comes out unchanged; (e, data side) at most two words
     change; and vectors come out whole, in order, one per accepted vector, first/last on words
-    0 and N−1. Bounded: the depth covers the configuration and three whole vectors in and out
-    back to back; ``unit_vectors_cover`` shows that this depth does reach a third *altered*
-    vector at the output.
+    0 and N−1. Bounded: the depth covers the table writes and three whole vectors in and out;
+    ``unit_vectors_cover`` shows that this depth does reach a third *altered* vector at the
+    output (so the bound is not vacuous).
+
+``unit_handshakes`` (bmc; a b c d e; ``make formal`` only)
+    The same scoreboard at N = 2 with free ``valid`` on the input and free ``ready`` on the
+    output: idle cycles and back-pressure anywhere, three whole vectors. Slower (the solver
+    explores every interleaving).
+
+``delta_range`` (prove)
+    The real Δ generator: ``a ≤ Δ < b`` for every ``r`` and every ``a < b ≤ ONE``. The two
+    scoreboard jobs use :class:`FreeDeltaGen` — any Δ in ``[a, b)`` with the block's timing —
+    in its place: assume–guarantee, which keeps the multiplier out of the unit-level proofs.
 
 ``unit_secrets`` (prove; e)
     Two units (real Trivium each) get the same stream inputs, handshakes, resets and config
@@ -29,12 +39,12 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     windows, Δ ranges, thresholds. k-induction proves that on every cycle both agree on
     ``sink.ready``, ``source.valid``, ``source.first``/``last``, ``config.running``,
     ``config.locked``, ``vectors_in``, ``vectors_out`` and ``rejected``, and on the internal
-    strobes ``vector_done`` (keystream consumption), ``vector_dropped``, ``word_out``: timing,
-    keystream consumption and counters are independent of the secrets, for any input,
-    including malformed framing and resets. The induction is strengthened automatically: a
-    taint analysis of the elaborated unit (:func:`registers_and_taint`) lists the registers
-    whose value cannot depend on config data or memory contents, and the harness asserts those
-    equal as well.
+    strobes ``vector_done`` (keystream consumption), ``vector_dropped``, ``word_in``,
+    ``word_out``, ``vector_sent``: timing, keystream consumption and counters are independent
+    of the secrets, for any input, including malformed framing and resets. The induction is
+    strengthened automatically: a bit-level taint analysis of the elaborated unit
+    (:func:`registers_and_taint`) finds the register bits whose value cannot depend on config
+    data or memory contents, and the harness asserts those equal as well.
 
 ``trivium_timing`` (prove; e)
     The same argument on the Trivium block alone (32 clocks per cycle), free key/IV words:
@@ -319,8 +329,9 @@ class VectorHarness(Elaboratable):
     """One unit and a scoreboard (``unit_vectors`` in the module docstring)."""
 
     def __init__(self, classes: int = CLASSES, width: int = WIDTH, fifo_depth: int | None = None,
-                 cover_vectors: int = 0, unit_cls=None):
+                 cover_vectors: int = 0, unit_cls=None, handshakes: bool = True):
         self.n, self.w, self.depth = classes, width, fifo_depth
+        self.handshakes = handshakes
         self.cover_vectors = cover_vectors
         self.unit_cls = unit_cls
 
@@ -353,15 +364,18 @@ class VectorHarness(Elaboratable):
             cfg.data.eq(Array(tab[f, i] for _a, f, i in entries)[t]),
             cfg.lock.eq(configured & AnySeq(1)),
         ]
-        m.d.comb += [unit.keystream.valid.eq(AnySeq(1)), unit.keystream.payload.eq(AnySeq(32))]
+        free = AnySeq if self.handshakes else (lambda _w: Const(1, 1))
+        # Always a keystream word on offer, as from the real Trivium (its word is ready in
+        # 32/bits ≤ N cycles, i.e. before the next vector can end); its value is free.
+        m.d.comb += [unit.keystream.valid.eq(1), unit.keystream.payload.eq(AnySeq(32))]
 
         # -- input side: free words, free valid, well-formed framing ------------------------
         sink, source = unit.sink, unit.source
         ipos = Signal(range(n))
         m.d.comb += [
-            sink.valid.eq(configured & AnySeq(1)), sink.payload.data.eq(AnySeq(w)),
+            sink.valid.eq(configured & free(1)), sink.payload.data.eq(AnySeq(w)),
             sink.payload.first.eq(ipos == 0), sink.payload.last.eq(ipos == n - 1),
-            source.ready.eq(AnySeq(1)),
+            source.ready.eq(free(1)),
         ]
         cur = [Signal(w, name=f"in_w{k}") for k in range(n)]
         fifo = [[Signal(w, name=f"q{d}_w{k}") for k in range(n)] for d in range(self.depth)]
@@ -549,10 +563,16 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
         Job("delta_range", "a c", lambda: DeltaRangeHarness(width), "prove", 3,
             f"W={width}: Δ = a + (r·(b−a) >> 16) lies in [a, b) (the lemma unit_vectors "
             "assumes)", fast=True),
-        Job("unit_vectors", "a b c d e", lambda: VectorHarness(classes, width), "bmc", d,
+        Job("unit_vectors", "a b c d e",
+            lambda: VectorHarness(classes, width, handshakes=False), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "
-            "words, over 3 whole vectors", fast=True, script=MAP_MEMORIES),
-        Job("unit_vectors_cover", "depth", lambda: VectorHarness(classes, width,
-                                                                 cover_vectors=3),
-            "cover", d, "the bmc depth reaches a third altered vector at the output"),
+            "words; 3 whole vectors streamed back to back", fast=True, script=MAP_MEMORIES),
+        Job("unit_vectors_cover", "depth",
+            lambda: VectorHarness(classes, width, cover_vectors=3, handshakes=False), "cover",
+            d, "that depth reaches a third altered vector at the output", fast=True,
+            script=MAP_MEMORIES),
+        Job("unit_handshakes", "a b c d e", lambda: VectorHarness(2, width), "bmc",
+            vectors_depth(2), f"N=2 W={width}: the same scoreboard with free sink.valid and "
+            "source.ready (idle cycles, back-pressure), 3 whole vectors",
+            script=MAP_MEMORIES),
     ]

@@ -18,7 +18,8 @@ Read ports are synchronous (data one cycle after the address), as on iCE40 block
   While ``accept`` is low (the parent is busy), every received byte is dropped and pulses
   ``dropped``; if a non-zero byte was dropped, the decoder then also drops everything up to and
   including the next delimiter, so that it never decodes the tail of a frame (resynchronisation).
-  Latency: ``done`` one cycle after the delimiter byte is received.
+  Latency: ``done`` three cycles after the delimiter byte is received (two pipeline registers
+  in front of the buffer write, so that nothing wide sits behind the input).
 
 :class:`FrameEncoder` — buffer → COBS-encoded reply on a byte stream.
   On ``start`` with ``length`` = L (bytes 0..L-1 in the buffer: header and payload), it computes
@@ -74,71 +75,85 @@ class FrameDecoder(wiring.Component):
         })
 
     def elaborate(self, platform) -> Module:
+        # Three stages, each fed by registers only (a byte arrives at most every cycle, and the
+        # stages keep its order): A registers the input; B runs the COBS state machine and
+        # turns each byte into at most one event (emit a decoded byte, or close the frame);
+        # C writes the buffer, runs the CRC, captures the header and reports the frame.
         m = Module()
-        byte = self.sink.payload
-        count = Signal(range(self.depth + 2))  # decoded bytes so far, saturating at depth + 1
+        m.d.comb += self.sink.ready.eq(1)
+        m.d.sync += [self.done.eq(0), self.dropped.eq(0)]
+
+        # ---- A: input register
+        a_valid = Signal()
+        a_byte = Signal(8)
+        a_err = Signal()
+        m.d.sync += [a_valid.eq(self.sink.valid), a_byte.eq(self.sink.payload),
+                     a_err.eq(self.rx_error)]
+
+        # ---- B: COBS decoding and resynchronisation
         remaining = Signal(8)  # data bytes still owed by the current COBS block
         zero_pending = Signal()  # a 0x00 goes out before the next block's data
         got_any = Signal()
         bad = Signal()  # framing error seen in this frame
         skip = Signal()  # resynchronising: drop up to the next delimiter
+        b_emit = Signal()
+        b_byte = Signal(8)
+        b_new = Signal()  # first byte of a frame: clear the header fields
+        b_close = Signal()  # a delimiter after at least one byte
+        b_framing = Signal()
+        m.d.sync += [b_emit.eq(0), b_new.eq(0), b_close.eq(0)]
+
+        with m.If(a_err & self.accept & ~skip):
+            m.d.sync += [bad.eq(1), got_any.eq(1)]
+        with m.If(a_valid):
+            with m.If(~self.accept | skip):
+                m.d.sync += [self.dropped.eq(1), skip.eq(a_byte != 0)]
+            with m.Elif(a_byte == 0):  # delimiter: close the frame
+                m.d.sync += [b_close.eq(got_any), b_framing.eq(bad | (remaining != 0)),
+                             remaining.eq(0), zero_pending.eq(0), got_any.eq(0), bad.eq(0)]
+            with m.Else():
+                m.d.sync += [got_any.eq(1), b_new.eq(~got_any)]
+                with m.If(remaining == 0):  # a code byte
+                    m.d.sync += [b_emit.eq(zero_pending), b_byte.eq(0),
+                                 remaining.eq(a_byte - 1), zero_pending.eq(a_byte != 0xFF)]
+                with m.Else():
+                    m.d.sync += [b_emit.eq(1), b_byte.eq(a_byte), remaining.eq(remaining - 1)]
+
+        # ---- C: buffer, CRC, header, result
+        count = Signal(range(self.depth + 2))  # decoded bytes so far, saturating at depth + 1
         crc = Signal(16, init=CRC16_INIT)
         hdr_ok = Signal(init=1)
-
-        m.d.comb += self.sink.ready.eq(1)
-        m.d.sync += [self.done.eq(0), self.dropped.eq(0)]
-
-        # One decoded byte per cycle at most: emit_* are set by the COBS logic below.
-        emit = Signal()
-        emit_byte = Signal(8)
         expected = Array(Const(b, 8) for b in self.cfg_header)
-        with m.If(emit):
+        with m.If(b_new):  # header fields the frame does not reach read 0
+            m.d.sync += [self.ftype.eq(0), self.seq.eq(0), self.len_field.eq(0)]
+        with m.If(b_emit):
             with m.If(count < self.depth):
-                m.d.comb += [self.wr_en.eq(1), self.wr_addr.eq(count), self.wr_data.eq(emit_byte)]
+                m.d.comb += [self.wr_en.eq(1), self.wr_addr.eq(count), self.wr_data.eq(b_byte)]
             with m.If(count <= self.depth):
                 m.d.sync += count.eq(count + 1)
-            m.d.sync += crc.eq(crc16_next(crc, emit_byte))
+            m.d.sync += crc.eq(crc16_next(crc, b_byte))
             with m.Switch(count):
                 with m.Case(0):
-                    m.d.sync += self.ftype.eq(emit_byte)
+                    m.d.sync += self.ftype.eq(b_byte)
                 with m.Case(1):
-                    m.d.sync += self.seq.eq(emit_byte)
+                    m.d.sync += self.seq.eq(b_byte)
                 with m.Case(2):
-                    m.d.sync += self.len_field[:8].eq(emit_byte)
+                    m.d.sync += self.len_field[:8].eq(b_byte)
                 with m.Case(3):
-                    m.d.sync += self.len_field[8:].eq(emit_byte)
-            with m.If((count >= 4) & (count < 12) & (emit_byte != expected[(count - 4)[:3]])):
+                    m.d.sync += self.len_field[8:].eq(b_byte)
+            with m.If((count >= 4) & (count < 12) & (b_byte != expected[(count - 4)[:3]])):
                 m.d.sync += hdr_ok.eq(0)
-
-        with m.If(self.rx_error & self.accept & ~skip):
-            m.d.sync += [bad.eq(1), got_any.eq(1)]
-
-        with m.If(self.sink.valid):
-            with m.If(~self.accept | skip):
-                m.d.sync += self.dropped.eq(1)
-                m.d.sync += skip.eq(byte != 0)
-            with m.Elif(byte == 0):  # delimiter: close the frame
-                with m.If(got_any):
-                    m.d.sync += [
-                        self.done.eq(1),
-                        self.length.eq(count),
-                        self.crc_ok.eq(crc == 0),
-                        self.framing.eq(bad | (remaining != 0)),
-                        self.overflow.eq(count > self.depth),
-                        self.cfg_header_ok.eq(hdr_ok & (count >= 12)),
-                    ]
-                m.d.sync += [count.eq(0), remaining.eq(0), zero_pending.eq(0), got_any.eq(0),
-                             bad.eq(0), crc.eq(CRC16_INIT), hdr_ok.eq(1)]
-            with m.Else():
-                m.d.sync += got_any.eq(1)
-                with m.If(~got_any):  # a new frame: header fields it does not reach read 0
-                    m.d.sync += [self.ftype.eq(0), self.seq.eq(0), self.len_field.eq(0)]
-                with m.If(remaining == 0):  # a code byte
-                    m.d.comb += [emit.eq(zero_pending), emit_byte.eq(0)]
-                    m.d.sync += [remaining.eq(byte - 1), zero_pending.eq(byte != 0xFF)]
-                with m.Else():
-                    m.d.comb += [emit.eq(1), emit_byte.eq(byte)]
-                    m.d.sync += remaining.eq(remaining - 1)
+        with m.If(b_close):
+            m.d.sync += [
+                self.done.eq(1),
+                self.length.eq(count),
+                self.crc_ok.eq(crc == 0),
+                self.framing.eq(b_framing),
+                self.overflow.eq(count > self.depth),
+                self.cfg_header_ok.eq(hdr_ok & (count >= 12)),
+            ]
+        with m.If(b_close):
+            m.d.sync += [count.eq(0), crc.eq(CRC16_INIT), hdr_ok.eq(1)]
         return m
 
 

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 __all__ = [
-    "ConfigSignature", "ParamStore", "SPACE_C", "SPACE_WINDOW", "SPACE_KEY",
+    "ConfigSignature", "ParamStore", "memory_attrs", "SPACE_C", "SPACE_WINDOW", "SPACE_KEY",
     "class_bits", "config_addr_width", "config_address", "config_writes",
 ]
 
@@ -88,6 +88,36 @@ def config_writes(params, classes: int | None = None) -> list[tuple[int, int]]:
         for k, v in enumerate(row):
             writes.append((config_address(n, SPACE_C, i, k), v))
     return writes
+
+
+def _family(platform) -> str | None:
+    """"ice40", "ecp5" or None, from an Amaranth platform's class hierarchy."""
+    names = {cls.__name__ for cls in type(platform).__mro__} if platform is not None else set()
+    if "LatticeICE40Platform" in names:
+        return "ice40"
+    if "LatticeECP5Platform" in names:
+        return "ecp5"
+    return None
+
+
+def memory_attrs(platform, *, fast_read: bool = False) -> dict:
+    """Synthesis attributes of the unit's memories.
+
+    ``no_rw_check``: the unit never reads a row in the cycle it is written (see the users), so
+    yosys need not emulate read-during-write behaviour. ``ram_style``: on the iCE40 (and when
+    no platform is given) every table goes into block RAM, even a small one that yosys would
+    otherwise build from flip-flops — logic cells are the scarce resource there. On the ECP5 a
+    ``fast_read`` table (read straight into logic, not into a register) is built from LUT RAM
+    (distributed), because the ECP5's block RAM output is slow (≈ 6 ns clock-to-out).
+    """
+    attrs = {"no_rw_check": 1}
+    family = _family(platform)
+    if family == "ecp5":
+        if fast_read:
+            attrs["ram_style"] = "distributed"
+    else:
+        attrs["ram_style"] = "block"
+    return attrs
 
 
 class ConfigSignature(wiring.Signature):
@@ -183,12 +213,13 @@ class ParamStore(wiring.Component):
         m = Module()
         n, w, b = self.classes, self.width, self.field_bits
 
+        # The tables are written only while the unit is idle (see Invariants): no read-during-
+        # write emulation. The window/Δ row feeds comparators and a subtractor directly.
         m.submodules.win_mem = win_mem = memory.Memory(
-            shape=data.ArrayLayout(unsigned(w), 4), depth=n, init=[], attrs={"no_rw_check": 1})
-        # no_rw_check: the tables are written only while the unit is idle (see Invariants), so
-        # yosys need not emulate read-during-write behaviour around the block RAM.
+            shape=data.ArrayLayout(unsigned(w), 4), depth=n, init=[],
+            attrs=memory_attrs(platform, fast_read=True))
         m.submodules.c_mem = c_mem = memory.Memory(
-            shape=unsigned(C_BITS), depth=n << b, init=[], attrs={"no_rw_check": 1})
+            shape=unsigned(C_BITS), depth=n << b, init=[], attrs=memory_attrs(platform))
         win_wr = win_mem.write_port(granularity=1)
         win_rd = win_mem.read_port()
         c_wr = c_mem.write_port()

@@ -15,14 +15,15 @@ until the PLL has locked, and two wrappers.
   wrapper's own cost is ``in_bits + out_bits + fold`` flip-flops and about ``out_bits / 3``
   LUTs; :func:`UnitIOWrapper.overhead` states it so reports can subtract it.
 
-Clocks (documented in constraints/README.md):
+Clocks (documented in constraints/README.md). The unit-only build runs at the issue's Fmax
+target; the whole top at a clock its slowest path (the board top's frame dispatcher) meets:
 
-=============  ==========  =========================  ==========================================
-board          oscillator  system clock (default)     PLL
-=============  ==========  =========================  ==========================================
-iCEBreaker     12 MHz      48 MHz                     SB_PLL40_PAD, DIVR=0 DIVF=63 DIVQ=4
-ULX3S          25 MHz      125 MHz                    EHXPLLL, CLKI_DIV=1 CLKFB_DIV=5 CLKOP_DIV=5
-=============  ==========  =========================  ==========================================
+=============  ==========  ==========  =========  ==========================================
+board          oscillator  unit build  whole top  PLL (unit build)
+=============  ==========  ==========  =========  ==========================================
+iCEBreaker     12 MHz      48 MHz      24 MHz     SB_PLL40_PAD, DIVR=0 DIVF=63 DIVQ=4
+ULX3S          25 MHz      125 MHz     62.5 MHz   EHXPLLL, CLKI_DIV=1 CLKFB_DIV=5 CLKOP_DIV=5
+=============  ==========  ==========  =========  ==========================================
 
 :func:`ice40_pll` and :func:`ecp5_pll` search the divider space (as ``icepll``/``ecppll`` do)
 for any other frequency.

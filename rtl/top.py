@@ -16,7 +16,8 @@ One frame buffer of :func:`~dynamarks.rtl.wire.buffer_depth` bytes (1,024 for N=
 iCE40 block RAMs) holds the frame being received, is executed in place, and holds the reply
 while it is sent. The dispatcher is a single FSM:
 
-``IDLE``   receiving (the decoder writes the buffer). On a complete frame: ``EVAL``.
+``IDLE``   receiving (the decoder writes the buffer). On a complete frame the checks' inputs
+           (comparisons of the length and type) are registered, and: ``EVAL``.
 ``EVAL``   applies the checks of docs/PROTOCOL.md §4 in order (framing, overflow, short, CRC,
            length, type, payload shape, lock/configured state). A failing frame gets a NACK
            with the first reason that applies, is counted (``frames_nacked``, ``last_nack``,
@@ -39,7 +40,7 @@ reply carries the request's sequence byte. Bytes that arrive while the dispatche
 ``IDLE`` (a host that did not wait for the reply) are dropped, counted in ``rx_dropped``, and the
 receiver resynchronises on the next delimiter.
 
-Latency (clock cycles, from the delimiter of a request to the start bit of its reply): EVAL 1
+Latency (clock cycles, from the delimiter of a request to the start bit of its reply): EVAL 2
 (VECTORS: plus one per vector for the whole-number check), CFG 3 per parameter byte, VEC about
 (2·⌈W/8⌉ + 1) per word plus the unit's latency, REPLY 1 per reply byte written, the encoder's
 CRC 2 per frame byte, then the scan of the first COBS block (≤ 2·254) — for a 50-vector frame
@@ -192,7 +193,6 @@ class BoardTop(wiring.Component):
         waddr = Signal(range(depth + 1))
         wsh = Signal(8 * nb)
         wbyte = Signal(range(max(nb, 2)))
-        oword = Signal(range(max(n, 2)))
 
         with m.FSM(name="reader"):
             with m.State("IDLE"):
@@ -229,7 +229,7 @@ class BoardTop(wiring.Component):
         with m.FSM(name="writer"):
             with m.State("IDLE"):
                 with m.If(vec_go):
-                    m.d.sync += [waddr.eq(HEADER_BYTES), wbyte.eq(0), oword.eq(0)]
+                    m.d.sync += [waddr.eq(HEADER_BYTES), wbyte.eq(0)]
                     m.next = "WAIT"
             with m.State("WAIT"):
                 m.d.comb += unit.source.ready.eq(1)
@@ -314,27 +314,46 @@ class BoardTop(wiring.Component):
             ]
             m.next = "REPLY"
 
+        # The checks of PROTOCOL §4, registered when a frame completes, so that EVAL decides
+        # from single flip-flops (the comparisons would otherwise sit in front of every
+        # register EVAL enables).
         length = dec.length
+        checks = {
+            "framing": dec.framing,
+            "overflow": dec.overflow,
+            "short": length < 6,
+            "crc": ~dec.crc_ok,
+            "length": dec.len_field + 6 != length,
+            "is_cfg": dec.ftype == FrameType.CONFIGURE,
+            "is_vec": dec.ftype == FrameType.VECTORS,
+            "is_lock": dec.ftype == FrameType.LOCK,
+            "is_status": dec.ftype == FrameType.STATUS,
+            "cfg_bad": (dec.len_field != config_bytes(n)) | ~dec.cfg_header_ok,
+            "vec_bad": (dec.len_field == 0) | (dec.len_field > self.max_vectors * vbytes),
+            "nonempty": dec.len_field != 0,
+        }
+        f = {name: Signal(name=f"chk_{name}") for name in checks}
         with m.FSM(name="dispatch"):
             with m.State("IDLE"):
                 m.d.comb += [dec.accept.eq(1), wp.en.eq(dec.wr_en), wp.addr.eq(dec.wr_addr),
                              wp.data.eq(dec.wr_data)]
                 with m.If(dec.done):
+                    m.d.sync += [f[name].eq(value) for name, value in checks.items()]
+                    m.d.sync += [rem.eq(dec.len_field), end.eq(HEADER_BYTES + dec.len_field)]
                     m.next = "EVAL"
             with m.State("EVAL"):
-                m.d.sync += [rem.eq(dec.len_field), end.eq(HEADER_BYTES + dec.len_field)]
-                with m.If(dec.framing):
+                with m.If(f["framing"]):
                     nack(NackReason.FRAMING)
-                with m.Elif(dec.overflow):
+                with m.Elif(f["overflow"]):
                     nack(NackReason.OVERFLOW)
-                with m.Elif(length < 6):
+                with m.Elif(f["short"]):
                     nack(NackReason.SHORT)
-                with m.Elif(~dec.crc_ok):
+                with m.Elif(f["crc"]):
                     nack(NackReason.CRC)
-                with m.Elif(dec.len_field + 6 != length):
+                with m.Elif(f["length"]):
                     nack(NackReason.LENGTH)
-                with m.Elif(dec.ftype == FrameType.CONFIGURE):
-                    with m.If((dec.len_field != config_bytes(n)) | ~dec.cfg_header_ok):
+                with m.Elif(f["is_cfg"]):
+                    with m.If(f["cfg_bad"]):
                         nack(NackReason.CLASSES)
                     with m.Elif(unit.config.locked):
                         m.d.sync += cfg_refused.eq(1)
@@ -343,21 +362,21 @@ class BoardTop(wiring.Component):
                         m.d.sync += [raddr.eq(cfg_first), cbyte.eq(0), configured.eq(0),
                                      cfg_key.eq(1), cfg_kw.eq(0), cfg_cls.eq(0), cfg_fld.eq(0)]
                         m.next = "CFG_READ"
-                with m.Elif(dec.ftype == FrameType.VECTORS):
-                    with m.If((dec.len_field == 0) | (dec.len_field > self.max_vectors * vbytes)):
+                with m.Elif(f["is_vec"]):
+                    with m.If(f["vec_bad"]):
                         nack(NackReason.CLASSES)
                     with m.Else():
                         m.next = "VCHECK"
-                with m.Elif(dec.ftype == FrameType.LOCK):
-                    with m.If(dec.len_field != 0):
+                with m.Elif(f["is_lock"]):
+                    with m.If(f["nonempty"]):
                         nack(NackReason.CLASSES)
                     with m.Elif(~configured):
                         nack(NackReason.NOT_CONFIGURED)
                     with m.Else():
                         m.d.sync += cfg_lock.eq(1)
                         ack()
-                with m.Elif(dec.ftype == FrameType.STATUS):
-                    with m.If(dec.len_field != 0):
+                with m.Elif(f["is_status"]):
+                    with m.If(f["nonempty"]):
                         nack(NackReason.CLASSES)
                     with m.Else():
                         m.d.sync += [

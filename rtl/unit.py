@@ -159,8 +159,9 @@ class WatermarkUnit(wiring.Component):
         self.external_keystream = external_keystream
         #: circular buffer depth (words)
         self.buffer_depth = 1 << ceil_log2(2 * classes + 8)
-        #: descriptors (vectors between input and output) the unit holds at most
-        self.queue_depth = -(-7 // classes) + 1
+        #: descriptor slots: vectors between their last input word and their first word's
+        #: alteration (7 cycles at full rate), so ceil(7/N)
+        self.queue_depth = -(-7 // classes)
         layout = word_layout(width)
         members = {
             "sink": In(stream.Signature(layout)),
@@ -266,14 +267,19 @@ class WatermarkUnit(wiring.Component):
                        (first & in_vec) + (first & last) + (cont & (at_end != last))
                        + (~first & ~in_vec & ~dropping), 0)),
         ]
+        in_vec_next = Signal()
+        at_end_next = Signal()
+        m.d.comb += [
+            in_vec_next.eq(Mux(accept, write & ~commit, in_vec)),
+            at_end_next.eq(Mux(accept, Mux(first, n == 2, in_k == n - 2), at_end)),
+        ]
+        m.d.sync += [in_vec.eq(in_vec_next), at_end.eq(at_end_next)]
         with m.If(accept):
             m.d.sync += [
-                in_vec.eq(write & ~commit),
                 # DROP after a too-long vector or a stray word without `last`; left on `last`
                 # or `first`.
                 dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
                 in_k.eq(Mux(first, 1, in_k + 1)),
-                at_end.eq(Mux(first, n == 2, in_k == n - 2)),
             ]
         in_valid, in_first = Signal(), Signal()
         in_data = Signal(w, reset_less=True)
@@ -310,12 +316,12 @@ class WatermarkUnit(wiring.Component):
         pending_next = Signal(range(self.queue_depth + 2))
         m.d.comb += pending_next.eq(pending + commit - free)
         # sink.ready for the next cycle, from registers and this cycle's events only: the
-        # keystream runs (and no key write is landing), the buffer has a free word to spare and
-        # the descriptor queue has room for one more complete vector.
+        # keystream runs (and no key write is landing), the buffer has a free word to spare,
+        # and, if the next word could complete a vector, a descriptor slot is free for it.
         m.d.sync += [
             pending.eq(pending_next),
             ready_r.eq(running & ~params.key_we & buf.w_space &
-                       (pending_next < self.queue_depth)),
+                       ((pending_next < self.queue_depth) | ~(in_vec_next & at_end_next))),
         ]
 
         # ---- descriptor pipeline (never stalls; one vector per stage) ----------------------

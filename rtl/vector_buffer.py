@@ -59,8 +59,10 @@ class VectorBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         abits = ceil_log2(self.depth)
+        from .param_store import memory_attrs
+
         m.submodules.mem = mem = memory.Memory(shape=unsigned(self.width), depth=self.depth,
-                                               init=[], attrs={"no_rw_check": 1})
+                                               init=[], attrs=memory_attrs(platform))
         wr = mem.write_port()
         rd = mem.read_port()
 

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -47,6 +48,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "board_sim: divisor must be at least 4\n");
         return 2;
     }
+
+    // Never outlive the process that started us (a crashed test must not leave a simulator).
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
 
     int master = posix_openpt(O_RDWR | O_NOCTTY);
     if (master < 0 || grantpt(master) || unlockpt(master)) {

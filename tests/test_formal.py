@@ -21,6 +21,7 @@ from dynamarks.rtl.alter import AlterStage
 from dynamarks.rtl.formal import Job, run_job
 from dynamarks.rtl.formal_harness import (
     CLASSES,
+    MAP_MEMORIES,
     WIDTH,
     SecretsHarness,
     VectorHarness,
@@ -92,7 +93,8 @@ def test_secret_leak_is_caught(tmp_path):
 def test_datapath_bug_is_caught(tmp_path):
     # Enough depth for the configuration and the first vector out.
     depth = vectors_depth(CLASSES, vectors=1)
-    job = Job("offbyone", "a", lambda: VectorHarness(CLASSES, WIDTH), "bmc", depth)
+    job = Job("offbyone", "a", lambda: VectorHarness(CLASSES, WIDTH, handshakes=False), "bmc",
+              depth, script=MAP_MEMORIES)
     with mock.patch.object(unit_module, "AlterStage", OffByOneAlter):
         res = run_job(job, root=tmp_path)
     assert res.status == "FAIL", res.status
@@ -105,9 +107,12 @@ class _Toy(Elaboratable):
     """secret → mux data; public → control; a Cat register mixing both."""
 
     def __init__(self):
-        self.secret, self.public = Signal(4), Signal(1)
-        self.r_data, self.r_ctrl, self.r_mixed = Signal(4), Signal(3), Signal(5)
-        self.r_implicit = Signal()
+        self.secret = Signal(4, name="secret")
+        self.public = Signal(1, name="public")
+        self.r_data = Signal(4, name="r_data")
+        self.r_ctrl = Signal(3, name="r_ctrl")
+        self.r_mixed = Signal(5, name="r_mixed")
+        self.r_implicit = Signal(name="r_implicit")
 
     def elaborate(self, platform):
         m = Module()
