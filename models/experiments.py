@@ -483,8 +483,10 @@ def render_report(res: dict[str, Any]) -> str:
         "## Every model verified (Algorithm 2 on the verification set)",
         "",
         "η range: 1st–99th percentile of η over random half-size subsets of the verification "
-        "queries. p_boot: fraction of those subsets with η ≤ 1. p_emp / p_lognorm: p-values "
-        "against the benign models' η (empirical rank, log-normal fit).",
+        "queries (fewer queries make both histograms noisier, which pulls η towards 1: the "
+        "range is conservative on both sides). p_boot: fraction of those subsets with η ≤ 1. "
+        "p_emp / p_lognorm: p-values against the benign models' η (empirical rank — at best "
+        "1/(n+1) with n benign models — and a log-normal fit).",
         "",
         "| model | accuracy | δ_org | δ_alt | η | η range | p_boot | p_emp | p_lognorm | verdict |",
         "|---|---|---|---|---|---|---|---|---|---|",

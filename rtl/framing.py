@@ -177,6 +177,7 @@ class FrameEncoder(wiring.Component):
     def elaborate(self, platform) -> Module:
         m = Module()
         total = Signal(range(self.depth + 1))  # L + 2: bytes to encode
+        last = Signal(range(self.depth))  # L - 1: the last byte the CRC covers
         addr = Signal(range(self.depth + 1))  # the read address (registered)
         blk = Signal(range(self.depth + 1))  # first byte of the current COBS block
         run = Signal(range(256))  # non-zero bytes found in the block (≤ 254)
@@ -192,7 +193,8 @@ class FrameEncoder(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.busy.eq(self.start)
                 with m.If(self.start):
-                    m.d.sync += [addr.eq(0), crc.eq(CRC16_INIT), total.eq(self.length + 2)]
+                    m.d.sync += [addr.eq(0), crc.eq(CRC16_INIT), total.eq(self.length + 2),
+                                 last.eq(self.length - 1)]
                     m.next = "CRC"
             with m.State("CRC"):  # the buffer reads addr; CRC_ADD sees buf[addr]
                 m.d.comb += self.busy.eq(1)
@@ -200,7 +202,7 @@ class FrameEncoder(wiring.Component):
             with m.State("CRC_ADD"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [crc.eq(crc16_next(crc, self.rd_data)), addr.eq(addr + 1)]
-                with m.If(addr + 3 == total):
+                with m.If(addr == last):
                     m.next = "CRC_HI"
                 with m.Else():
                     m.next = "CRC"
@@ -216,7 +218,7 @@ class FrameEncoder(wiring.Component):
                 m.next = "SCAN"
             with m.State("SCAN"):  # find the block: up to 254 non-zero bytes
                 m.d.comb += self.busy.eq(1)
-                with m.If((blk + run == total) | (run == 254)):
+                with m.If((addr == total) | (run == 254)):  # addr == blk + run here
                     m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
                                  addr.eq(blk)]
                     m.next = "CODE"
@@ -246,14 +248,15 @@ class FrameEncoder(wiring.Component):
                     m.next = "CODE"
             with m.State("NEXT"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(blk + run == total):
+                # addr == blk + run here (every byte of the block was sent)
+                with m.If(addr == total):
                     m.d.sync += [out.payload.eq(0), out.valid.eq(1)]
                     m.next = "DELIM"
                 with m.Elif(run == 254):  # a full block: the next one starts right after it
-                    m.d.sync += [blk.eq(blk + 254), addr.eq(blk + 254), run.eq(0)]
+                    m.d.sync += [blk.eq(addr), run.eq(0)]
                     m.next = "SCAN"
                 with m.Else():  # skip the zero that ended the block
-                    m.d.sync += [blk.eq(blk + run + 1), addr.eq(blk + run + 1), run.eq(0)]
+                    m.d.sync += [blk.eq(addr + 1), addr.eq(addr + 1), run.eq(0)]
                     m.next = "SCAN"
             with m.State("DELIM"):
                 m.d.comb += self.busy.eq(1)

@@ -42,7 +42,7 @@ receiver resynchronises on the next delimiter.
 
 Latency (clock cycles, from the delimiter of a request to the start bit of its reply): EVAL 2
 (VECTORS: plus one per vector for the whole-number check), CFG 3 per parameter byte, VEC about
-(2·⌈W/8⌉ + 1) per word plus the unit's latency, REPLY 1 per reply byte written, the encoder's
+(2·⌈W/8⌉ + 1) per word plus the unit's latency, REPLY 1 per reply byte written plus 1, the encoder's
 CRC 2 per frame byte, then the scan of the first COBS block (≤ 2·254) — for a 50-vector frame
 at N=10, W=16 about 5,000 cycles, against 10·divisor cycles for every UART byte.
 
@@ -181,6 +181,9 @@ class BoardTop(wiring.Component):
                 m.d.comb += entry4.eq(dec.ftype)
         reply_bytes = [rtype, dec.seq, rlen[:8], rlen[8:], entry4, entry5, *status_bytes[2:]]
         reply_table = Array(reply_bytes)
+        rep_we = Signal()
+        rep_addr = Signal(range(HEADER_BYTES + STATUS_BYTES))
+        rep_data = Signal(8)
 
         # ------------------------------------------------------------------ vector reader/writer
         end = Signal(range(depth + 1))  # one past the last payload byte
@@ -432,10 +435,16 @@ class BoardTop(wiring.Component):
                 m.d.sync += [cfg_start.eq(1), configured.eq(1)]
                 ack()
             with m.State("REPLY"):  # write bytes 0..rwrite-1 of the reply into the buffer
-                m.d.comb += [wp.en.eq(1), wp.addr.eq(k), wp.data.eq(reply_table[k])]
-                m.d.sync += k.eq(k + 1)
+                # (through a register: the byte table is a wide multiplexer)
+                m.d.comb += [wp.en.eq(rep_we), wp.addr.eq(rep_addr), wp.data.eq(rep_data)]
+                m.d.sync += [rep_we.eq(1), rep_addr.eq(k), rep_data.eq(reply_table[k]),
+                             k.eq(k + 1)]
                 with m.If(k + 1 == rwrite):
-                    m.next = "SEND"
+                    m.next = "REPLY_LAST"
+            with m.State("REPLY_LAST"):
+                m.d.comb += [wp.en.eq(rep_we), wp.addr.eq(rep_addr), wp.data.eq(rep_data)]
+                m.d.sync += rep_we.eq(0)
+                m.next = "SEND"
             with m.State("SEND"):
                 m.d.comb += [enc.start.eq(1), enc.length.eq(HEADER_BYTES + rlen)]
                 m.next = "SENDING"

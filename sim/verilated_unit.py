@@ -15,8 +15,9 @@ per clock on the unit's sink, keeps the unit's source always ready and collects 
 word; Python is called once per batch. The loop relies on rtl/unit.py's stream contract
 (``sink.ready`` and ``source.valid``/``payload`` depend on registers only) to sample the
 handshake before it sets the next inputs, so a clock costs one model evaluation plus a
-trivial falling-edge one; a unit that broke the contract would fail the bit-exact tests. The keystream position lives in the unit, so the
-results are bit-identical to :class:`dynamarks.host.reference.ReferenceUnit` across calls
+trivial falling-edge one; a unit that broke the contract would fail the bit-exact tests.
+The keystream position lives in the unit, so the results are bit-identical to
+:class:`dynamarks.host.reference.ReferenceUnit` across calls
 (tests/test_sim_verilated_unit.py). Inputs are checked like the reference does
 (``check_words``) before a single clock runs.
 
