@@ -57,8 +57,10 @@ class Argmax(wiring.Component):
         # it (forwarded from stage 2).
         data_r = Signal(self.width, reset_less=True)
         pos_r = Signal(range(self.classes), reset_less=True)
-        first_r = Signal()
-        gt_r = Signal()
+        # (No reset: after a reset they may say "take" once more for a stale word, which only
+        # rewrites max/index before the next vector's `first` overwrites them anyway.)
+        first_r = Signal(reset_less=True)
+        gt_r = Signal(reset_less=True)
         pos = Signal(range(self.classes))
         m.d.comb += pos.eq(Mux(self.first, 0, self.count))
         # Stage 2 takes the stage-1 word when it starts a vector or beats the maximum. After

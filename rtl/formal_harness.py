@@ -581,5 +581,5 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
         Job("unit_handshakes", "a b c d e", lambda: VectorHarness(2, width), "bmc",
             vectors_depth(2), f"N=2 W={width}: the same scoreboard with free sink.valid and "
             "source.ready (idle cycles, back-pressure), 3 whole vectors",
-            script=MAP_MEMORIES),
+            script=MAP_MEMORIES, timeout=3600, needs_fast_solver=True),
     ]

@@ -184,6 +184,9 @@ class FrameEncoder(wiring.Component):
         sent = Signal(range(256))  # of them, bytes sent so far
         crc = Signal(16, init=CRC16_INIT)
         m.d.comb += self.rd_addr.eq(addr)
+        at_end = Signal()  # addr == total, one cycle late (the states allow for it)
+        full = Signal()  # run == 254, one cycle late
+        m.d.sync += [at_end.eq(addr == total), full.eq(run == 254)]
 
         out = self.source
         with m.If(out.ready):
@@ -217,16 +220,12 @@ class FrameEncoder(wiring.Component):
                 m.d.sync += [blk.eq(0), addr.eq(0), run.eq(0)]
                 m.next = "SCAN"
             with m.State("SCAN"):  # find the block: up to 254 non-zero bytes
+                # addr == blk + run; the buffer reads addr, at_end and full settle
                 m.d.comb += self.busy.eq(1)
-                with m.If((addr == total) | (run == 254)):  # addr == blk + run here
-                    m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
-                                 addr.eq(blk)]
-                    m.next = "CODE"
-                with m.Else():
-                    m.next = "SCAN_CHECK"
+                m.next = "SCAN_CHECK"
             with m.State("SCAN_CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(self.rd_data == 0):
+                with m.If(at_end | full | (self.rd_data == 0)):
                     m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
                                  addr.eq(blk)]
                     m.next = "CODE"
@@ -248,11 +247,12 @@ class FrameEncoder(wiring.Component):
                     m.next = "CODE"
             with m.State("NEXT"):
                 m.d.comb += self.busy.eq(1)
-                # addr == blk + run here (every byte of the block was sent)
-                with m.If(addr == total):
+                # addr == blk + run here (every byte of the block was sent), and it has not
+                # changed since the cycle before: at_end is up to date
+                with m.If(at_end):
                     m.d.sync += [out.payload.eq(0), out.valid.eq(1)]
                     m.next = "DELIM"
-                with m.Elif(run == 254):  # a full block: the next one starts right after it
+                with m.Elif(full):  # a full block: the next one starts right after it
                     m.d.sync += [blk.eq(addr), run.eq(0)]
                     m.next = "SCAN"
                 with m.Else():  # skip the zero that ended the block

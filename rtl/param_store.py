@@ -151,36 +151,41 @@ class ParamStore(wiring.Component):
 
     What it does
         Decodes configuration writes (address map in the module docstring) into two
-        ``lib.memory.Memory`` tables with synchronous read ports (block RAM on iCE40/ECP5):
+        ``lib.memory.Memory`` tables with synchronous read ports:
 
         * the window/Δ table: N rows of ``alpha, beta, a, b`` (an ``ArrayLayout(W, 4)`` row,
           written one field at a time through a granular write port), read one row per vector;
         * the C table: row ``i`` at addresses ``i·2^B … i·2^B + N−1``, 17 bits, read one entry
           per output word.
 
-        Key/IV writes are forwarded to the Trivium block (``key_we/key_addr/key_data``), which
-        loads them straight into its state; ``cfg_start`` becomes ``start``.
+        Both are block RAM on the iCE40 (``ram_style = "block"``, even when small); on the ECP5
+        the window/Δ table is LUT RAM, whose read feeds comparators directly (see
+        :func:`memory_attrs`). Key/IV writes are forwarded to the Trivium block (``key_we``,
+        ``key_addr``, ``key_data``), which loads them straight into its state; ``cfg_start``
+        becomes ``start``.
 
     Interface
         ``cfg_addr``, ``cfg_data``, ``cfg_we``, ``cfg_start``, ``cfg_lock`` (in), ``locked``
         (out). Internal read side: ``win_addr``/``win_en`` → ``alpha``, ``beta``, ``a``, ``b``;
         ``c_cls``/``c_index``/``c_en`` → ``c_data``. Trivium side: ``key_we``, ``key_addr``,
-        ``key_data``, ``start``.
+        ``key_data``, ``start`` (registers).
 
     Latency
-        The configuration inputs are registered: a write (or start) presented in cycle t takes
-        effect at the end of cycle t+1. ``locked`` is high from cycle t+1 after ``lock`` in t. Reads are synchronous: data is valid the
-        cycle after ``*_en`` with the address; it holds while ``*_en`` is low.
+        The configuration port is decoded and registered: a write (or start) presented in cycle
+        t lands at the end of cycle t+1. ``locked`` is high from cycle t+1 after ``lock`` in
+        cycle t. Reads are synchronous: data is valid the cycle after ``*_en`` with the
+        address, and holds while ``*_en`` is low.
 
     Invariants
-        No output depends on the tables except the two internal read ports, whose data goes
-        only into the datapath (nothing returns a parameter or the key to the outside).
-        ``lock`` sets ``locked``; writes and ``start`` presented in the cycle of ``lock`` or
-        later are ignored, until the domain reset. Only the
-        domain reset clears ``locked``. The tables keep their contents across reset (block RAM);
-        the key does not (the Trivium state is zeroed by reset).
-        Writes while vectors are in flight take effect between words: write a parameter set
-        only while the unit is idle.
+        Nothing leaves the block but the two internal read ports, whose data goes only into the
+        datapath: no register, port or status returns a parameter or the key.
+        ``lock`` sets ``locked``; writes and starts presented in the cycle of ``lock`` or later
+        are ignored until the domain reset, which alone clears ``locked``. The tables keep
+        their contents across reset (block RAM); the key does not survive (see
+        :class:`~dynamarks.rtl.trivium.Trivium`). Writes while vectors are in flight take effect
+        between words and the memories are marked ``no_rw_check``: write a parameter set only
+        while the unit is idle. The store does not validate the set (SPEC §3.1 is the host's
+        job); the unit's invariants assume a valid one.
     """
 
     def __init__(self, classes: int, width: int):

@@ -19,14 +19,16 @@ while it is sent. The dispatcher is a single FSM:
 ``IDLE``   receiving (the decoder writes the buffer). On a complete frame the checks' inputs
            (comparisons of the length and type) are registered, and: ``EVAL``.
 ``EVAL``   applies the checks of docs/PROTOCOL.md §4 in order (framing, overflow, short, CRC,
-           length, type, payload shape, lock/configured state). A failing frame gets a NACK
-           with the first reason that applies, is counted (``frames_nacked``, ``last_nack``,
-           ``nacks_seen``) and never reaches the unit. VECTORS checks its length is a whole
-           number of vectors by repeated subtraction (≤ max_vectors cycles, no divider).
+           length, type, payload shape, lock/configured state) into a register, and ``ACT``
+           acts on it. A failing frame gets a NACK with the first reason that applies, is
+           counted (``frames_nacked``, ``last_nack``, ``nacks_seen``) and never reaches the
+           unit. VECTORS checks its length is a whole number of vectors by repeated
+           subtraction (≤ max_vectors cycles, no divider).
 ``CFG``    CONFIGURE: reads the SPEC §3.2 words after the 8-byte header (key, IV, class tables)
-           and writes them to the unit's config port (``cfg_addr`` = word index), then strobes
-           ``cfg_start`` (key load and warm-up). The encoding's own CRC-32 is not checked here:
-           the frame CRC-16 already protects the transfer and the host validated the set.
+           and writes each to its address in the unit's configuration map (rtl/param_store.py),
+           then strobes ``config.start`` (key load and warm-up). The encoding's own CRC-32 is
+           not checked here: the frame CRC-16 protects the transfer and the host validated the
+           set.
 ``VEC``    VECTORS: a reader turns the payload's little-endian ceil(W/8)-byte words into the
            unit's sink stream (``first``/``last`` every N words); a writer puts the unit's
            output words back in place (output word k is written after input word k was read,
@@ -40,7 +42,7 @@ reply carries the request's sequence byte. Bytes that arrive while the dispatche
 ``IDLE`` (a host that did not wait for the reply) are dropped, counted in ``rx_dropped``, and the
 receiver resynchronises on the next delimiter.
 
-Latency (clock cycles, from the delimiter of a request to the start bit of its reply): EVAL 2
+Latency (clock cycles, from the delimiter of a request to the start bit of its reply): EVAL 3
 (VECTORS: plus one per vector for the whole-number check), CFG 3 per parameter byte, VEC about
 (2·⌈W/8⌉ + 1) per word plus the unit's latency, REPLY 1 per reply byte written plus 1, the encoder's
 CRC 2 per frame byte, then the scan of the first COBS block (≤ 2·254) — for a 50-vector frame
@@ -81,6 +83,9 @@ from dynamarks.rtl.wire import (
     max_vectors_per_frame,
     word_bytes,
 )
+
+#: EVAL's decisions other than a NACK (NackReason codes are 1..9).
+ACT_CONFIGURE, ACT_VECTORS, ACT_LOCK, ACT_STATUS = 10, 11, 12, 13
 
 
 def _le_bytes(value, n: int) -> list:
@@ -197,6 +202,15 @@ class BoardTop(wiring.Component):
         wsh = Signal(8 * nb)
         wbyte = Signal(range(max(nb, 2)))
 
+        s_valid = Signal()
+        s_first = Signal()
+        s_last = Signal()
+        m.d.comb += [
+            unit.sink.valid.eq(s_valid),
+            unit.sink.payload.data.eq(rsh[:w]),
+            unit.sink.payload.first.eq(s_first),
+            unit.sink.payload.last.eq(s_last),
+        ]
         with m.FSM(name="reader"):
             with m.State("IDLE"):
                 with m.If(vec_go):
@@ -208,18 +222,14 @@ class BoardTop(wiring.Component):
                 m.d.sync += [rsh.eq(Cat(rsh[8:], rp.data)), raddr.eq(raddr + 1),
                              rbyte.eq(rbyte + 1)]
                 with m.If(rbyte == nb - 1):
-                    m.d.sync += rbyte.eq(0)
+                    m.d.sync += [rbyte.eq(0), s_valid.eq(1), s_first.eq(rword == 0),
+                                 s_last.eq(rword == n - 1)]
                     m.next = "PUSH"
                 with m.Else():
                     m.next = "READ"
-            with m.State("PUSH"):
-                m.d.comb += [
-                    unit.sink.valid.eq(1),
-                    unit.sink.payload.data.eq(rsh[:w]),
-                    unit.sink.payload.first.eq(rword == 0),
-                    unit.sink.payload.last.eq(rword == n - 1),
-                ]
+            with m.State("PUSH"):  # the unit's sink is driven from registers only
                 with m.If(unit.sink.ready):
+                    m.d.sync += s_valid.eq(0)
                     m.d.sync += rword.eq(rword + 1)
                     with m.If(rword == n - 1):
                         m.d.sync += rword.eq(0)
@@ -229,15 +239,16 @@ class BoardTop(wiring.Component):
                         m.next = "READ"
 
         m.d.sync += vec_done.eq(0)
+        w_ready = Signal()  # the unit's source.ready, from a register
+        m.d.comb += unit.source.ready.eq(w_ready)
         with m.FSM(name="writer"):
             with m.State("IDLE"):
                 with m.If(vec_go):
-                    m.d.sync += [waddr.eq(HEADER_BYTES), wbyte.eq(0)]
+                    m.d.sync += [waddr.eq(HEADER_BYTES), wbyte.eq(0), w_ready.eq(1)]
                     m.next = "WAIT"
             with m.State("WAIT"):
-                m.d.comb += unit.source.ready.eq(1)
-                with m.If(unit.source.valid):
-                    m.d.sync += [wsh.eq(unit.source.payload.data), wbyte.eq(0)]
+                with m.If(unit.source.valid):  # w_ready is high: a transfer
+                    m.d.sync += [wsh.eq(unit.source.payload.data), wbyte.eq(0), w_ready.eq(0)]
                     m.next = "WRITE"
             with m.State("WRITE"):
                 m.d.comb += [wp.en.eq(1), wp.addr.eq(waddr), wp.data.eq(wsh[:8])]
@@ -247,6 +258,7 @@ class BoardTop(wiring.Component):
                         m.d.sync += vec_done.eq(1)
                         m.next = "IDLE"
                     with m.Else():
+                        m.d.sync += w_ready.eq(1)
                         m.next = "WAIT"
 
         # ------------------------------------------------------------------ config writer state
@@ -301,7 +313,7 @@ class BoardTop(wiring.Component):
                 last_nack.eq(nack_code), nacks_seen.eq(nacks_seen | (Const(1, 16) << nack_code)),
             ]
 
-        def nack(r: NackReason) -> None:
+        def nack(r) -> None:
             m.d.comb += [count_nack.eq(1), nack_code.eq(r)]
             m.d.sync += [
                 rtype.eq(FrameType.NACK), rlen.eq(2), rwrite.eq(HEADER_BYTES + 2),
@@ -336,6 +348,7 @@ class BoardTop(wiring.Component):
             "nonempty": dec.len_field != 0,
         }
         f = {name: Signal(name=f"chk_{name}") for name in checks}
+        act = Signal(4)  # a NackReason, or one of the ACT_* below
         with m.FSM(name="dispatch"):
             with m.State("IDLE"):
                 m.d.comb += [dec.accept.eq(1), wp.en.eq(dec.wr_en), wp.addr.eq(dec.wr_addr),
@@ -344,52 +357,65 @@ class BoardTop(wiring.Component):
                     m.d.sync += [f[name].eq(value) for name, value in checks.items()]
                     m.d.sync += [rem.eq(dec.len_field), end.eq(HEADER_BYTES + dec.len_field)]
                     m.next = "EVAL"
-            with m.State("EVAL"):
+            with m.State("EVAL"):  # the first check that fails, or what to do: into act
                 with m.If(f["framing"]):
-                    nack(NackReason.FRAMING)
+                    m.d.sync += act.eq(NackReason.FRAMING)
                 with m.Elif(f["overflow"]):
-                    nack(NackReason.OVERFLOW)
+                    m.d.sync += act.eq(NackReason.OVERFLOW)
                 with m.Elif(f["short"]):
-                    nack(NackReason.SHORT)
+                    m.d.sync += act.eq(NackReason.SHORT)
                 with m.Elif(f["crc"]):
-                    nack(NackReason.CRC)
+                    m.d.sync += act.eq(NackReason.CRC)
                 with m.Elif(f["length"]):
-                    nack(NackReason.LENGTH)
+                    m.d.sync += act.eq(NackReason.LENGTH)
                 with m.Elif(f["is_cfg"]):
                     with m.If(f["cfg_bad"]):
-                        nack(NackReason.CLASSES)
+                        m.d.sync += act.eq(NackReason.CLASSES)
                     with m.Elif(unit.config.locked):
-                        m.d.sync += cfg_refused.eq(1)
-                        nack(NackReason.LOCKED)
+                        m.d.sync += act.eq(NackReason.LOCKED)
                     with m.Else():
-                        m.d.sync += [raddr.eq(cfg_first), cbyte.eq(0), configured.eq(0),
-                                     cfg_key.eq(1), cfg_kw.eq(0), cfg_cls.eq(0), cfg_fld.eq(0)]
-                        m.next = "CFG_READ"
+                        m.d.sync += act.eq(ACT_CONFIGURE)
                 with m.Elif(f["is_vec"]):
                     with m.If(f["vec_bad"]):
-                        nack(NackReason.CLASSES)
+                        m.d.sync += act.eq(NackReason.CLASSES)
                     with m.Else():
-                        m.next = "VCHECK"
+                        m.d.sync += act.eq(ACT_VECTORS)
                 with m.Elif(f["is_lock"]):
                     with m.If(f["nonempty"]):
-                        nack(NackReason.CLASSES)
+                        m.d.sync += act.eq(NackReason.CLASSES)
                     with m.Elif(~configured):
-                        nack(NackReason.NOT_CONFIGURED)
+                        m.d.sync += act.eq(NackReason.NOT_CONFIGURED)
                     with m.Else():
-                        m.d.sync += cfg_lock.eq(1)
-                        ack()
+                        m.d.sync += act.eq(ACT_LOCK)
                 with m.Elif(f["is_status"]):
                     with m.If(f["nonempty"]):
-                        nack(NackReason.CLASSES)
+                        m.d.sync += act.eq(NackReason.CLASSES)
                     with m.Else():
-                        m.d.sync += [
-                            rtype.eq(FrameType.STATUS_REPLY), rlen.eq(STATUS_BYTES),
-                            rwrite.eq(HEADER_BYTES + STATUS_BYTES), is_status.eq(1), k.eq(0),
-                        ]
-                        m.d.comb += count_ok.eq(1)
-                        m.next = "REPLY"
+                        m.d.sync += act.eq(ACT_STATUS)
                 with m.Else():
-                    nack(NackReason.TYPE)
+                    m.d.sync += act.eq(NackReason.TYPE)
+                m.next = "ACT"
+            with m.State("ACT"):
+                with m.If(act == ACT_CONFIGURE):
+                    m.d.sync += [raddr.eq(cfg_first), cbyte.eq(0), configured.eq(0),
+                                 cfg_key.eq(1), cfg_kw.eq(0), cfg_cls.eq(0), cfg_fld.eq(0)]
+                    m.next = "CFG_READ"
+                with m.Elif(act == ACT_VECTORS):
+                    m.next = "VCHECK"
+                with m.Elif(act == ACT_LOCK):
+                    m.d.sync += cfg_lock.eq(1)
+                    ack()
+                with m.Elif(act == ACT_STATUS):
+                    m.d.sync += [
+                        rtype.eq(FrameType.STATUS_REPLY), rlen.eq(STATUS_BYTES),
+                        rwrite.eq(HEADER_BYTES + STATUS_BYTES), is_status.eq(1), k.eq(0),
+                    ]
+                    m.d.comb += count_ok.eq(1)
+                    m.next = "REPLY"
+                with m.Else():
+                    with m.If(act == NackReason.LOCKED):
+                        m.d.sync += cfg_refused.eq(1)
+                    nack(act)
             with m.State("VCHECK"):  # len_field a whole number of vectors?
                 with m.If(rem == 0):
                     with m.If(configured):

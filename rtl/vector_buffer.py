@@ -22,9 +22,9 @@ class VectorBuffer(wiring.Component):
         Write side: ``w_en``, ``w_first`` (this word restarts the vector), ``w_data``,
         ``commit`` (with the last word's ``w_en``: the vector is complete), ``abort`` (drop the
         uncommitted words), ``w_move`` (``w_en | abort``, given separately so that the
-        caller can compute it in one logic level), ``w_space`` (out: at least two words are free, from registers only;
-        registered by the caller it means "a word can be written this cycle", so at most
-        ``depth − 1`` words are ever stored).
+        caller can compute it in one logic level), ``w_space`` (out: at least two words are
+        free, from registers only; registered by the caller it means "a word can be written
+        this cycle", so at most ``depth − 1`` words are ever stored).
         Read side: ``r_next`` (advance the read pointer after this cycle's read), ``r_en``
         (read-port enable: low holds ``r_data``), ``r_data`` (out).
 

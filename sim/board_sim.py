@@ -23,6 +23,7 @@ import fcntl
 import hashlib
 import os
 import selectors
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from dynamarks.sim import toolchain
 
 HARNESS = Path(__file__).resolve().parent / "board_sim.cpp"
 TOP_NAME = "board"
+KEEP_BUILDS = 4
 VERILATOR_FLAGS = (
     "-Wno-fatal",
     "-Wno-lint",
@@ -125,6 +127,14 @@ def build_board_sim(verilog: str) -> Path:
         if proc.returncode != 0 or not exe.is_file():
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
             raise BoardSimError(f"Verilator build of the simulated board failed:\n{tail}")
+        for item in (out / "obj").iterdir():  # objects and generated C++: ~100 MB, not needed
+            if item != exe:
+                shutil.rmtree(item) if item.is_dir() else item.unlink()
+        # Keep the few newest builds (other designs, other N/W); older ones only take space.
+        builds = sorted((d for d in root.iterdir() if d.is_dir()),
+                        key=lambda d: d.stat().st_mtime, reverse=True)
+        for old in builds[KEEP_BUILDS:]:
+            shutil.rmtree(old, ignore_errors=True)
     return exe
 
 

@@ -135,8 +135,8 @@ def random_vector(rng: random.Random, prm: Params, classes: int, width: int) -> 
     p[i] = pmax
     others = [k for k in range(classes) if k != i]
     cuts = sorted(rng.randint(0, rest) for _ in range(len(others) - 1))
-    parts = [y - x for x, y in zip([0] + cuts, cuts + [rest])]
-    for k, v in zip(others, parts):
+    parts = [y - x for x, y in zip([0] + cuts, cuts + [rest], strict=True)]
+    for k, v in zip(others, parts, strict=True):
         p[k] = v
     if rng.random() < 0.05:
         p[rng.randrange(classes)] ^= 1    # off by one LSB: not well formed
@@ -149,33 +149,33 @@ def random_vector(rng: random.Random, prm: Params, classes: int, width: int) -> 
 def frame_words(words: list[tuple[int, int, int]], classes: int):
     """Parse (data, first, last) words as the unit does. Returns (vectors, rejected)."""
     state, cur, vectors, rejected = "IDLE", [], [], 0
-    for d, f, l in words:
+    for d, f, last in words:
         if f:
             if state == "IN":
                 rejected += 1
-            if l:
+            if last:
                 rejected += 1
                 state, cur = "IDLE", []
             else:
                 state, cur = "IN", [d]
         elif state == "IN":
             if len(cur) == classes - 1:
-                if l:
+                if last:
                     vectors.append(cur + [d])
                     state, cur = "IDLE", []
                 else:
                     rejected += 1
                     state, cur = "DROP", []
-            elif l:
+            elif last:
                 rejected += 1
                 state, cur = "IDLE", []
             else:
                 cur.append(d)
         elif state == "IDLE":
             rejected += 1
-            state = "IDLE" if l else "DROP"
+            state = "IDLE" if last else "DROP"
         else:
-            if l:
+            if last:
                 state = "IDLE"
     return vectors, rejected
 
@@ -237,8 +237,8 @@ async def stream(ctx, dut, words, *, rng=None, p_in=1.0, p_out=1.0, expect_out=N
     while cyc < max_cycles:
         offer = wi < len(words) and rng.random() < p_in
         if offer:
-            d, f, l = words[wi]
-            ctx.set(dut.sink.payload, {"data": d, "first": f, "last": l})
+            d, f, last = words[wi]
+            ctx.set(dut.sink.payload, {"data": d, "first": f, "last": last})
         ctx.set(dut.sink.valid, int(offer))
         take = rng.random() < p_out
         ctx.set(dut.source.ready, int(take))
@@ -279,7 +279,7 @@ async def stream(ctx, dut, words, *, rng=None, p_in=1.0, p_out=1.0, expect_out=N
 
 def expected_output(vectors, prm: Params, width: int, r_words) -> list[tuple[int, int, int]]:
     out = []
-    for v, r in zip(vectors, r_words):
+    for v, r in zip(vectors, r_words, strict=True):
         out += vector_words(alter_vector(v, prm, width, r))
     return out
 

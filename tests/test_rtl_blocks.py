@@ -61,7 +61,7 @@ def test_argmax_ties_and_stalls(classes, width):
             results.append((ctx.get(dut.max), ctx.get(dut.index)))
 
     run_sim(dut, tb)
-    for v, (mx, idx) in zip(vectors, results):
+    for v, (mx, idx) in zip(vectors, results, strict=True):
         assert (mx, idx) == (max(v), np_argmax(v))
 
 
@@ -148,7 +148,7 @@ def test_delta_range_and_formula(width):
             await ctx.tick()
 
     run_sim(dut, tb)
-    for (a, b, r), d in zip(cases, got):
+    for (a, b, r), d in zip(cases, got, strict=True):
         assert d == a + ((r * (b - a)) >> 16)
         assert a <= d <= b - 1
 
@@ -182,7 +182,7 @@ def test_sampler_against_thresholds():
             hits.append(h)
 
     run_sim(dut, tb)
-    for (row, u), h in zip(rows, hits):
+    for (row, u), h in zip(rows, hits, strict=True):
         j = sum(1 for c in row if c <= u)
         assert h == [int(k == j) for k in range(len(row))]
 
@@ -209,7 +209,7 @@ def test_alter_stage():
 
     run_sim(dut, tb)
     mask = (1 << width) - 1
-    for (p, is_i, hit, ok, delta), out in zip(cases, got):
+    for (p, is_i, hit, ok, delta), out in zip(cases, got, strict=True):
         if ok and is_i and not hit:
             assert out == (p - delta) & mask
         elif ok and hit and not is_i:
@@ -332,7 +332,7 @@ def test_param_store_write_read_lock():
 
     run_sim(dut, tb)
     win, c = out["before"]
-    assert win == list(zip(prm.alpha, prm.beta, prm.a, prm.b))
+    assert win == list(zip(prm.alpha, prm.beta, prm.a, prm.b, strict=True))
     assert c == prm.C
     assert out["after"] == out["before"]
     blob = prm.key + prm.iv

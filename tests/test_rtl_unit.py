@@ -61,7 +61,8 @@ def _run_random(classes, width, n_vectors, seed, p_in, p_out):
         assert got == expected[k * classes:(k + 1) * classes], (
             f"vector {k}: in {vectors[k]} R={r_words[k]:#010x}")
     assert out["counters"] == (n_vectors, n_vectors, 0)
-    altered = sum(alter_vector(v, prm, width, r) != v for v, r in zip(vectors, r_words))
+    altered = sum(alter_vector(v, prm, width, r) != v
+                  for v, r in zip(vectors, r_words, strict=True))
     return altered
 
 
@@ -103,9 +104,9 @@ def test_throughput_and_latency(classes, width):
     res = out["res"]
     # input: every word accepted on consecutive cycles (no stall at all)
     assert res.in_cycles == list(range(res.in_cycles[0], res.in_cycles[0] + len(words)))
-    spacing = {b - a for a, b in zip(res.out_first_cycles, res.out_first_cycles[1:])}
+    spacing = {b - a for a, b in zip(res.out_first_cycles, res.out_first_cycles[1:], strict=False)}
     assert spacing == {classes}
-    latency = {o - i for i, o in zip(res.in_first_cycles, res.out_first_cycles)}
+    latency = {o - i for i, o in zip(res.in_first_cycles, res.out_first_cycles, strict=True)}
     assert latency == {classes + LATENCY_EXTRA}
     assert classes + LATENCY_EXTRA <= classes + 8
 
@@ -195,7 +196,8 @@ def test_corner_vectors():
 
     run_sim(dut, tb)
     assert out["res"].words == expected
-    for v, e in zip(vectors, [expected[k:k + 4] for k in range(0, len(expected), 4)]):
+    for v, e in zip(vectors, [expected[k:k + 4] for k in range(0, len(expected), 4)],
+                    strict=True):
         outv = [x[0] for x in e]
         if v == [one, 0, 0, 0] or v[0] == a0 or sum(v) != one:
             assert outv == v
@@ -228,8 +230,8 @@ def test_external_keystream():
         wi = 0
         for _ in range(len(words) * 4):
             if wi < len(words):
-                d, f, l = words[wi]
-                ctx.set(dut.sink.payload, {"data": d, "first": f, "last": l})
+                d, f, last = words[wi]
+                ctx.set(dut.sink.payload, {"data": d, "first": f, "last": last})
                 ctx.set(dut.sink.valid, 1)
                 if ctx.get(dut.sink.ready):
                     wi += 1
@@ -383,7 +385,7 @@ def _confident_vectors(rng, classes, width, count):
             top = rng.randint(one * 85 // 100, one) if kind < 0.8 else rng.randint(0, one)
             rest = one - top
             cuts = sorted(rng.randint(0, rest) for _ in range(classes - 2))
-            parts = [y - x for x, y in zip([0] + cuts, cuts + [rest])]
+            parts = [y - x for x, y in zip([0] + cuts, cuts + [rest], strict=True)]
             v = parts[:i] + [top] + parts[i:]
         out.append(v)
     return out
