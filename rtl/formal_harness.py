@@ -25,10 +25,11 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     ``unit_vectors_cover`` shows that this depth does reach a third *altered* vector at the
     output (so the bound is not vacuous).
 
-``unit_handshakes`` (bmc; a b c d e; ``make formal`` only)
-    The same scoreboard at N = 2 with free ``valid`` on the input and free ``ready`` on the
-    output: idle cycles and back-pressure anywhere, three whole vectors. Slower (the solver
-    explores every interleaving).
+``unit_backpressure``, ``unit_gaps`` (bmc; a b c d e; ``make formal`` only)
+    The same scoreboard with ``source.ready`` free (back-pressure at any cycle; vectors in
+    back to back), and with ``sink.valid`` free (idle cycles between any words; output always
+    ready), to the same depth. Slower: the solver explores every stall pattern. (Both free
+    at once is the product of the two and did not finish at N = 2 in 20 minutes.)
 
 ``delta_range`` (prove)
     The real Δ generator: ``a ≤ Δ < b`` for every ``r`` and every ``a < b ≤ ONE``. The two
@@ -58,7 +59,7 @@ structure for every N and W, and whose datapath checks — streaming argmax and 
 table read, window compare, multiply–shift, compare with C, add/subtract — are per word or
 per vector, with no N- or W-specific case. W = 10 is the smallest width SPEC allows (the
 tightest margins); N = 3 is the smallest N with a word that is neither i nor j, so every role
-a word can have (i, j, untouched) occurs; N = 2 (handshakes) still has i and j. The top-1
+a word can have (i, j, untouched) occurs. The top-1
 safety inequality of §3.1 is assumed exactly as the host validates it. The two cheap
 unbounded proofs also run at the default size (``unit_secrets_n10w16``, ``delta_range_w16``),
 and the cocotb benches check N = 10, W = 16 bit for bit against the reference model.
@@ -332,9 +333,10 @@ class VectorHarness(Elaboratable):
     """One unit and a scoreboard (``unit_vectors`` in the module docstring)."""
 
     def __init__(self, classes: int = CLASSES, width: int = WIDTH, fifo_depth: int | None = None,
-                 cover_vectors: int = 0, unit_cls=None, handshakes: bool = True):
+                 cover_vectors: int = 0, unit_cls=None,
+                 handshakes: tuple[str, ...] = ("sink", "source")):
         self.n, self.w, self.depth = classes, width, fifo_depth
-        self.handshakes = handshakes
+        self.handshakes = handshakes  # which of sink.valid / source.ready are free
         self.cover_vectors = cover_vectors
         self.unit_cls = unit_cls
 
@@ -367,7 +369,9 @@ class VectorHarness(Elaboratable):
             cfg.data.eq(Array(tab[f, i] for _a, f, i in entries)[t]),
             cfg.lock.eq(configured & AnySeq(1)),
         ]
-        free = AnySeq if self.handshakes else (lambda _w: Const(1, 1))
+        def free(which: str):
+            return AnySeq(1) if which in self.handshakes else Const(1, 1)
+
         # Always a keystream word on offer, as from the real Trivium (its word is ready in
         # 32/bits ≤ N cycles, i.e. before the next vector can end); its value is free.
         m.d.comb += [unit.keystream.valid.eq(1), unit.keystream.payload.eq(AnySeq(32))]
@@ -376,9 +380,9 @@ class VectorHarness(Elaboratable):
         sink, source = unit.sink, unit.source
         ipos = Signal(range(n))
         m.d.comb += [
-            sink.valid.eq(configured & free(1)), sink.payload.data.eq(AnySeq(w)),
+            sink.valid.eq(configured & free("sink")), sink.payload.data.eq(AnySeq(w)),
             sink.payload.first.eq(ipos == 0), sink.payload.last.eq(ipos == n - 1),
-            source.ready.eq(free(1)),
+            source.ready.eq(free("source")),
         ]
         cur = [Signal(w, name=f"in_w{k}") for k in range(n)]
         fifo = [[Signal(w, name=f"q{d}_w{k}") for k in range(n)] for d in range(self.depth)]
@@ -571,15 +575,21 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
         Job("delta_range_w16", "a c", lambda: DeltaRangeHarness(16), "prove", 3,
             "delta_range at the default width W=16"),
         Job("unit_vectors", "a b c d e",
-            lambda: VectorHarness(classes, width, handshakes=False), "bmc", d,
+            lambda: VectorHarness(classes, width, handshakes=()), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "
             "words; 3 whole vectors streamed back to back", fast=True, script=MAP_MEMORIES),
         Job("unit_vectors_cover", "depth",
-            lambda: VectorHarness(classes, width, cover_vectors=3, handshakes=False), "cover",
+            lambda: VectorHarness(classes, width, cover_vectors=3, handshakes=()), "cover",
             d, "that depth reaches a third altered vector at the output", fast=True,
             script=MAP_MEMORIES),
-        Job("unit_handshakes", "a b c d e", lambda: VectorHarness(2, width), "bmc",
-            vectors_depth(2), f"N=2 W={width}: the same scoreboard with free sink.valid and "
-            "source.ready (idle cycles, back-pressure), 3 whole vectors",
-            script=MAP_MEMORIES, timeout=3600, needs_fast_solver=True),
+        Job("unit_backpressure", "a b c d e",
+            lambda: VectorHarness(classes, width, handshakes=("source",)), "bmc", d,
+            f"N={classes} W={width}: the scoreboard with a free source.ready (back-pressure "
+            "at any cycle), vectors in back to back", script=MAP_MEMORIES, timeout=3600,
+            needs_fast_solver=True),
+        Job("unit_gaps", "a b c d e",
+            lambda: VectorHarness(classes, width, handshakes=("sink",)), "bmc", d,
+            f"N={classes} W={width}: the scoreboard with a free sink.valid (idle cycles "
+            "between any words), output always ready", script=MAP_MEMORIES, timeout=3600,
+            needs_fast_solver=True),
     ]

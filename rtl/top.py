@@ -192,6 +192,7 @@ class BoardTop(wiring.Component):
 
         # ------------------------------------------------------------------ vector reader/writer
         end = Signal(range(depth + 1))  # one past the last payload byte
+        end_m1 = Signal(range(depth + 1))  # the last payload byte
         raddr = Signal(range(depth + 1))
         rsh = Signal(8 * nb)
         rbyte = Signal(range(max(nb, 2)))
@@ -238,7 +239,7 @@ class BoardTop(wiring.Component):
                     with m.Else():
                         m.next = "READ"
 
-        m.d.sync += vec_done.eq(0)
+        m.d.sync += [vec_done.eq(0), vec_go.eq(0)]
         w_ready = Signal()  # the unit's source.ready, from a register
         m.d.comb += unit.source.ready.eq(w_ready)
         with m.FSM(name="writer"):
@@ -254,7 +255,7 @@ class BoardTop(wiring.Component):
                 m.d.comb += [wp.en.eq(1), wp.addr.eq(waddr), wp.data.eq(wsh[:8])]
                 m.d.sync += [wsh.eq(wsh >> 8), waddr.eq(waddr + 1), wbyte.eq(wbyte + 1)]
                 with m.If(wbyte == nb - 1):
-                    with m.If(waddr + 1 == end):
+                    with m.If(waddr == end_m1):  # (end - 1, registered: no adder here)
                         m.d.sync += vec_done.eq(1)
                         m.next = "IDLE"
                     with m.Else():
@@ -355,7 +356,8 @@ class BoardTop(wiring.Component):
                              wp.data.eq(dec.wr_data)]
                 with m.If(dec.done):
                     m.d.sync += [f[name].eq(value) for name, value in checks.items()]
-                    m.d.sync += [rem.eq(dec.len_field), end.eq(HEADER_BYTES + dec.len_field)]
+                    m.d.sync += [rem.eq(dec.len_field), end.eq(HEADER_BYTES + dec.len_field),
+                                 end_m1.eq(HEADER_BYTES - 1 + dec.len_field)]
                     m.next = "EVAL"
             with m.State("EVAL"):  # the first check that fails, or what to do: into act
                 with m.If(f["framing"]):
@@ -419,7 +421,7 @@ class BoardTop(wiring.Component):
             with m.State("VCHECK"):  # len_field a whole number of vectors?
                 with m.If(rem == 0):
                     with m.If(configured):
-                        m.d.comb += vec_go.eq(1)
+                        m.d.sync += vec_go.eq(1)  # (registered: starts reader and writer)
                         m.next = "VEC"
                     with m.Else():
                         nack(NackReason.NOT_CONFIGURED)
@@ -440,7 +442,7 @@ class BoardTop(wiring.Component):
                              cbyte.eq(cbyte + 1)]
                 with m.If(cbyte == 3):
                     m.d.sync += cfg_we.eq(1)
-                with m.If(raddr + 1 == cfg_end):
+                with m.If(raddr == cfg_end - 1):
                     m.next = "CFG_START"
                 with m.Else():
                     m.next = "CFG_NEXT"

@@ -93,7 +93,7 @@ def test_secret_leak_is_caught(tmp_path):
 def test_datapath_bug_is_caught(tmp_path):
     # Enough depth for the configuration and the first vector out.
     depth = vectors_depth(CLASSES, vectors=1)
-    job = Job("offbyone", "a", lambda: VectorHarness(CLASSES, WIDTH, handshakes=False), "bmc",
+    job = Job("offbyone", "a", lambda: VectorHarness(CLASSES, WIDTH, handshakes=()), "bmc",
               depth, script=MAP_MEMORIES)
     with mock.patch.object(unit_module, "AlterStage", OffByOneAlter):
         res = run_job(job, root=tmp_path)
