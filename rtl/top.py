@@ -23,7 +23,7 @@ while it is sent. The dispatcher is a single FSM:
            acts on it. A failing frame gets a NACK with the first reason that applies, is
            counted (``frames_nacked``, ``last_nack``, ``nacks_seen``) and never reaches the
            unit. VECTORS checks its length is a whole number of vectors by repeated
-           subtraction (≤ max_vectors cycles, no divider).
+           subtraction (2 cycles a vector, no divider).
 ``CFG``    CONFIGURE: reads the SPEC §3.2 words after the 8-byte header (key, IV, class tables)
            and writes each to its address in the unit's configuration map (rtl/param_store.py),
            then strobes ``config.start`` (key load and warm-up). The encoding's own CRC-32 is
@@ -43,7 +43,7 @@ reply carries the request's sequence byte. Bytes that arrive while the dispatche
 receiver resynchronises on the next delimiter.
 
 Latency (clock cycles, from the delimiter of a request to the start bit of its reply): EVAL 3
-(VECTORS: plus one per vector for the whole-number check), CFG 3 per parameter byte, VEC about
+(VECTORS: plus two per vector for the whole-number check), CFG 3 per parameter byte, VEC about
 (2·⌈W/8⌉ + 1) per word plus the unit's latency, REPLY 1 per reply byte written plus 1, the encoder's
 CRC 2 per frame byte, then the scan of the first COBS block (≤ 2·254) — for a 50-vector frame
 at N=10, W=16 about 5,000 cycles, against 10·divisor cycles for every UART byte.
@@ -350,6 +350,9 @@ class BoardTop(wiring.Component):
         }
         f = {name: Signal(name=f"chk_{name}") for name in checks}
         act = Signal(4)  # a NackReason, or one of the ACT_* below
+        rem_zero = Signal()
+        rem_short = Signal()
+        m.d.sync += [rem_zero.eq(rem == 0), rem_short.eq(rem < vbytes)]
         with m.FSM(name="dispatch"):
             with m.State("IDLE"):
                 m.d.comb += [dec.accept.eq(1), wp.en.eq(dec.wr_en), wp.addr.eq(dec.wr_addr),
@@ -419,16 +422,21 @@ class BoardTop(wiring.Component):
                         m.d.sync += cfg_refused.eq(1)
                     nack(act)
             with m.State("VCHECK"):  # len_field a whole number of vectors?
-                with m.If(rem == 0):
+                # (rem_zero, rem_short: registered from rem, which has not changed since the
+                # cycle before: ACT or VSTEP comes first)
+                with m.If(rem_zero):
                     with m.If(configured):
                         m.d.sync += vec_go.eq(1)  # (registered: starts reader and writer)
                         m.next = "VEC"
                     with m.Else():
                         nack(NackReason.NOT_CONFIGURED)
-                with m.Elif(rem < vbytes):
+                with m.Elif(rem_short):
                     nack(NackReason.CLASSES)
                 with m.Else():
                     m.d.sync += rem.eq(rem - vbytes)
+                    m.next = "VSTEP"
+            with m.State("VSTEP"):
+                m.next = "VCHECK"
             with m.State("VEC"):  # the reader and the writer (above) run
                 with m.If(vec_done):
                     m.d.sync += [rtype.eq(FrameType.VECTORS_REPLY), rlen.eq(dec.len_field),

