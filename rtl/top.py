@@ -157,7 +157,7 @@ class BoardTop(wiring.Component):
         reason = Signal(8)
         rtype = Signal(8)  # reply type byte
         rlen = Signal(16)  # reply payload length (header field)
-        rwrite = Signal(range(HEADER_BYTES + STATUS_BYTES + 1))  # bytes REPLY writes
+        rlast = Signal(range(HEADER_BYTES + STATUS_BYTES))  # the last byte REPLY writes
         k = Signal(range(HEADER_BYTES + STATUS_BYTES + 1))
         is_status = Signal()
         is_nack = Signal()
@@ -317,7 +317,7 @@ class BoardTop(wiring.Component):
         def nack(r) -> None:
             m.d.comb += [count_nack.eq(1), nack_code.eq(r)]
             m.d.sync += [
-                rtype.eq(FrameType.NACK), rlen.eq(2), rwrite.eq(HEADER_BYTES + 2),
+                rtype.eq(FrameType.NACK), rlen.eq(2), rlast.eq(HEADER_BYTES + 1),
                 is_nack.eq(1), is_status.eq(0), k.eq(0),
             ]
             m.next = "REPLY"
@@ -325,7 +325,7 @@ class BoardTop(wiring.Component):
         def ack() -> None:
             m.d.comb += count_ok.eq(1)
             m.d.sync += [
-                rtype.eq(FrameType.ACK), rlen.eq(1), rwrite.eq(HEADER_BYTES + 1), is_nack.eq(0),
+                rtype.eq(FrameType.ACK), rlen.eq(1), rlast.eq(HEADER_BYTES), is_nack.eq(0),
                 is_status.eq(0), k.eq(0),
             ]
             m.next = "REPLY"
@@ -413,7 +413,7 @@ class BoardTop(wiring.Component):
                 with m.Elif(act == ACT_STATUS):
                     m.d.sync += [
                         rtype.eq(FrameType.STATUS_REPLY), rlen.eq(STATUS_BYTES),
-                        rwrite.eq(HEADER_BYTES + STATUS_BYTES), is_status.eq(1), k.eq(0),
+                        rlast.eq(HEADER_BYTES + STATUS_BYTES - 1), is_status.eq(1), k.eq(0),
                     ]
                     m.d.comb += count_ok.eq(1)
                     m.next = "REPLY"
@@ -440,7 +440,7 @@ class BoardTop(wiring.Component):
             with m.State("VEC"):  # the reader and the writer (above) run
                 with m.If(vec_done):
                     m.d.sync += [rtype.eq(FrameType.VECTORS_REPLY), rlen.eq(dec.len_field),
-                                 rwrite.eq(1), is_status.eq(0), is_nack.eq(0), k.eq(0)]
+                                 rlast.eq(0), is_status.eq(0), is_nack.eq(0), k.eq(0)]
                     m.d.comb += count_ok.eq(1)
                     m.next = "REPLY"
             with m.State("CFG_READ"):  # the buffer reads raddr
@@ -470,12 +470,12 @@ class BoardTop(wiring.Component):
             with m.State("CFG_GO"):
                 m.d.sync += [cfg_start.eq(1), configured.eq(1)]
                 ack()
-            with m.State("REPLY"):  # write bytes 0..rwrite-1 of the reply into the buffer
+            with m.State("REPLY"):  # write bytes 0..rlast of the reply into the buffer
                 # (through a register: the byte table is a wide multiplexer)
                 m.d.comb += [wp.en.eq(rep_we), wp.addr.eq(rep_addr), wp.data.eq(rep_data)]
                 m.d.sync += [rep_we.eq(1), rep_addr.eq(k), rep_data.eq(reply_table[k]),
                              k.eq(k + 1)]
-                with m.If(k + 1 == rwrite):
+                with m.If(k == rlast):
                     m.next = "REPLY_LAST"
             with m.State("REPLY_LAST"):
                 m.d.comb += [wp.en.eq(rep_we), wp.addr.eq(rep_addr), wp.data.eq(rep_data)]
