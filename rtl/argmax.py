@@ -17,8 +17,9 @@ class Argmax(wiring.Component):
         (``i = min{k : p[k] == max(p)}``, exactly ``numpy.argmax``).
 
         Stage 1 registers the word with ``gt = data > max'`` where ``max'`` is the running
-        maximum including the word in stage 2 (forwarded: two comparators, against ``max`` and
-        against the stage-1 word, and a 2:1 choice after them); stage 2 updates
+        maximum including the word in stage 2 (forwarded: one comparator against
+        ``take ? data_r : max``, the 2:1 choice made from registers before the carry chain);
+        stage 2 updates
         ``max``/``index`` from the stage-1 registers when ``first | gt`` of that word, a
         function of two registers. So neither the comparator's carry chain nor the sink's
         handshake reaches the enable of the 20-odd result flip-flops.
@@ -67,9 +68,10 @@ class Argmax(wiring.Component):
         # an idle cycle the stage-1 registers still hold the last word: taking it again changes
         # nothing, so `valid` need not appear here.
         take = first_r | gt_r
-        # Two comparators in parallel and the forwarding choice after them: a 4-input function
-        # of the two carry-outs, first_r and gt_r (one LUT after the carry chains).
-        gt_fwd = Mux(take, self.data > data_r, self.data > self.max)
+        # The forwarding choice before one comparator: each bit of the operand is a 4-input
+        # function of data_r, max, first_r and gt_r (one LUT, in parallel with the input word's
+        # arrival), and the carry chain's output goes straight into gt_r.
+        gt_fwd = self.data > Mux(take, data_r, self.max)
         with m.If(self.valid):
             m.d.sync += [
                 self.count.eq(pos + 1), data_r.eq(self.data), pos_r.eq(pos),

