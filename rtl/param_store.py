@@ -93,9 +93,11 @@ def config_writes(params, classes: int | None = None) -> list[tuple[int, int]]:
 def _family(platform) -> str | None:
     """"ice40", "ecp5" or None, from an Amaranth platform's class hierarchy."""
     names = {cls.__name__ for cls in type(platform).__mro__} if platform is not None else set()
-    if "LatticeICE40Platform" in names:
+    if names & {"SiliconBluePlatform", "LatticeICE40Platform"}:
         return "ice40"
-    if "LatticeECP5Platform" in names:
+    if "LatticeECP5Platform" in names or (
+        "LatticePlatform" in names and getattr(platform, "family", None) == "ecp5"
+    ):
         return "ecp5"
     return None
 
