@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from dynamarks.host.fixedpoint import to_fixed, to_float
 from dynamarks.host.float_reference import FloatParams, algorithm1_float
 from dynamarks.host.params import keygen, paper_table

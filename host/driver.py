@@ -33,9 +33,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from dynamarks.host.errors import DynamarksError, InputError
+from dynamarks.host.errors import DynamarksError
 from dynamarks.host.fixedpoint import to_fixed, to_float
 from dynamarks.host.params import Params
+from dynamarks.host.reference import check_words
 
 
 class BackendError(DynamarksError):
@@ -91,19 +92,7 @@ class Backend(ABC):
 
     def check_input(self, p: np.ndarray) -> np.ndarray:
         """``p`` as ``int64[M, N]`` of W-bit words, or :class:`InputError`."""
-        p = np.asarray(p)
-        if p.ndim == 1:
-            p = p[None, :]
-        if p.ndim != 2 or p.shape[1] != self.classes:
-            raise InputError(f"expected vectors of {self.classes} words, got shape {p.shape}")
-        if not np.issubdtype(p.dtype, np.integer):
-            raise InputError(f"fixed-point vectors must be integers, got dtype {p.dtype}")
-        p = p.astype(np.int64, copy=False)
-        bad = ((p < 0) | (p >= 1 << self.width)).any(axis=1)
-        if bad.any():
-            k = int(np.argmax(bad))
-            raise InputError(f"vector {k} has a word outside 0..2**{self.width}-1")
-        return p
+        return check_words(p, self.classes, self.width)
 
     def process(
         self, p: np.ndarray, progress: Callable[[int], None] | None = None

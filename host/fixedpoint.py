@@ -9,6 +9,7 @@ the exact value. ``to_float`` is the exact inverse map code / ONE. Bad rows are 
 from __future__ import annotations
 
 import numpy as np
+
 from dynamarks.host.errors import InputError
 
 SUM_TOLERANCE = 1e-3

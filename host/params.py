@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from dynamarks.host.errors import ParameterError
 
 MAGIC = b"DMKP"

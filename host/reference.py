@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from dynamarks.host.errors import InputError
 from dynamarks.host.params import Params
 from dynamarks.host.trivium import Trivium
@@ -36,25 +37,25 @@ class Detail:
     altered: np.ndarray
 
 
-def check_words(p: np.ndarray, params: Params) -> np.ndarray:
-    """Return p as int64[M, N] of W-bit words or raise InputError."""
+def check_words(p: np.ndarray, classes: int, width: int) -> np.ndarray:
+    """Return p as int64[M, N] of W-bit words (N = classes) or raise InputError."""
     p = np.asarray(p)
     if p.ndim == 1:
         p = p[None, :]
-    if p.ndim != 2 or p.shape[1] != params.classes:
-        raise InputError(f"expected vectors of {params.classes} words, got shape {p.shape}")
+    if p.ndim != 2 or p.shape[1] != classes:
+        raise InputError(f"expected vectors of {classes} words, got shape {p.shape}")
     if not np.issubdtype(p.dtype, np.integer):
         raise InputError(f"fixed-point vectors must be integers, got dtype {p.dtype}")
     p = p.astype(np.int64, copy=False)
-    bad = ((p < 0) | (p >= 1 << params.width)).any(axis=1)
+    bad = ((p < 0) | (p >= 1 << width)).any(axis=1)
     if bad.any():
-        raise InputError(f"vector {int(np.argmax(bad))} has a word outside 0..2**{params.width}-1")
+        raise InputError(f"vector {int(np.argmax(bad))} has a word outside 0..2**{width}-1")
     return p
 
 
 def alter(params: Params, p: np.ndarray, words: np.ndarray) -> Detail:
     """Apply SPEC §4–§9 to vectors p[M, N] with keystream words[M] (uint32)."""
-    p = check_words(p, params)
+    p = check_words(p, params.classes, params.width)
     m = p.shape[0]
     words = np.asarray(words, dtype=np.uint32).astype(np.int64)
     if words.shape != (m,):
@@ -101,7 +102,8 @@ class ReferenceUnit:
         return words
 
     def process_detailed(self, p: np.ndarray) -> Detail:
-        p = check_words(p, self.params)  # refuse before consuming any keystream
+        # refuse before consuming any keystream
+        p = check_words(p, self.params.classes, self.params.width)
         return alter(self.params, p, self.keystream_words(p.shape[0]))
 
     def process(self, p: np.ndarray) -> np.ndarray:

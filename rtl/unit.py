@@ -122,10 +122,10 @@ class WatermarkUnit(wiring.Component):
     flow in rtl/synth.py is authoritative)
         iCE40UP5K: ``yosys_stats`` estimate 1,318 LCs (804 LUT4, 970 FF), 1 SB_MAC16,
         7 SB_RAM40_4K; placed in a harness with registered I/O: ≈ 1,387 LCs for the unit
-        (wrapper subtracted), Fmax 52.8–55.2 MHz over placer seeds 1–3. ECP5-85F: ≈ 960 LUT4,
-        1 MULT18X18D, 1 DP16KD, Fmax 137–145 MHz. Longest paths: the 16-bit carry chains (the
-        alter stage's add, the sampler's and the argmax's comparisons) on the iCE40; block RAM
-        → register (≈ 6 ns clock-to-out) on the ECP5.
+        (wrapper subtracted), Fmax 52.8–55.2 MHz over placer seeds 1–3. ECP5-85F (placed
+        with the same wrapper): ≈ 781 LCs, 1 MULT18X18D, 1 DP16KD, Fmax 134 MHz (seed 1).
+        Longest paths: the 16-bit carry chains (the alter stage's add, the sampler's and the
+        argmax's comparisons) on the iCE40; block RAM → register (≈ 6 ns clock-to-out) on the ECP5.
 
     Pipeline (T = the cycle the last word of a vector is accepted)
         Input: each accepted word goes into the circular word buffer (block RAM) at once; the

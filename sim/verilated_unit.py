@@ -293,7 +293,7 @@ class VerilatedUnit:
         """Stream vectors p[M, N] (W-bit codes) through the unit; returns int64[M, N]."""
         if self.params is None:
             raise HarnessError("configure() the unit before processing vectors")
-        p = check_words(p, self.params)
+        p = check_words(p, self.params.classes, self.params.width)
         m = p.shape[0]
         if m == 0:
             return np.zeros((0, self.classes), dtype=np.int64)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from dynamarks.host.params import THRESHOLD_ONE, Params
 from hypothesis import strategies as st
+
+from dynamarks.host.params import THRESHOLD_ONE, Params
 
 
 def random_params(rng: np.random.Generator, classes: int, width: int) -> Params:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from dynamarks.host.errors import InputError
-from dynamarks.host.fixedpoint import to_fixed, to_float
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from dynamarks.host.errors import InputError
+from dynamarks.host.fixedpoint import to_fixed, to_float
 
 
 @settings(max_examples=200, deadline=None)

@@ -8,6 +8,7 @@ import stat
 
 import numpy as np
 import pytest
+
 from dynamarks.host.errors import ParameterError
 from dynamarks.host.params import (
     THRESHOLD_ONE,

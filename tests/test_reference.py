@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import chisquare
+
 from dynamarks.host.errors import InputError
 from dynamarks.host.fixedpoint import to_float
 from dynamarks.host.float_reference import FloatParams, algorithm1_float
 from dynamarks.host.params import keygen
 from dynamarks.host.reference import ReferenceUnit, alter
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from scipy.stats import chisquare
-
 from tests.strategies import params_and_vectors, random_params, random_vectors
 
 SETTINGS = settings(max_examples=150, deadline=None)

@@ -1,6 +1,7 @@
 """Trivium against the published eSTREAM test vectors (trivium-80.80.test-vectors, profile H3)."""
 
 import pytest
+
 from dynamarks.host.trivium import WARMUP, Trivium, initial_state, trivium_python
 
 # (key, iv, [(byte offset, expected keystream hex), ...]) copied from the eSTREAM vector file.
