@@ -44,6 +44,22 @@ from dynamarks.rtl.crc16 import crc16_next
 from dynamarks.rtl.wire import CRC16_INIT, PARAMS_MAGIC, PARAMS_VERSION
 
 
+def decoder_status_members(depth: int) -> dict:
+    """The per-frame report a ``FrameDecoder`` gives (and benches that wrap it re-export)."""
+    return {
+        "done": Out(1),
+        "dropped": Out(1),
+        "length": Out(range(depth + 2)),
+        "crc_ok": Out(1),
+        "framing": Out(1),
+        "overflow": Out(1),
+        "ftype": Out(8),
+        "seq": Out(8),
+        "len_field": Out(16),
+        "cfg_header_ok": Out(1),
+    }
+
+
 class FrameDecoder(wiring.Component):
     """COBS decoder + CRC check into a frame buffer (see the module docstring).
 
@@ -62,16 +78,7 @@ class FrameDecoder(wiring.Component):
             "wr_addr": Out(range(depth)),
             "wr_data": Out(8),
             "wr_en": Out(1),
-            "done": Out(1),
-            "dropped": Out(1),
-            "length": Out(range(depth + 2)),
-            "crc_ok": Out(1),
-            "framing": Out(1),
-            "overflow": Out(1),
-            "ftype": Out(8),
-            "seq": Out(8),
-            "len_field": Out(16),
-            "cfg_header_ok": Out(1),
+            **decoder_status_members(depth),
         })
 
     def elaborate(self, platform) -> Module:

@@ -21,7 +21,12 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from dynamarks.rtl.framing import FrameDecoder, FrameEncoder, cfg_header_bytes
+from dynamarks.rtl.framing import (
+    FrameDecoder,
+    FrameEncoder,
+    cfg_header_bytes,
+    decoder_status_members,
+)
 from dynamarks.rtl.uart import UartRx, UartTx
 
 
@@ -63,16 +68,7 @@ class FramingLoopback(wiring.Component):
                 "sink": In(stream.Signature(8)),
                 "source": Out(stream.Signature(8)),
                 "accept": In(1, init=1),
-                "done": Out(1),
-                "dropped": Out(1),
-                "length": Out(range(depth + 2)),
-                "crc_ok": Out(1),
-                "framing": Out(1),
-                "overflow": Out(1),
-                "ftype": Out(8),
-                "seq": Out(8),
-                "len_field": Out(16),
-                "cfg_header_ok": Out(1),
+                **decoder_status_members(depth),
             }
         )
 
@@ -85,18 +81,7 @@ class FramingLoopback(wiring.Component):
         wp = buf.write_port()
         wiring.connect(m, wiring.flipped(self.sink), dec.sink)
         wiring.connect(m, enc.source, wiring.flipped(self.source))
-        for name in (
-            "done",
-            "dropped",
-            "length",
-            "crc_ok",
-            "framing",
-            "overflow",
-            "ftype",
-            "seq",
-            "len_field",
-            "cfg_header_ok",
-        ):
+        for name in decoder_status_members(self.depth):
             m.d.comb += getattr(self, name).eq(getattr(dec, name))
         m.d.comb += [rp.addr.eq(enc.rd_addr), enc.rd_data.eq(rp.data)]
 
