@@ -1,3 +1,3 @@
-from dynamarks.host.cli import main
+from dynamarks.cli import main
 
 raise SystemExit(main())

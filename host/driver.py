@@ -175,40 +175,6 @@ def open_backend(name: str, params: Params, **opts: Any) -> Backend:
     return backend_class(name)(params, **opts)
 
 
-def add_backend_arguments(parser: Any, default: str = "reference") -> None:
-    """The ``--backend``/``--port``/``--baudrate``/``--timeout`` options of every verb that
-    streams vectors through a unit (``serve``, ``alter``, ``demo``)."""
-    parser.add_argument(
-        "--backend",
-        choices=sorted(BACKENDS),
-        default=default,
-        help=f"what computes the unit (default: {default})",
-    )
-    parser.add_argument("--port", help="serial backend: the device, e.g. /dev/ttyUSB1 or a pty")
-    parser.add_argument(
-        "--baudrate", type=int, default=None, help="serial backend: UART speed (default 115200)"
-    )
-    parser.add_argument(
-        "--timeout", type=float, default=None, help="serial backend: seconds to wait for a reply"
-    )
-
-
-def backend_opts_from_args(args: Any) -> dict[str, Any]:
-    """The backend options given on the command line (only those that were set)."""
-    if args.backend != "serial":
-        for flag in ("port", "baudrate", "timeout"):
-            if getattr(args, flag, None) is not None:
-                raise DynamarksError(f"--{flag} is an option of the serial backend only")
-        return {}
-    if not getattr(args, "port", None):
-        raise DynamarksError("the serial backend needs --port DEVICE")
-    opts: dict[str, Any] = {"port": args.port}
-    for flag in ("baudrate", "timeout"):
-        if getattr(args, flag, None) is not None:
-            opts[flag] = getattr(args, flag)
-    return opts
-
-
 def open_sealed_backend(
     name: str,
     secrets: str | Any,

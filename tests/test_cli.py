@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from dynamarks.host.cli import build_parser, main
+from dynamarks.cli import build_parser, main
 from dynamarks.host.fixedpoint import to_fixed, to_float
 from dynamarks.host.params import load_params
 from dynamarks.host.reference import ReferenceUnit

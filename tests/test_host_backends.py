@@ -133,7 +133,7 @@ def test_simulated_board_lock_and_serve(tmp_path, capsys):
     parameters is refused (DeviceLockedError), and `dynamarks serve --backend serial` gives
     the reference's outputs."""
     opener("serial-sim")
-    from dynamarks.host import cli
+    from dynamarks import cli
     from dynamarks.host.driver import DeviceLockedError
     from dynamarks.host.params import save_params
     from dynamarks.sim.board_sim import SimulatedBoard

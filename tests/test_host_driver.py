@@ -12,7 +12,6 @@ import argparse
 import numpy as np
 import pytest
 
-from dynamarks.host import driver
 from dynamarks.host.driver import Backend, BackendError, open_backend
 from dynamarks.host.errors import DynamarksError, InputError
 from dynamarks.host.fixedpoint import to_fixed, to_float
@@ -125,12 +124,14 @@ def test_factory_errors(params):
 
 
 def test_backend_options_from_args():
+    from dynamarks.cli.options import add_backend_options, backend_opts_from_args
+
     p = argparse.ArgumentParser()
-    driver.add_backend_arguments(p)
+    add_backend_options(p)
     args = p.parse_args(["--backend", "serial", "--port", "/dev/pts/9", "--timeout", "2"])
-    assert driver.backend_opts_from_args(args) == {"port": "/dev/pts/9", "timeout": 2.0}
+    assert backend_opts_from_args(args) == {"port": "/dev/pts/9", "timeout": 2.0}
     with pytest.raises(DynamarksError, match="needs --port"):
-        driver.backend_opts_from_args(p.parse_args(["--backend", "serial"]))
+        backend_opts_from_args(p.parse_args(["--backend", "serial"]))
     with pytest.raises(DynamarksError, match="serial backend only"):
-        driver.backend_opts_from_args(p.parse_args(["--port", "x"]))
-    assert driver.backend_opts_from_args(p.parse_args([])) == {}
+        backend_opts_from_args(p.parse_args(["--port", "x"]))
+    assert backend_opts_from_args(p.parse_args([])) == {}

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynamarks.host.cli import main as cli_main
+from dynamarks.cli import main as cli_main
 from dynamarks.models.datasets import write_idx
 from dynamarks.models.experiments import PROFILES, run_table1
 from dynamarks.models.progress import Reporter

@@ -13,7 +13,8 @@ import struct
 import numpy as np
 import pytest
 
-from dynamarks.host import cli, sealing, tpm
+from dynamarks import cli
+from dynamarks.host import sealing, tpm
 from dynamarks.host.params import keygen, save_params
 from dynamarks.host.sealing import SealedFileError, load_secret_params, seal_params
 

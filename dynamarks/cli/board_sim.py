@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import signal
 
-from dynamarks.host.errors import DynamarksError
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", type=int, default=10, help="number of classes N (10)")
@@ -40,6 +38,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dynamarks.host.errors import DynamarksError
     from dynamarks.sim.board_sim import SimulatedBoard
 
     if not 2 <= args.classes <= 64 or not 10 <= args.width <= 24:

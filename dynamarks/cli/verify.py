@@ -18,25 +18,20 @@ import argparse
 import json
 from pathlib import Path
 
-from dynamarks.host.errors import DynamarksError
-from dynamarks.models.api import BACKEND_CHOICES
+from dynamarks.cli.options import add_backend_options, add_secret_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from dynamarks.host.sealing import add_tpm_arguments
-
     parser.add_argument("--suspect", required=True, metavar="MODEL.pt", help="suspect checkpoint")
     parser.add_argument("--original", required=True, metavar="MODEL.pt",
                         help="the owner's original model F_org")
-    parser.add_argument("--params", metavar="FILE", help="secret parameter file (params.dmk)")
-    add_tpm_arguments(parser)
+    add_secret_options(parser)
     parser.add_argument("--dataset", default=None,
                         help="verification data set (default: the original's, from its metadata)")
     parser.add_argument("--data", metavar="DIR", default=None, help="data folder")
     parser.add_argument("--queries", type=int, default=None,
                         help="use this many test samples (default: the whole test split)")
-    parser.add_argument("--backend", default="reference", choices=BACKEND_CHOICES,
-                        help="unit that computes F_alt (default reference)")
+    add_backend_options(parser, extra=("float",))
     parser.add_argument("--tau", type=float, default=1.0, help="detection threshold (paper: 1)")
     parser.add_argument("--calibration", metavar="results.json", default=None,
                         help="benign η from a table1 run, for p-values")
@@ -47,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from dynamarks.host.sealing import params_from_args
+    from dynamarks.cli.options import params_from_args
+    from dynamarks.host.errors import DynamarksError
     from dynamarks.models import plots
     from dynamarks.models.api import ProtectedAPI
     from dynamarks.models.checkpoint import load_checkpoint

@@ -11,23 +11,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from dynamarks.host.driver import add_backend_arguments, backend_opts_from_args, open_backend
-from dynamarks.host.errors import DynamarksError
-from dynamarks.host.fixedpoint import to_fixed, to_float
-from dynamarks.host.sealing import add_tpm_arguments, params_from_args
+from dynamarks.cli.options import add_backend_options, add_secret_options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--params", type=Path, help="parameter file from `dynamarks keygen`")
-    add_tpm_arguments(p)
+    add_secret_options(p)
     p.add_argument("--in", dest="input", required=True, type=Path, help="input .npy (M, N)")
     p.add_argument("--out", required=True, type=Path, help="output .npy (M, N)")
-    add_backend_arguments(p)
+    add_backend_options(p)
 
 
-def load_rows(path: Path) -> np.ndarray:
+def load_rows(path: Path):
+    import numpy as np
+
+    from dynamarks.host.errors import DynamarksError
+
     try:
         x = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -35,13 +33,19 @@ def load_rows(path: Path) -> np.ndarray:
     return x
 
 
-def save_rows(path: Path, y: np.ndarray) -> None:
+def save_rows(path: Path, y) -> None:
+    import numpy as np
+
     tmp = path.with_name(f".{path.name}.tmp.npy")
     np.save(tmp, y)
     tmp.replace(path)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dynamarks.cli.options import backend_opts_from_args, params_from_args
+    from dynamarks.host.driver import open_backend
+    from dynamarks.host.fixedpoint import to_fixed, to_float
+
     x = load_rows(args.input)
     opts = backend_opts_from_args(args)
     params = params_from_args(args)

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from dynamarks.models.api import BACKEND_CHOICES
+from dynamarks.cli.options import add_backend_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("which", choices=["table1"], help="the experiment to run")
     parser.add_argument("--dataset", default="fmnist", help="fmnist (default) or cifar10")
-    parser.add_argument("--backend", default="reference", choices=BACKEND_CHOICES,
-                        help="watermark unit that labels the attacker's queries; a hardware "
-                        "backend that cannot be opened falls back to reference (said so)")
+    add_backend_options(parser, extra=("float",))
     parser.add_argument("--fast", action="store_true", help="the few-minute profile")
     parser.add_argument("--data", metavar="DIR", default=None,
                         help="data folder (default: the Debian package's for Fashion-MNIST)")

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from dynamarks.host.errors import DynamarksError
-from dynamarks.host.params import load_params
-from dynamarks.host.sealing import add_tpm_arguments, read_auth, seal_params
+from dynamarks.cli.options import add_secret_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,11 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bind unsealing to the current value of these sha256 PCRs (repeatable), e.g. 16",
     )
     parser.add_argument("--force", action="store_true", help="overwrite an existing output")
-    add_tpm_arguments(parser, secrets_option=False)
+    add_secret_options(parser, secrets=False, params=False)
 
 
 def parse_pcrs(values: list[str]) -> list[int]:
     """``["16", "7,8"]`` -> ``[7, 8, 16]``; refuses anything but PCR indices 0..23."""
+    from dynamarks.host.errors import DynamarksError
+
     out: set[int] = set()
     for v in values:
         for part in v.split(","):
@@ -43,6 +43,9 @@ def parse_pcrs(values: list[str]) -> list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dynamarks.host.params import load_params
+    from dynamarks.host.sealing import read_auth, seal_params
+
     params = load_params(args.params)
     pcrs = parse_pcrs(args.pcr)
     seal_params(

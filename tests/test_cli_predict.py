@@ -1,4 +1,4 @@
-"""`dynamarks serve`: checkpoint + data split -> backend -> altered .npy and a per-class table.
+"""`dynamarks predict`: checkpoint + data split -> backend -> altered .npy and a per-class table.
 
 A tiny Fashion-MNIST-shaped data set (IDX files) and a small FashionCNN checkpoint are made
 in the test. Oracle: the model's float64 softmax, SPEC §2, and SPEC §6–§9 computed directly
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynamarks.host import cli
+from dynamarks import cli
 from dynamarks.host.fixedpoint import to_fixed, to_float
 from dynamarks.host.params import keygen, save_params
 from dynamarks.host.reference import alter
@@ -61,7 +61,7 @@ def oracle(model, data, params):
 def test_serve_with_params(setup, capsys):
     tmp, data, ckpt, model, params, pfile = setup
     out = tmp / "altered.npy"
-    rc = cli.main(["serve", "--checkpoint", str(ckpt), "--split", "test", "--data", str(data),
+    rc = cli.main(["predict", "--checkpoint", str(ckpt), "--split", "test", "--data", str(data),
                    "--backend", "reference", "--params", str(pfile), "-o", str(out),
                    "--batch-size", "17"])
     assert rc == 0
@@ -88,7 +88,7 @@ def test_serve_with_params(setup, capsys):
 def test_serve_limit_and_quiet(setup, capsys):
     tmp, data, ckpt, model, params, pfile = setup
     out = tmp / "altered.npy"
-    assert cli.main(["serve", "--checkpoint", str(ckpt), "--data", str(data), "--params",
+    assert cli.main(["predict", "--checkpoint", str(ckpt), "--data", str(data), "--params",
                      str(pfile), "-o", str(out), "--limit", "30", "--quiet"]) == 0
     want, _, _ = oracle(model, data, params)
     np.testing.assert_array_equal(np.load(out), want[:30])
@@ -97,7 +97,7 @@ def test_serve_limit_and_quiet(setup, capsys):
 def test_serve_errors_write_nothing(setup, capsys):
     tmp, data, ckpt, model, params, pfile = setup
     out = tmp / "altered.npy"
-    base = ["serve", "--checkpoint", str(ckpt), "--data", str(data), "-o", str(out)]
+    base = ["predict", "--checkpoint", str(ckpt), "--data", str(data), "-o", str(out)]
     assert cli.main(base) == 2  # neither --params nor --secrets
     assert "exactly one of --params" in capsys.readouterr().err
     assert cli.main([*base, "--params", str(pfile), "--secrets", str(pfile)]) == 2
@@ -117,7 +117,7 @@ def test_serve_with_sealed_secrets(setup, swtpm, capsys):
     sealed = tmp / "secrets.sealed"
     seal_params(params, sealed, tcti=swtpm.tcti, pcrs=[16])
     out = tmp / "altered.npy"
-    argv = ["serve", "--checkpoint", str(ckpt), "--data", str(data), "--secrets", str(sealed),
+    argv = ["predict", "--checkpoint", str(ckpt), "--data", str(data), "--secrets", str(sealed),
             "--tcti", swtpm.tcti, "-o", str(out), "--quiet"]
     assert cli.main(argv) == 0
     want, _, _ = oracle(model, data, params)
@@ -142,7 +142,7 @@ def test_failed_unseal_leaves_the_device_untouched(setup, swtpm, capsys):
     board = FakeBoard()
     try:
         out = tmp / "altered.npy"
-        argv = ["serve", "--checkpoint", str(ckpt), "--data", str(data), "--secrets",
+        argv = ["predict", "--checkpoint", str(ckpt), "--data", str(data), "--secrets",
                 str(sealed), "--tcti", swtpm.tcti, "-o", str(out), "--quiet",
                 "--backend", "serial", "--port", board.port, "--timeout", "1"]
         assert cli.main(argv) == 0  # through the serial backend: same outputs

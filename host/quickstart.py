@@ -1,16 +1,11 @@
-"""The end-to-end story behind `make demo`.
+"""The quick chapter of the demo: secrets, realistic softmax rows through the bit-exact unit.
 
-Default: the full story from `dynamarks.models.story` — a software TPM, secrets generated and
-sealed, the victim model, an attacker extracting a surrogate through the simulated hardware,
-the owner's verdict. `--quick` runs only the first chapter: generate a secret parameter set,
-stream a batch of realistic softmax vectors through the bit-exact reference of the unit and
-show what changed (seconds, no model, no TPM).
+No model and no TPM; seconds. ``dynamarks demo --quick`` runs it; the full story
+(:mod:`dynamarks.models.story`) starts with the same chapter's ideas on a real model.
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +16,6 @@ from dynamarks.host.fixedpoint import to_fixed, to_float
 from dynamarks.host.params import keygen, save_params
 from dynamarks.host.reference import ReferenceUnit
 from dynamarks.host.synthetic import realistic_softmax
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-o", "--out", type=Path, default=Path("out/demo"), help="output folder")
-    p.add_argument("--quick", action="store_true", help="only the reference-model chapter")
-    p.add_argument("--vectors", type=int, default=10_000, help="vectors for --quick")
-    p.add_argument("--seed", type=int, default=None, help="reproducible run (tests)")
 
 
 def reference_chapter(out: Path, vectors: int, seed: int | None, console: Console) -> dict:
@@ -71,16 +59,3 @@ def reference_chapter(out: Path, vectors: int, seed: int | None, console: Consol
     np.save(out / "labels.npy", labels)
     console.print(f"wrote {out / 'softmax.npy'}, {out / 'altered.npy'}")
     return {"altered": int(d.altered.sum()), "vectors": vectors}
-
-
-def run(args: argparse.Namespace) -> int:
-    console = Console()
-    if args.quick or importlib.util.find_spec("dynamarks.models.story") is None:
-        if not args.quick:
-            console.print("[yellow]the full story (dynamarks.models.story) is not available; "
-                          "running the reference chapter only[/]")
-        reference_chapter(args.out, args.vectors, args.seed, console)
-        return 0
-    from dynamarks.models.story import run_story
-
-    return int(run_story(args.out, console=console) or 0)

@@ -11,9 +11,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dynamarks.host.errors import DynamarksError
-from dynamarks.host.params import keygen, save_params
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--classes", type=int, default=10, help="number of classes N (default 10)")
@@ -27,6 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dynamarks.host.errors import DynamarksError
+    from dynamarks.host.params import keygen, save_params
+
     if args.output.exists() and not args.force:
         raise DynamarksError(f"{args.output} exists; use --force to overwrite it")
     params = keygen(
