@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 from dynamarks.host.errors import DynamarksError
-from dynamarks.rtl.wire import buffer_depth, max_vectors_per_frame
+from dynamarks.wire import buffer_depth, max_vectors_per_frame
 from dynamarks.sim import toolchain
 
 HARNESS = Path(__file__).resolve().parent / "board_sim.cpp"
@@ -55,7 +55,7 @@ def board_verilog(
     classes: int = 10,
     width: int = 16,
     *,
-    baud: int = 115200,
+    baud: int = 3_000_000,
     divisor: int = 4,
     max_vectors: int | None = None,
     unit=None,
@@ -151,7 +151,7 @@ class SimulatedBoard:
         classes: int = 10,
         width: int = 16,
         *,
-        baud: int = 115200,
+        baud: int = 3_000_000,
         divisor: int = 4,
         max_vectors: int | None = None,
         verilog: str | None = None,
