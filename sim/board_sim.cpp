@@ -186,8 +186,8 @@ int main(int argc, char **argv) {
                 rx_count = divisor;
             } else {                          // middle of the stop bit
                 if (line) to_host.push_back((unsigned char)rx_byte);
-                last_byte = ctx->time();
                 else fprintf(stderr, "board_sim: stop bit error from the device\n");
+                last_byte = ctx->time();
                 rx_state = -1;
             }
         }
