@@ -9,7 +9,7 @@ Two independent machines:
 =========  ==================================================================  ===============
 machine    does                                                                cycles a word
 =========  ==================================================================  ===============
-reader     reads the payload's little-endian ⌈W/8⌉-byte words from byte        2·⌈W/8⌉ + 1
+reader     reads the payload's little-endian ⌈W/8⌉-byte words from byte        3·⌈W/8⌉ + 1
            ``HEADER_BYTES`` on and offers them on ``sink`` (``first``/``last``
            every N words), from registers only
 writer     takes each output word from ``source`` and writes it back over       ⌈W/8⌉ + 1
@@ -68,7 +68,9 @@ class VectorPump(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [raddr.eq(HEADER_BYTES), rbyte.eq(0), rword.eq(0)]
                     m.next = "READ"
-            with m.State("READ"):  # the buffer reads raddr
+            with m.State("READ"):  # the buffer reads raddr (data two cycles later)
+                m.next = "WAIT"
+            with m.State("WAIT"):
                 m.next = "USE"
             with m.State("USE"):
                 m.d.sync += [rsh.eq(Cat(rsh[8:], self.buf.rdata)), raddr.eq(raddr + 1),
