@@ -51,7 +51,7 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     data or memory contents, and the harness asserts those equal as well.
 
 ``trivium_timing`` (prove; e)
-    The same argument on the Trivium block alone (32 clocks per cycle), free key/IV words:
+    The same argument on the Trivium block alone (16 clocks per cycle), free key/IV words:
     ``running`` and the keystream handshake do not depend on the key.
 
 Why the small sizes generalise: the unit is one parametric design (rtl/unit.py) whose control
@@ -499,7 +499,7 @@ class SecretsHarness(Elaboratable):
 class TriviumTimingHarness(Elaboratable):
     """Two Trivium blocks, the same control, independent key/IV data (``trivium_timing``)."""
 
-    def __init__(self, bits_per_cycle: int = 32):
+    def __init__(self, bits_per_cycle: int = 16):
         self.bpc = bits_per_cycle
 
     def elaborate(self, platform):

@@ -96,9 +96,10 @@ class WatermarkUnit(wiring.Component):
     Configuration
         Write the key/IV words and the tables (``config_writes()`` gives the list; the port is
         registered, a write lands one cycle after it is presented), then pulse
-        ``config.start``: the Trivium warm-up takes ``1152/bits`` cycles and the first keystream
-        word ``32/bits`` more (``bits`` = Trivium clocks per cycle, default the smallest power
-        of two ≥ 32/N: N = 10 → 4 bits, 296 cycles), then ``config.running`` rises and
+        ``config.start``: the Trivium key/IV load takes ``160/bits`` cycles, the warm-up
+        ``1152/bits`` and the first keystream word ``32/bits`` more (``bits`` = Trivium clocks
+        per cycle, default the smallest power of two ≥ 32/N, at most 16: N = 10 → 4 bits, 336
+        cycles), then ``config.running`` rises and
         ``sink.ready`` may rise. The keystream position (vector number 0) is counted from that
         start. A start is refused unless all five key/IV words were written since the last
         start (or reset); a key/IV write stops the keystream (``running`` falls).
@@ -145,7 +146,7 @@ class WatermarkUnit(wiring.Component):
     Parameters
         ``classes`` N (2 ≤ N ≤ 64; every N in that range runs at full rate), ``width`` W
         (SPEC: 10 ≤ W ≤ 24; W > 16 uses two DSP tiles for Δ); ``trivium_bits`` (power of
-        two, 32/trivium_bits ≤ N); ``external_keystream`` replaces the Trivium by a
+        two ≤ 16, 32/trivium_bits ≤ N); ``external_keystream`` replaces the Trivium by a
         ``keystream`` input stream of 32-bit words (for formal proofs; ``config.running`` is
         then 1 and the harness must offer a word whenever ``keystream.ready`` is high).
 
@@ -161,17 +162,21 @@ class WatermarkUnit(wiring.Component):
         ``ks_take`` can occur (simplest: always).
     """
 
+    #: the alter stage's class (a test may substitute a deliberately broken one)
+    alter_stage: type[AlterStage] = AlterStage
+
     def __init__(self, classes: int = 10, width: int = 16, *, trivium_bits: int | None = None,
                  external_keystream: bool = False):
         if trivium_bits is None:
-            trivium_bits = min(32, 1 << ceil_log2(-(-32 // max(classes, 1))))
+            trivium_bits = min(16, 1 << ceil_log2(-(-32 // max(classes, 1))))
         problem = None
         if not 2 <= classes <= 64:
             problem = "classes must be 2 … 64"
         elif not 2 <= width <= 32:
             problem = "width must be 2 … 32 (SPEC: 10 … 24)"
-        elif trivium_bits < 1 or 32 % trivium_bits or 32 // trivium_bits > classes:
-            problem = f"trivium_bits must be a power of two with 32/bits ≤ N ({classes})"
+        elif (not 1 <= trivium_bits <= 16 or 32 % trivium_bits
+              or 32 // trivium_bits > classes):
+            problem = f"trivium_bits must be a power of two ≤ 16 with 32/bits ≤ N ({classes})"
         if problem:
             self._MustUse__silence = True    # no "created but never used" warning
             raise ValueError(problem)
@@ -217,7 +222,7 @@ class WatermarkUnit(wiring.Component):
         m.submodules.window = window = Window(w)
         m.submodules.delta = delta = DeltaGen(w)
         m.submodules.sampler = sampler = Sampler()
-        m.submodules.alter = alter = AlterStage(w)
+        m.submodules.alter = alter = self.alter_stage(w)
 
         # ---- configuration ----------------------------------------------------------------
         cfg = self.config
