@@ -4,7 +4,7 @@ Interface::
 
     server = PredictionServer(model, unit, ServerConfig(model_name="fmnist"))
     app = server.app            # an ASGI app; server.start()/stop() run in its lifespan
-    serve_forever(server, host="127.0.0.1", port=8000)   # uvicorn, until SIGINT/SIGTERM
+    serve_forever(server, bind("127.0.0.1", 8000))     # uvicorn, until SIGINT/SIGTERM
 
 Endpoints (OIP v2 REST; bodies are JSON, errors are ``{"error": "<one line>"}``):
 
@@ -49,6 +49,7 @@ import contextlib
 import json
 import logging
 import re
+import socket
 import time
 from dataclasses import dataclass
 
@@ -310,11 +311,32 @@ class AccessLog:
                 }))
 
 
-def serve_forever(server: PredictionServer, host: str = "127.0.0.1", port: int = 8000,
-                  log_level: str = "info") -> None:
-    """Run ``server`` under uvicorn until SIGINT/SIGTERM; in-flight requests are answered."""
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port); :class:`DynamarksError` if it cannot be had."""
+    from dynamarks.host.errors import DynamarksError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise DynamarksError(f"cannot resolve --host {host}: {exc.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise DynamarksError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_forever(server: PredictionServer, sock: socket.socket, log_level: str = "info") -> None:
+    """Run ``server`` under uvicorn on ``sock`` until SIGINT/SIGTERM; requests in flight are
+    answered before the lifespan's shutdown drains the batcher and closes the unit."""
     import uvicorn
 
-    uvicorn.run(server.app, host=host, port=port, log_level=log_level, access_log=False,
-                lifespan="on")
-
+    config = uvicorn.Config(server.app, log_level=log_level, access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=30)
+    uvicorn.Server(config).run(sockets=[sock])
