@@ -37,7 +37,7 @@ class LinearModel:
 
     def __init__(self, seed: int = 0, nan_above: float = 1e6) -> None:
         rng = np.random.default_rng(seed)
-        self.w = rng.normal(0, 4.0, (int(np.prod(SHAPE)), CLASSES))
+        self.w = rng.normal(0, 1.5, (int(np.prod(SHAPE)), CLASSES))
         self.b = rng.normal(0, 1.0, CLASSES)
         self.nan_above = nan_above
         self.calls = 0
