@@ -8,9 +8,11 @@ Interface::
         api.infer(x float32[M, ...]) -> float64[M, N]   # POST .../infer, rows in order
 
 ``infer`` sends the rows in requests of at most ``max_rows`` (default 256) over one kept-alive
-connection and returns the output tensor the server names ``probabilities`` (or its only
-output), as float64 rows in input order. FP32 values go as the exact decimal of each float32,
-so the server receives the tensor bit for bit. Any failure (connection refused, time-out, a
+connection (as JSON numbers, or with ``binary=True`` as raw FP32 by the binary tensor data
+extension, which ``dynamarks serve`` and Triton accept) and returns the output tensor the
+server names ``probabilities`` (or its only output), as float64 rows in input order. JSON
+FP32 values go as the exact decimal of each float32, so the server receives the tensor bit
+for bit either way. Any failure (connection refused, time-out, a
 non-200 status, a reply of the wrong shape) is a :class:`DynamarksError` with one line: the
 URL, the status and the server's ``error`` text (truncated), never the request data.
 No request is retried: with a watermarked API every answered query consumed keystream, and a
@@ -33,7 +35,8 @@ _URL = re.compile(r"^(https?://[^/]+)/v2/models/([^/]+)(?:/versions/([^/]+))?/?(
 class OipClient:
     """See the module doc. ``url`` is ``http[s]://HOST:PORT/v2/models/NAME``."""
 
-    def __init__(self, url: str, timeout: float = 30.0, max_rows: int = 256) -> None:
+    def __init__(self, url: str, timeout: float = 30.0, max_rows: int = 256,
+                 binary: bool = False) -> None:
         m = _URL.match(url.strip())
         if not m:
             raise DynamarksError(
@@ -47,6 +50,7 @@ class OipClient:
         )
         self.url = url
         self.max_rows = max_rows
+        self.binary = binary
         self._http = httpx.Client(timeout=timeout)
         self._meta: dict[str, Any] | None = None
 
@@ -75,11 +79,18 @@ class OipClient:
         parts = []
         for start in range(0, len(x), self.max_rows):
             chunk = x[start : start + self.max_rows]
-            body = {
-                "inputs": [{"name": name, "shape": list(chunk.shape), "datatype": "FP32",
-                            "data": chunk.astype(np.float64).ravel().tolist()}],
-            }
-            doc = self._request("POST", self.model_url + "/infer", body)
+            tensor: dict[str, Any] = {"name": name, "shape": list(chunk.shape),
+                                      "datatype": "FP32"}
+            if self.binary:
+                raw = chunk.astype("<f4").tobytes()
+                tensor["parameters"] = {"binary_data_size": len(raw)}
+                head = json.dumps({"inputs": [tensor]}, separators=(",", ":")).encode()
+                doc = self._request("POST", self.model_url + "/infer", head + raw,
+                                    {"inference-header-content-length": str(len(head))})
+            else:
+                tensor["data"] = chunk.astype(np.float64).ravel().tolist()
+                content = json.dumps({"inputs": [tensor]}, separators=(",", ":")).encode()
+                doc = self._request("POST", self.model_url + "/infer", content)
             parts.append(self._output(doc, len(chunk)))
         return np.concatenate(parts)
 
@@ -110,17 +121,16 @@ class OipClient:
             )
         return data.reshape(shape)
 
-    def _request(self, method: str, url: str, body: dict | None = None) -> Any:
+    def _request(self, method: str, url: str, content: bytes | None = None,
+                 headers: dict[str, str] | None = None) -> Any:
         import httpx
 
         try:
-            if body is None:
+            if content is None:
                 r = self._http.request(method, url)
             else:
-                r = self._http.request(
-                    method, url, content=json.dumps(body, separators=(",", ":")).encode(),
-                    headers={"content-type": "application/json"},
-                )
+                r = self._http.request(method, url, content=content, headers={
+                    "content-type": "application/json", **(headers or {})})
         except httpx.TimeoutException:
             raise DynamarksError(f"{url}: no answer in time") from None
         except httpx.HTTPError as exc:

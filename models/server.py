@@ -176,20 +176,28 @@ class PredictionServer:
             ok = await self._ready()
             return _json(200 if ok else 503, {"name": name, "ready": ok})
 
-        @app.post("/v2/models/{model}/infer")
-        @app.post("/v2/models/{model}/versions/{version}/infer")
-        async def infer(model: str, request: Request, version: str = MODEL_VERSION) -> Response:
-            if (err := self._check_model(model, version)) is not None:
+        async def infer(request: Request) -> Response:
+            # a plain Starlette route: FastAPI's per-request dependency solving would cost
+            # more than parsing the tensor
+            err = self._check_model(request.path_params["model"],
+                                    request.path_params.get("version", MODEL_VERSION))
+            if err is not None:
                 return err
             try:
                 body = await _read_body(request, cfg.max_body_bytes)
-                req = parse_infer_request(body, self.spec, cfg.max_rows)
+                req = parse_infer_request(
+                    body, self.spec, cfg.max_rows,
+                    request.headers.get("inference-header-content-length"),
+                )
                 out = await asyncio.wrap_future(self.batcher.submit(req.x))
             except (OipError, BatchError) as exc:
                 return _error(exc.status, exc.reason)
             self.metrics.vectors.inc(len(out))
             request.state.vectors = len(out)
             return Response(encode_infer_response(name, req.id, out), media_type=JSON)
+
+        for path in ("/v2/models/{model}/infer", "/v2/models/{model}/versions/{version}/infer"):
+            app.add_route(path, infer, methods=["POST"], include_in_schema=False)
 
         @app.get("/metrics")
         async def metrics() -> Response:

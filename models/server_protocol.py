@@ -18,6 +18,12 @@ JSON shapes (OIP v2 REST, "Inference Request/Response JSON Object")::
                            "data": [... M*N numbers, row-major]}]}
     error    {"error": str}
 
+The binary tensor data extension (Triton's, also KServe's) is accepted for the input: the
+header ``Inference-Header-Content-Length: L`` says the JSON is the body's first L bytes; the
+input then has ``"parameters": {"binary_data_size": B}`` and no ``data``, and its B bytes of
+little-endian FP32 follow the JSON. It skips the decimal round trip (about 1 µs per number
+in ``json``), which is what limits a JSON client at 784 numbers an image. Answers are JSON.
+
 Every refusal is an :class:`OipError` with an HTTP status (400 malformed, 413 too large,
 422 well-formed JSON with a tensor the model cannot take) and a one-line reason that quotes
 nothing from the request body. Parsing is complete before anything is queued, so a refused
@@ -70,8 +76,19 @@ class InferRequest:
     x: np.ndarray  # float32[M, *spec.shape], finite
 
 
-def parse_infer_request(body: bytes, spec: TensorSpec, max_rows: int) -> InferRequest:
-    """Validate an inference request body; see the module doc. Raises :class:`OipError`."""
+def parse_infer_request(
+    body: bytes, spec: TensorSpec, max_rows: int, header_length: str | None = None
+) -> InferRequest:
+    """Validate an inference request body; see the module doc. Raises :class:`OipError`.
+
+    ``header_length``: the ``Inference-Header-Content-Length`` header of the binary tensor
+    data extension, if the request has one.
+    """
+    binary = b""
+    if header_length is not None:
+        if not header_length.isdigit() or int(header_length) > len(body):
+            raise OipError(400, "bad Inference-Header-Content-Length")
+        body, binary = body[: int(header_length)], body[int(header_length) :]
     try:
         doc = json.loads(body)  # NaN/Infinity parse, and are refused below with 422
     except (ValueError, RecursionError):
@@ -109,6 +126,13 @@ def parse_infer_request(body: bytes, spec: TensorSpec, max_rows: int) -> InferRe
         raise OipError(422, "the batch must hold at least one row")
     if rows > max_rows:
         raise OipError(413, f"{rows} rows in one request; at most {max_rows}")
+    params = t.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise OipError(400, "'parameters' must be an object")
+    if "binary_data_size" in params:
+        return InferRequest(req_id, _binary_tensor(params["binary_data_size"], binary, rows, spec))
+    if binary:
+        raise OipError(400, "binary data after the JSON header, but no input declares it")
     data = t.get("data")
     if not isinstance(data, list):
         raise OipError(400, "'data' must be a JSON array")
@@ -131,6 +155,19 @@ def parse_infer_request(body: bytes, spec: TensorSpec, max_rows: int) -> InferRe
     if not np.isfinite(x).all():
         raise OipError(422, "'data' holds a number outside the float32 range")
     return InferRequest(req_id, x)
+
+
+def _binary_tensor(size: object, binary: bytes, rows: int, spec: TensorSpec) -> np.ndarray:
+    """The input of the binary tensor data extension: little-endian FP32, row-major."""
+    need = 4 * rows * spec.row_size
+    if not isinstance(size, int) or isinstance(size, bool) or size != len(binary):
+        raise OipError(400, "binary_data_size does not match the bytes after the JSON header")
+    if size != need:
+        raise OipError(422, f"{size} bytes of binary data but shape needs {need} (FP32)")
+    x = np.frombuffer(binary, dtype="<f4").astype(np.float32).reshape(rows, *spec.shape)
+    if not np.isfinite(x).all():
+        raise OipError(422, "the binary data contains NaN or Inf")
+    return x
 
 
 def _holds_bool(data: list) -> bool:

@@ -221,3 +221,31 @@ def test_access_log_is_one_json_line_per_request(setup, caplog):
     assert line["method"] == "POST" and line["path"] == URL
     assert line["status"] == 200 and line["vectors"] == 2 and line["ms"] >= 0
     assert set(line) == {"time", "client", "method", "path", "status", "ms", "vectors"}
+
+
+def _binary(x: np.ndarray, size: int | None = None) -> tuple[bytes, dict]:
+    raw = x.astype("<f4").tobytes()
+    head = json.dumps({"inputs": [{
+        "name": "input", "shape": list(x.shape), "datatype": "FP32",
+        "parameters": {"binary_data_size": len(raw) if size is None else size}}]}).encode()
+    return head + raw, {"inference-header-content-length": str(len(head))}
+
+
+def test_binary_tensor_extension(setup):
+    server, _, model, params = setup
+    rng = np.random.default_rng(6)
+    x = rng.random((3, *SHAPE), dtype=np.float32)
+    nan = x.copy()
+    nan[1, 0, 2, 2] = np.nan
+    cases = [_binary(x), _binary(nan), _binary(x, size=10), _binary(x[:, :, :2])]
+    body, headers = _binary(x)
+    cases.append((body, {"inference-header-content-length": str(len(body) + 1)}))
+
+    async def go(c):
+        return [await c.post(URL, content=b, headers=h) for b, h in cases]
+
+    replies = run_with_client(server.app, go)
+    assert [r.status_code for r in replies] == [200, 422, 400, 422, 400]
+    got = np.asarray(json_body(replies[0])["outputs"][0]["data"]).reshape(3, 10)
+    assert np.array_equal(got, expected_answer(model, params, x, keystream_words(params, 3)))
+    assert server.unit.position == 3
