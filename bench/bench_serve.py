@@ -53,7 +53,8 @@ def _diff_hist(before: dict, after: dict) -> list[tuple[str, int]]:
     return rows
 
 
-async def _phase(url: str, body: bytes, rows: int, clients: int, seconds: float) -> dict:
+async def _phase(url: str, body: bytes, rows: int, clients: int, seconds: float,
+                 extra_headers: str = "") -> dict:
     """K clients, each on its own kept-alive HTTP/1.1 connection, each sending the same
     pre-encoded request as soon as its previous answer is in. The client is a minimal
     HTTP/1.1 writer/reader (like wrk): a full client library would cost more CPU than the
@@ -62,7 +63,7 @@ async def _phase(url: str, body: bytes, rows: int, clients: int, seconds: float)
 
     u = urlsplit(url)
     head = (f"POST {u.path} HTTP/1.1\r\nHost: {u.netloc}\r\nContent-Type: application/json"
-            f"\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+            f"\r\nContent-Length: {len(body)}\r\n{extra_headers}\r\n").encode()
     request = head + body
     expect = f'"shape":[{rows},10]'.encode()
     latencies: list[float] = []
@@ -120,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=4, help="images per request")
     ap.add_argument("--max-batch", type=int, default=64)
     ap.add_argument("--max-delay-ms", type=float, default=2.0)
+    ap.add_argument("--binary", action="store_true",
+                    help="send the images as raw FP32 (binary tensor data extension), not JSON")
     ap.add_argument("--server-threads", type=int, default=1, help="torch threads in the server")
     args = ap.parse_args(argv)
     ks = [int(k) for k in args.clients.split(",")]
@@ -159,18 +162,27 @@ def main(argv: list[str] | None = None) -> int:
                 pass
             time.sleep(0.05)
         x = np.random.default_rng(0).random((args.rows, 1, 28, 28), dtype=np.float32)
-        body = json.dumps({"inputs": [{"name": "input", "shape": list(x.shape),
-                                       "datatype": "FP32",
-                                       "data": x.astype(np.float64).ravel().tolist()}]}).encode()
+        tensor = {"name": "input", "shape": list(x.shape), "datatype": "FP32"}
+        extra = ""
+        if args.binary:
+            raw = x.astype("<f4").tobytes()
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            head = json.dumps({"inputs": [tensor]}).encode()
+            body = head + raw
+            extra = f"Inference-Header-Content-Length: {len(head)}\r\n"
+        else:
+            tensor["data"] = x.astype(np.float64).ravel().tolist()
+            body = json.dumps({"inputs": [tensor]}).encode()
         print(f"prediction API on loopback: fmnist_cnn, reference unit, {args.rows} images per "
-              f"request, max batch {args.max_batch}, max delay {args.max_delay_ms} ms, "
+              f"request ({'binary FP32' if args.binary else 'JSON'}), max batch {args.max_batch}, "
+              f"max delay {args.max_delay_ms} ms, "
               f"{os.cpu_count()} cores shared by clients and server")
         print(f"{'clients':>7} {'requests/s':>10} {'vectors/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
               f"{'errors':>6}  batch sizes (vectors: calls)")
         results = []
         for k in ks:
             before = _histogram(httpx.get(base + "/metrics").text)
-            r = asyncio.run(_phase(url + "/infer", body, args.rows, k, args.seconds))
+            r = asyncio.run(_phase(url + "/infer", body, args.rows, k, args.seconds, extra))
             after = _histogram(httpx.get(base + "/metrics").text)
             hist = ", ".join(f"<={le}: {n}" for le, n in _diff_hist(before, after))
             print(f"{k:>7} {r['rps']:>10.0f} {r['vps']:>10.0f} {r['p50_ms']:>7.1f} "

@@ -4,7 +4,7 @@ Interface::
 
     ServedModel (protocol): predict_proba(x float32[M, C, H, W]) -> float64[M, N],
                             classes: int, input_shape: tuple (C, H, W)
-    UnitSupervisor(open_backend, retry_interval=1.0, clock=time.monotonic)
+    UnitSupervisor(open_backend, retry_interval=1.0, clock=time.monotonic, owns_backend=True)
         .alter(codes int64[M, N]) -> int64[M, N]      # raises UnitUnavailable
         .ready, .position, .width, .classes, .recover(), .close()
 
@@ -71,8 +71,10 @@ class UnitSupervisor:
         *,
         retry_interval: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        owns_backend: bool = True,
     ) -> None:
         self._open = open_backend
+        self._owns = owns_backend
         self._retry_interval = retry_interval
         self._clock = clock
         self._backend: Backend | None = None
@@ -152,9 +154,10 @@ class UnitSupervisor:
                 pass
 
     def close(self) -> None:
+        """Stop answering; close the backend unless it was lent (``owns_backend=False``)."""
         self._closed = True
         backend, self._backend = self._backend, None
-        if backend is not None:
+        if backend is not None and self._owns:
             backend.close()
 
 
