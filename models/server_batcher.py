@@ -21,7 +21,9 @@ state and the unit, :class:`~dynamarks.models.server_pipeline.UnitSupervisor`):
 
 1. the model on the concatenated rows (float64 softmax rows, request order);
 2. requests whose rows are not probability vectors (a model that overflowed on an extreme
-   input) are refused with 422 *before* the unit, so they consume no keystream;
+   input), or that the model refuses (it raised :class:`DynamarksError`; the batch is then
+   re-run request by request to find whose input it was) are refused with 422 *before* the
+   unit, so they consume no keystream; a model that fails otherwise is 500;
 3. SPEC §2 fixed point, the unit on all remaining rows at once, back to float64;
 4. the output is cut back into the requests in the same order: request k gets exactly its
    own rows, in its own order, and consumed exactly len(rows) keystream positions.
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dynamarks.host.errors import DynamarksError
 from dynamarks.host.fixedpoint import SUM_TOLERANCE, to_fixed, to_float
 from dynamarks.models.server_pipeline import ServedModel, UnitSupervisor, UnitUnavailable
 
@@ -214,14 +217,20 @@ class Batcher:
         classes = self.unit.classes
         x = batch[0].x if len(batch) == 1 else np.concatenate([j.x for j in batch])
         try:
-            probs = np.asarray(self.model.predict_proba(x), dtype=np.float64)
-            if probs.shape != (len(x), classes):
-                raise ValueError(f"the model returned shape {probs.shape} for {len(x)} rows")
-        except Exception as exc:  # noqa: BLE001
-            log.error("the model failed on a batch of %d rows: %s", len(x), type(exc).__name__)
+            probs = self._predict(x)
+        except Exception:  # noqa: BLE001 - find out whose input it was, request by request
+            parts = []
             for job in batch:
-                job.future.set_exception(BatchError(500, "the model failed on this batch"))
-            return
+                try:
+                    parts.append(self._predict(job.x))
+                except Exception as exc:  # noqa: BLE001
+                    parts.append(np.full((len(job.x), classes), np.nan))
+                    if isinstance(exc, DynamarksError):  # the model refuses this input
+                        log.info("the model refused an input: %s", type(exc).__name__)
+                    else:
+                        log.error("the model failed: %s", type(exc).__name__)
+                        job.future.set_exception(BatchError(500, "the model failed"))
+            probs = np.concatenate(parts)
         good_rows = (
             np.isfinite(probs).all(axis=1)
             & (probs >= 0).all(axis=1)
@@ -231,7 +240,9 @@ class Batcher:
         start = 0
         for job in batch:
             m = len(job.x)
-            if good_rows[start : start + m].all():
+            if job.future.done():  # already failed above
+                pass
+            elif good_rows[start : start + m].all():
                 keep.append((job, start))
             else:
                 job.future.set_exception(
@@ -259,6 +270,12 @@ class Batcher:
             m = len(job.x)
             job.future.set_result(out[at : at + m])
             at += m
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        probs = np.asarray(self.model.predict_proba(x), dtype=np.float64)
+        if probs.shape != (len(x), self.unit.classes):
+            raise ValueError(f"the model returned shape {probs.shape} for {len(x)} rows")
+        return probs
 
     def _observe_unit(self) -> None:
         if self.metrics is None:

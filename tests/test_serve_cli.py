@@ -17,10 +17,13 @@ import torch
 
 from dynamarks.cli import main
 from dynamarks.host.errors import DynamarksError
+from dynamarks.host.fixedpoint import to_fixed, to_float
 from dynamarks.host.oip_client import OipClient
 from dynamarks.host.params import keygen, save_params
+from dynamarks.host.reference import ReferenceUnit
 from dynamarks.models.api import ProtectedAPI
 from dynamarks.models.checkpoint import save_checkpoint
+from dynamarks.models.model_file import open_model
 from dynamarks.models.networks import build
 
 
@@ -68,7 +71,12 @@ def test_serve_answers_a_plain_http_client_and_stops_on_sigterm(files):
             proc.wait()
     log = proc.stderr.read()
     assert proc.returncode in (0, -signal.SIGTERM)
-    assert np.array_equal(got, in_process(net, params, x))
+    # the oracle: the model file's probabilities (models.model_file, tested on its own),
+    # SPEC §2, and a fresh bit-exact reference unit from keystream position 0
+    probs = open_model(model).predict_proba(x)
+    unit = ReferenceUnit(params)
+    want = to_float(unit.process(to_fixed(probs, params.width, params.classes)), params.width)
+    assert np.array_equal(got, want)
     access = [ln for ln in log.splitlines() if ln.startswith("{")]
     assert any('"path": "/v2/models/fm/infer"' in ln and '"vectors": 3' in ln for ln in access)
     assert "Application shutdown complete" in log
@@ -113,3 +121,19 @@ def test_the_attacker_over_http_gets_what_the_in_process_api_answers(files):
         got = np.concatenate([api.query(torch.from_numpy(x[:25])),
                               api.query(torch.from_numpy(x[25:]))])
     assert np.array_equal(got, in_process(net, params, x))
+
+
+def test_torchscript_model_needs_and_takes_an_input_shape(files, tmp_path, capsys):
+    from dynamarks.cli.serve import _settle_shape
+
+    model, params_file, net, _ = files
+    ts = tmp_path / "fm.ts"
+    torch.jit.save(torch.jit.trace(net.eval(), torch.zeros(1, 1, 28, 28)), str(ts))
+    rc = main(["serve", "--model", str(ts), "--params", str(params_file)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--input-shape" in err and err.count("\n") == 1
+    m = open_model(ts)
+    _settle_shape(m, "1,28,28")
+    assert m.input_shape == (1, 28, 28) and m.classes == 10
+    with pytest.raises(DynamarksError, match="takes"):
+        _settle_shape(open_model(model), "3,32,32")

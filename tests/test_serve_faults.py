@@ -237,3 +237,36 @@ def test_a_model_failure_is_500_and_consumes_nothing(parts):
         b.submit(np.zeros((2, *SHAPE), np.float32)).result(10)
     b.stop()
     assert err.value.status == 500 and unit.position == 0 and device.calls == 0
+
+
+def test_a_request_the_model_refuses_fails_alone(parts):
+    """A model that raises DynamarksError on one request's input (as models.model_file does
+    for a NaN output) fails that request with 422; the others in its batch are answered."""
+    params, device, model = parts
+    from dynamarks.host.errors import DynamarksError
+
+    class Picky(LinearModel):
+        def predict_proba(self, x):
+            if (x > 100).any():
+                raise DynamarksError("the model returned NaN or Inf")
+            return super().predict_proba(x)
+
+    picky = Picky()
+    unit = UnitSupervisor(device.open)
+    b = started_batcher(picky, unit)
+    rng = np.random.default_rng(4)
+    f0 = b.submit(rows(rng, 1))
+    assert device.entered.wait(10)
+    xs = [rows(rng, 2), np.full((1, *SHAPE), 1000.0, np.float32), rows(rng, 3)]
+    futures = [b.submit(x) for x in xs]
+    device.gate.set()
+    f0.result(10)
+    with pytest.raises(BatchError) as err:
+        futures[1].result(10)
+    assert err.value.status == 422
+    a, c = futures[0].result(10), futures[2].result(10)
+    b.stop()
+    words = keystream_words(params, 6)
+    assert np.array_equal(a, expected_answer(picky, params, xs[0], words[1:3]))
+    assert np.array_equal(c, expected_answer(picky, params, xs[2], words[3:6]))
+    assert unit.position == 6

@@ -34,6 +34,9 @@ from dynamarks.cli.options import add_backend_options, add_secret_options
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", "--checkpoint", dest="model", required=True, metavar="FILE",
                         help="the model: a dynamarks checkpoint (.pt), TorchScript or ONNX file")
+    parser.add_argument("--input-shape", default=None, metavar="C,H,W",
+                        help="one image's shape, for a model file that does not say it "
+                        "(TorchScript; ONNX with dynamic dimensions)")
     add_backend_options(parser)
     add_secret_options(parser)
     parser.add_argument("--host", default="127.0.0.1",
@@ -83,11 +86,12 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.torch_threads)
     from dynamarks.host.driver import open_backend
+    from dynamarks.models.model_file import open_model
     from dynamarks.models.server import PredictionServer, ServerConfig, bind, serve_forever
-    from dynamarks.models.server_model import open_served_model
     from dynamarks.models.server_pipeline import UnitSupervisor
 
-    model = open_served_model(args.model)
+    model = open_model(args.model)
+    _settle_shape(model, args.input_shape)
     if model.classes != params.classes:
         raise DynamarksError(
             f"the model has {model.classes} classes but the parameter set is for {params.classes}"
@@ -99,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         config = ServerConfig(
             model_name=name, max_batch=args.max_batch, max_delay=args.max_delay_ms / 1000,
             max_body_bytes=int(args.max_body_mb * (1 << 20)),
+            platform={"onnx": "onnxruntime_onnx", "torchscript": "pytorch_torchscript"}.get(
+                model.kind, "pytorch_dynamarks_checkpoint"),
         )
         server = PredictionServer(model, unit, config)
         level = getattr(logging, args.log_level.upper())
@@ -115,3 +121,33 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sock.close()
     return 0
+
+
+def _settle_shape(model, given: str | None) -> None:
+    """Fill in the model's per-image shape (from ``--input-shape`` when the file does not say
+    it) and its class count (from one forward pass on zeros when the file does not say it)."""
+    import numpy as np
+
+    from dynamarks.host.errors import DynamarksError
+
+    shape = None
+    if given is not None:
+        try:
+            shape = tuple(int(d) for d in given.split(","))
+        except ValueError:
+            shape = ()
+        if not shape or min(shape) < 1:
+            raise DynamarksError(f"--input-shape {given!r}: give positive sizes like 1,28,28")
+    if model.input_shape is None:
+        if shape is None:
+            raise DynamarksError(
+                f"{model.path.name} does not say its input shape; give --input-shape C,H,W"
+            )
+        model.input_shape = shape
+    elif shape is not None and tuple(model.input_shape) != shape:
+        raise DynamarksError(
+            f"--input-shape {given} but {model.path.name} takes {tuple(model.input_shape)}"
+        )
+    if model.classes is None:
+        model.classes = int(model.predict_proba(np.zeros((1, *model.input_shape), np.float32))
+                            .shape[1])
