@@ -96,19 +96,20 @@ async def _phase(url: str, body: bytes, rows: int, clients: int, seconds: float,
             "p99_ms": 1000 * float(np.percentile(lat, 99))}
 
 
-def _in_process(model, params, batch: int, seconds: float) -> float:
-    """Vectors/s of model + SPEC §2 + reference unit called directly on batches of ``batch``."""
-    import torch
-
+def _in_process(path: Path, params, batch: int, seconds: float) -> float:
+    """Vectors/s of the same model file + SPEC §2 + reference unit called directly on
+    batches of ``batch`` (what the server's worker does, without HTTP and batching)."""
     from dynamarks.host.driver import open_backend
     from dynamarks.host.fixedpoint import to_fixed, to_float
+    from dynamarks.models.model_file import open_model
 
-    x = torch.rand(batch, 1, 28, 28)
+    model = open_model(path)
+    x = np.random.default_rng(1).random((batch, 1, 28, 28), dtype=np.float32)
     n = 0
-    with open_backend("reference", params) as backend, torch.no_grad():
+    with open_backend("reference", params) as backend:
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            p = torch.softmax(model(x).double(), dim=1).numpy()
+            p = model.predict_proba(x)
             to_float(backend.process(to_fixed(p, params.width, params.classes)), params.width)
             n += batch
         return n / (time.perf_counter() - t0)
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
-    inproc = _in_process(model, params, args.max_batch, args.seconds)
+    inproc = _in_process(tmp / "fmnist.pt", params, args.max_batch, args.seconds)
     served = results[-1]["vps"]
     print(f"in-process model + unit, batch {args.max_batch}: {inproc:.0f} vectors/s; "
           f"served at {ks[-1]} clients: {served:.0f} vectors/s; overhead "
