@@ -32,7 +32,7 @@ static int64_t alter_rows(const double *x, const double *s, const uint32_t *word
         const double *xr = x + v * n;
         double *yr = out + v * n;
         double frac[NMAX];
-        int64_t p[NMAX];
+        int64_t p[NMAX] = {0};
         int64_t fsum = 0;
         const double sv = s[v];
         /* SPEC §2 steps 2-3 */
@@ -44,22 +44,27 @@ static int64_t alter_rows(const double *x, const double *s, const uint32_t *word
             fsum += f;
         }
         const int64_t r = one - fsum;
-        /* step 4: +1 to the r largest fractions, ties to the lowest index; r passes that
-           each take the largest fraction left (strict > keeps the lowest index) */
-        for (int64_t t = 0; t < r; t++) {
-            int best = -1;
-            double bf = -1.0;
-            for (int k = 0; k < n; k++)
-                if (frac[k] > bf) { bf = frac[k]; best = k; }
-            p[best] += 1;
-            frac[best] = -2.0;
+        /* step 4: +1 to the r largest fractions, ties to the lowest index: entry k's rank
+           in that order is the number of entries before it (branch-free, vectorizable) */
+        if (r > 0) {
+            for (int k = 0; k < n; k++) {
+                const double fk = frac[k];
+                int rank = 0;
+                for (int j = 0; j < n; j++)
+                    rank += (frac[j] > fk) | ((frac[j] == fk) & (j < k));
+                p[k] += rank < r;
+            }
         }
         /* step 5: keep the float argmax when it is unique */
-        int kx = 0, ties = 1;
+        int kx = 0;
+        double xm = xr[0];
         for (int k = 1; k < n; k++) {
-            if (xr[k] > xr[kx]) { kx = k; ties = 1; }
-            else if (xr[k] == xr[kx]) ties++;
+            const int gt = xr[k] > xm;
+            kx = gt ? k : kx;
+            xm = gt ? xr[k] : xm;
         }
+        int ties = 0;
+        for (int k = 0; k < n; k++) ties += xr[k] == xm;
         if (ties == 1) {
             for (;;) {
                 int kp = 0;
