@@ -27,12 +27,13 @@ static int64_t alter_rows(const double *x, const double *s, const uint32_t *word
                           const int64_t *b, const int64_t *thr, Py_ssize_t m, int n,
                           int64_t one, double *out) {
     int64_t altered = 0;
+    if (n < 1 || n > NMAX) return 0;
     const double fone = (double)one, inv = 1.0 / (double)one; /* exact: a power of two */
     for (Py_ssize_t v = 0; v < m; v++) {
         const double *xr = x + v * n;
         double *yr = out + v * n;
         double frac[NMAX];
-        int64_t p[NMAX] = {0};
+        int64_t p[NMAX];
         int64_t fsum = 0;
         const double sv = s[v];
         /* SPEC §2 steps 2-3 */
