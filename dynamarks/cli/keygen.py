@@ -24,11 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dynamarks.host.errors import DynamarksError
+    from dynamarks.host.atomic import check_writable
     from dynamarks.host.params import keygen, save_params
 
-    if args.output.exists() and not args.force:
-        raise DynamarksError(f"{args.output} exists; use --force to overwrite it")
+    check_writable(args.output, overwrite=args.force)
     params = keygen(
         args.classes, args.width, alpha=args.alpha, beta=args.beta, a=args.a, b=args.b
     )
