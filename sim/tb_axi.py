@@ -231,8 +231,8 @@ class AxiTB:
                 frame = await with_timeout(self.sink.recv(), 200 * self.n * CLOCK_NS + 20_000,
                                            "ns")
             except SimTimeoutError:
-                raise AssertionError(f"vector {k} of {len(p)} never came out; {self.probe()}")
-            got = [int(x) for x in frame.tdata]
+                raise AssertionError(f"vector {k} of {len(p)} never came out; {self.probe()}"
+                                     ) from None
             got = [int(x) for x in frame.tdata]
             assert got == [int(x) for x in want.out[k]], (
                 f"vector {k}: in {list(p[k])} expected {list(want.out[k])} got {got}")
