@@ -266,10 +266,6 @@ def calibrate(benign_etas: Sequence[float], tau: float = TAU) -> Calibration:
 # independently). T = Σ R_i then has an exactly computable null distribution (a convolution of
 # discrete uniforms) and p = P0(T ≤ t_obs).
 
-#: log(0) guard for probabilities: the smallest probability the score distinguishes.
-LOG_FLOOR = 1e-12
-
-
 def favoured_indices(params: object) -> np.ndarray:
     """f_i for every class: the index V_i favours, int64[N]; −1 where V_i has no favoured
     index other than i (the paper's table when keygen drew i itself, or a flat table).
@@ -291,16 +287,18 @@ def favoured_indices(params: object) -> np.ndarray:
 def keyed_scores(s: np.ndarray, p: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
     """(scores float64[N, N], group sizes int64[N]).
 
-    ``scores[i, j]`` = mean over the inputs with F_org top class i of
-    log max(s_j, LOG_FLOOR) − log max(p_j, LOG_FLOOR); NaN on the diagonal and for empty
-    groups. Uses no secret: under H0 the scores are independent of the key.
+    For an input with F_org top class i, ``s̃`` and ``p̃`` are the suspect's and F_org's
+    answers with entry i removed and the rest renormalised to sum 1 (how each model spreads
+    its *non-top* mass). ``scores[i, j]`` = mean over the inputs with F_org top class i of
+    s̃_j − p̃_j. NaN on the diagonal and for empty groups. Uses no secret: under H0 the scores
+    are independent of the key.
     """
     s = np.asarray(s, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     if s.shape != p.shape or s.ndim != 2 or s.shape[1] != classes:
         raise ValueError(f"need s and p of shape [M, {classes}], got {s.shape} and {p.shape}")
-    r = np.log(np.maximum(s, LOG_FLOOR)) - np.log(np.maximum(p, LOG_FLOOR))
     top = np.argmax(p, axis=1)
+    r = _non_top(s, top) - _non_top(p, top)
     sums = np.zeros((classes, classes))
     np.add.at(sums, top, r)
     sizes = np.bincount(top, minlength=classes).astype(np.int64)
@@ -309,6 +307,18 @@ def keyed_scores(s: np.ndarray, p: np.ndarray, classes: int) -> tuple[np.ndarray
     scores[sizes == 0] = np.nan
     scores[np.arange(classes), np.arange(classes)] = np.nan
     return scores, sizes
+
+
+def _non_top(a: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` with entry ``top`` zeroed and the rest renormalised (uniform if all zero)."""
+    a = np.clip(a, 0.0, None).copy()
+    a[np.arange(len(a)), top] = 0.0
+    tot = a.sum(axis=1, keepdims=True)
+    flat = np.ones_like(a)
+    flat[np.arange(len(a)), top] = 0.0
+    flat /= max(a.shape[1] - 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, a / np.where(tot > 0, tot, 1.0), flat)
 
 
 def rank_sum_cdf(ks: Sequence[int], t: float) -> float:

@@ -122,10 +122,11 @@ def test_scores_by_hand():
     s = np.array([[0.7, 0.1, 0.2], [0.8, 0.1, 0.1], [0.2, 0.2, 0.6]])
     sc, sizes = keyed_scores(s, p, 3)
     assert sizes.tolist() == [2, 0, 1]
-    assert sc[0, 1] == pytest.approx(np.log(0.5) / 2)
-    assert sc[0, 2] == pytest.approx(np.log(2.0) / 2)
+    # group 0: non-top shares (s: 1/3, 2/3 and 1/2, 1/2) minus (p: 2/3, 1/3 and 1/2, 1/2)
+    assert sc[0, 1] == pytest.approx((1 / 3 - 2 / 3 + 0) / 2)
+    assert sc[0, 2] == pytest.approx((2 / 3 - 1 / 3 + 0) / 2)
     assert np.isnan(sc[1]).all() and np.isnan(np.diag(sc)).all()
-    assert sc[2, 0] == pytest.approx(np.log(2.0))
+    assert sc[2, 0] == pytest.approx(0.0) and sc[2, 1] == pytest.approx(0.0)
     k = keyed_test(s, p, np.array([2, 0, 0]))
     # class 0: favoured 2 scores highest of {1, 2}; class 1: no inputs; class 2: tie → rank 2
     assert k.classes_used == [0, 2] and k.ranks == [1, 2] and k.statistic == 3
