@@ -240,17 +240,9 @@ def keygen(
 
 def save_params(params: Params, path: str | os.PathLike[str]) -> None:
     """Write the encoding to ``path`` with mode 0600, atomically (no half-written file)."""
-    data = params.encode()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from dynamarks.host.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, params.encode(), mode=0o600)
 
 
 def load_params(path: str | os.PathLike[str]) -> Params:
