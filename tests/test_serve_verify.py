@@ -1,8 +1,8 @@
 """`dynamarks verify --suspect http://HOST:PORT/v2/models/NAME`: a suspect that is only an Open
 Inference Protocol endpoint (here the suspect model deployed with `dynamarks.models.server`).
 
-Oracle: the same suspect verified as a TorchScript file (``dynamarks verify`` on a file,
-tested on its own in tests/test_models_verify_cli.py). The endpoint's answers differ from the
+Oracle: the same suspect verified as a TorchScript file (``dynamarks verify`` on a file is
+tested on its own with the verification code). The endpoint's answers differ from the
 file's only by the served path's 16-bit quantization (the deployment's unit has an empty window,
 so it alters nothing), which must not change the verdict: same decision, same keyed p-value,
 η within 0.1%.
@@ -31,7 +31,7 @@ from dynamarks.models.training import TrainConfig, train
 
 @pytest.fixture(scope="module")
 def setting(tmp_path_factory):
-    """Synthetic 10-class images (as tests/test_models_verify_cli.py), a briefly trained
+    """Synthetic 10-class images (template + noise, written as IDX), a briefly trained
     victim, the owner's robust key, and a suspect: another network trained on true labels."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("serve_verify")
