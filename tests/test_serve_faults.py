@@ -270,3 +270,23 @@ def test_a_request_the_model_refuses_fails_alone(parts):
     assert np.array_equal(a, expected_answer(picky, params, xs[0], words[1:3]))
     assert np.array_equal(c, expected_answer(picky, params, xs[2], words[3:6]))
     assert unit.position == 6
+
+
+def test_stop_without_drain_refuses_the_queue_and_survives_cancelled_requests(parts):
+    params, device, model = parts
+    unit = UnitSupervisor(device.open)
+    b = started_batcher(model, unit)
+    rng = np.random.default_rng(5)
+    first = b.submit(rows(rng, 1))
+    assert device.entered.wait(10)
+    queued = [b.submit(rows(rng, 2)) for _ in range(3)]
+    assert queued[1].cancel()
+    b.stop(drain=False, timeout=0)  # refuse from now on; the worker is still in the unit
+    device.gate.set()
+    b.stop(drain=False)  # now wait for the worker
+    assert first.result(0).shape == (1, 10)
+    for f in (queued[0], queued[2]):
+        with pytest.raises(BatchError) as err:
+            f.result(0)
+        assert err.value.status == 503
+    assert unit.position == 1
