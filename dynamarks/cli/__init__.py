@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "alter": ("alter", "stream float softmax rows (.npy) through the unit"),
     "predict": ("predict", "run a model on a data-set split through the unit (batch, .npy)"),
     "board-sim": ("board_sim", "serve the simulated board on a pseudo-terminal"),
+    "export-ip": ("export_ip", "export the unit as AXI IP (Verilog, C header, IP-XACT, FuseSoC)"),
     "verify": ("verify", "is a suspect model stolen? (Algorithm 2 and the keyed test)"),
     "experiment": ("experiment", "reproduce the paper's experiments"),
     "demo": ("demo", "the end-to-end story (what `make demo` runs)"),
