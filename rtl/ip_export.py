@@ -297,7 +297,7 @@ endmodule
 """
 
 
-def _render_rdl(rdl_path: Path, out: Path) -> None:
+def _render_rdl(rdl_path: Path, out: Path, component: str) -> None:
     from peakrdl_cheader.exporter import CHeaderExporter
     from peakrdl_ipxact import IPXACTExporter
     from peakrdl_markdown import MarkdownExporter
@@ -309,7 +309,7 @@ def _render_rdl(rdl_path: Path, out: Path) -> None:
     CHeaderExporter().export(root, str(out / "sw" / f"{RDL_NAME}.h"))
     MarkdownExporter().export(root, str(out / "regs" / f"{RDL_NAME}.md"))
     IPXACTExporter(vendor=VENDOR, library="ip", version="1.0").export(
-        root, str(out / "regs" / f"{RDL_NAME}.xml"))
+        root.top, str(out / "regs" / f"{RDL_NAME}.xml"), component_name=component)
 
 
 def _readme(name: str, rmap: RegisterMap) -> str:
@@ -362,7 +362,7 @@ def export_ip(out: Path, classes: int, width: int, smoke: Smoke, *,
         (tmp / "tb" / f"{name}_tb.v").write_text(testbench(name, rmap, smoke))
         rdl = tmp / "regs" / f"{RDL_NAME}.rdl"
         rdl.write_text(to_systemrdl(rmap, RDL_NAME))
-        _render_rdl(rdl, tmp)
+        _render_rdl(rdl, tmp, name)
         (tmp / f"{name}.core").write_text(core_file(name, rmap, version))
         (tmp / "README.md").write_text(_readme(name, rmap))
         os.chmod(tmp, 0o755)
