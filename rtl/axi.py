@@ -124,7 +124,7 @@ class WatermarkAxi(wiring.Component):
         return word_addr[a] & (
             ((space == SPACE_C) & (cls < n) & (idx < n))
             | ((space == SPACE_WINDOW) & (cls < n) & (idx < 4))
-            | ((space == SPACE_KEY) & (cls == 0) & (idx < 5)))
+            | ((space == SPACE_KEY) & (word_addr[:2 * b] < 5)))   # 5 words, may cross B
 
     def _reg_at(self, word_addr, name: str):
         """The word address is control register ``name`` (exact compare of every bit)."""

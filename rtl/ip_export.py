@@ -8,7 +8,8 @@
     DIR/regs/dynamarks_wm.md         register documentation (PeakRDL markdown)
     DIR/regs/dynamarks_wm.xml        IP-XACT (IEEE 1685-2014) memory map (PeakRDL ip-xact)
     DIR/sw/dynamarks_wm.h            C header: addresses, field masks, a struct (PeakRDL c-header)
-    DIR/<name>.core                  FuseSoC CAPI2: targets default, lint (Verilator), sim (Icarus)
+    DIR/<name>.core                  FuseSoC CAPI2: targets default, lint (Verilator), sim (Icarus);
+                                     Edalize flow API
     DIR/README.md                    what is where, and the commands
 
 The folder is written to a temporary sibling and renamed into place at the end, so a failure
@@ -93,15 +94,16 @@ targets:
     filesets: [rtl, sw, regs]
     toplevel: {name}
   lint:
-    default_tool: verilator
     filesets: [rtl]
     toplevel: {name}
-    tools:
-      verilator:
-        mode: lint-only
+    flow: lint
+    flow_options:
+      tool: verilator
   sim:
-    default_tool: icarus
     filesets: [rtl, tb]
+    flow: sim
+    flow_options:
+      tool: icarus
     toplevel: {name}_tb
 """
 
