@@ -27,9 +27,9 @@ Behaviour
     after a ``tlast``), so the unit's framing rules (SPEC §10) apply to packets: a packet
     shorter or longer than N beats is dropped whole and counted in REJECTED (and sets
     IRQ.PENDING); the next packet is processed normally. One beat per clock in and out is
-    sustained (the unit's throughput), latency about N + 7 cycles. ``s_axis_tready`` and
-    ``m_axis_tvalid``/``tdata``/``tlast`` are registers inside the unit: no combinational path
-    from an input to an output anywhere in the wrapper.
+    sustained (the unit's throughput); latency N + ``LATENCY_EXTRA`` cycles (the unit's).
+    ``s_axis_tready`` and ``m_axis_tvalid``/``tdata``/``tlast`` come from the unit's registers
+    (tests/test_axi.py checks that no output of the IP depends combinationally on an input).
 
     AXI4-Lite: one transaction at a time per direction. The slave waits for both AWVALID and
     WVALID, raises AWREADY and WREADY together for one cycle (registered), performs the write

@@ -9,6 +9,7 @@
   box) the fan-in of RDATA/RRESP reaches the unit only through its status and counter outputs
   — never its data output — so with the unit's own secret independence (proved by
   SymbiYosys, rtl/formal_harness.py, property (e)) no read sequence returns a secret bit;
+* no output of the IP depends combinationally on one of its inputs (AXI's rule);
 * the Verilog port names and widths.
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 import pytest
 from amaranth import Elaboratable, Module, Signal
 from amaranth.back import rtlil
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from dynamarks.rtl.axi import WatermarkAxi, generate_axi_verilog, tdata_width
@@ -212,3 +215,81 @@ def test_verilog_ports(n, w):
     }
     assert ports == want
     assert aw == config_addr_width(n) + 3
+
+
+def _comb_inputs(module: dict, output: str) -> set[str]:
+    """Top inputs that reach ``output`` through combinational cells only (flip-flops and
+    synchronous memory read ports stop the search)."""
+    driver: dict[int, tuple[dict, str]] = {}
+    for cell in module["cells"].values():
+        for pin, bits in cell["connections"].items():
+            if cell["port_directions"].get(pin) == "output":
+                for b in bits:
+                    if isinstance(b, int):
+                        driver[b] = (cell, pin)
+    port_of = {b: name for name, p in module["ports"].items() if p["direction"] == "input"
+               for b in p["bits"] if isinstance(b, int)}
+    todo = [b for b in module["ports"][output]["bits"] if isinstance(b, int)]
+    seen: set[int] = set()
+    found: set[str] = set()
+    while todo:
+        b = todo.pop()
+        if b in seen:
+            continue
+        seen.add(b)
+        if b in port_of:
+            found.add(port_of[b])
+            continue
+        if b not in driver:
+            continue
+        cell, _ = driver[b]
+        kind = cell["type"]
+        if "dff" in kind or "dlatch" in kind:
+            continue
+        if kind.startswith("$mem"):
+            clocked = int(str(cell["parameters"].get("RD_CLK_ENABLE", "0")).replace("x", "0"), 2)
+            if clocked == (1 << int(str(cell["parameters"]["RD_PORTS"]), 2)) - 1:
+                continue
+        for p, bits in cell["connections"].items():
+            if cell["port_directions"].get(p) == "input":
+                todo += [x for x in bits if isinstance(x, int)]
+    return found
+
+
+def _flat_netlist(design, name: str) -> dict:
+    from dynamarks.rtl.synth import tool_env
+
+    env = tool_env()
+    with tempfile.TemporaryDirectory(prefix="dmk-axi-") as tmp:
+        Path(tmp, "d.il").write_text(rtlil.convert(design, name=name))
+        Path(tmp, "run.ys").write_text(
+            f"read_rtlil d.il\nhierarchy -top {name}\nproc\nflatten\nopt_clean\n"
+            "memory -nomap\nopt_clean\nwrite_json net.json\n")
+        r = subprocess.run([env["YOSYS"], "-q", "run.ys"], cwd=tmp, env=env,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        return json.loads(Path(tmp, "net.json").read_text())["modules"][name]
+
+
+class _Leaky(wiring.Component):
+    """A control for the check: ``y`` = registered ``a`` XOR combinational ``b``."""
+
+    def __init__(self):
+        super().__init__({"a": In(4), "b": In(4), "y": Out(4)})
+
+    def elaborate(self, platform):
+        m = Module()
+        r = Signal(4)
+        m.d.sync += r.eq(self.a)
+        m.d.comb += self.y.eq(r ^ self.b)
+        return m
+
+
+@pytest.mark.synth
+def test_no_combinational_path_from_an_input_to_an_output():
+    assert _comb_inputs(_flat_netlist(_Leaky(), "leaky"), "y") == {"b"}   # the method works
+    module = _flat_netlist(WatermarkAxi(10, 16), "axi")
+    outputs = [name for name, p in module["ports"].items() if p["direction"] == "output"]
+    assert len(outputs) == 13
+    paths = {o: _comb_inputs(module, o) for o in outputs}
+    assert all(not v for v in paths.values()), {o: v for o, v in paths.items() if v}
