@@ -18,21 +18,10 @@ import os
 import re
 from pathlib import Path
 
+# The Verilog names of the unit's config and status ports live with the rtl backend's harness.
+from dynamarks.host.verilated_unit import PORTS  # noqa: F401 - re-exported for the benches
+
 PLACEHOLDER = Path(__file__).resolve().parent / "placeholder_unit.v"
-
-#: Verilog names of the unit's config and status ports (rtl/unit.py). ``refused`` (a sticky
-#: "write or start after lock" flag) is optional: benches check it when the port exists.
-PORTS = {
-    "addr": "config__addr",
-    "data": "config__data",
-    "we": "config__we",
-    "start": "config__start",
-    "lock": "config__lock",
-    "running": "config__running",
-    "locked": "config__locked",
-    "refused": "config__refused",
-}
-
 
 def dut_kind() -> str:
     """``"rtl"`` (default) or ``"placeholder"``, from ``$DMK_SIM_DUT``."""

@@ -15,7 +15,6 @@ many vectors the unit altered, found on the host by comparing input and output c
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from dynamarks.cli.options import add_backend_options, add_secret_options
 
@@ -37,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dynamarks.cli.options import backend_opts_from_args, params_from_args
+    from dynamarks.host.atomic import check_writable
     from dynamarks.host.driver import open_backend
     from dynamarks.host.errors import DynamarksError
     from dynamarks.host.fixedpoint import to_float
@@ -62,9 +62,7 @@ def run(args: argparse.Namespace) -> int:
             f"the data set has {info.classes} classes but the parameter set is for "
             f"{params.classes}"
         )
-    out_path = Path(args.output)
-    if not out_path.parent.is_dir():
-        raise DynamarksError(f"output folder {out_path.parent} does not exist")
+    out_path = check_writable(args.output)
 
     with open_backend(args.backend, params, **opts) as backend:
         del params
