@@ -112,12 +112,19 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
           "--backend", "serial"), "--port"),
         (("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{tmp}/y.npy",
           "--split", "val"), "invalid choice"),
+        (("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{tmp}/y.npy",
+          "--batch-size", "0"), "--batch-size"),
+        (("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{tmp}/y.npy",
+          "--limit", "-1"), "--limit"),
+        (("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{dir}"),
+         "directory"),
     ],
     "board-sim": [
         (("board-sim", "--classes", "1"), "--classes"),
         (("board-sim", "--width", "99"), "--width"),
         (("board-sim", "--divisor", "2"), "--divisor"),
         (("board-sim", "--baud", "fast"), "invalid int value"),
+        (("board-sim", "--max-vectors", "0"), "max_vectors"),
     ],
     "verify": [
         (("verify", "--suspect", "{tmp}/s.pt"), "required: --original"),
@@ -128,6 +135,9 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
     ],
     "demo": [
         (("demo", "--vectors", "many"), "invalid int value"),
+        (("demo", "--quick", "--vectors", "0", "-o", "{tmp}/demo"), "--vectors"),
+        (("demo", "--quick", "-o", "{params}"), "not a folder"),
+        (("demo", "--quick", "-o", "{garbage}/sub"), "not a writable folder"),
     ],
 }
 

@@ -49,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
         summarize,
     )
 
+    if args.batch_size < 1:
+        raise DynamarksError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise DynamarksError(f"--limit must be at least 1, not {args.limit}")
     opts = backend_opts_from_args(args)  # refuse bad options before touching the TPM
+    out_path = check_writable(args.output)
     params = params_from_args(args)  # unsealed into memory only
     model, meta = load_checkpoint(args.checkpoint)
     name = args.dataset or meta.get("dataset") or "fmnist"
@@ -62,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
             f"the data set has {info.classes} classes but the parameter set is for "
             f"{params.classes}"
         )
-    out_path = check_writable(args.output)
 
     with open_backend(args.backend, params, **opts) as backend:
         del params
