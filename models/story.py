@@ -106,8 +106,10 @@ def run_story(
     profile: Profile = DEMO,
     gamma: float = ATTACK_GAMMA,
     seed: int = 0,
+    attacker_http: bool = False,
 ) -> int:
-    """Tell the story (module doc) and write its report into ``out_dir``; returns 0."""
+    """Tell the story (module doc) and write its report into ``out_dir``; returns 0.
+    ``attacker_http``: the attacker queries the API served over loopback HTTP."""
     t0 = time.perf_counter()
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -157,6 +159,10 @@ def run_story(
         rep.say(f"[bold]5. the attacker[/] queries the API with {gamma:.0%} of the training "
                 "images and trains a surrogate on the probability answers")
         with rep.stage("extraction"):
+            if attacker_http:  # the deployed path: OIP over HTTP (models.server_loopback)
+                from dynamarks.models.server_loopback import served_api
+
+                api = stack.enter_context(served_api(api))
             stolen = lab.steal("stolen surrogate", api, gamma=gamma, seed=1)
         frac, bseed = profile.benign[0]
         rep.say(f"[bold]6. an honest competitor[/] trains her own model on {frac:.0%} of the "

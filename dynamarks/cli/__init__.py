@@ -25,6 +25,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "seal": ("seal", "seal a parameter file with a TPM 2.0"),
     "alter": ("alter", "stream float softmax rows (.npy) through the unit"),
     "predict": ("predict", "run a model on a data-set split through the unit (batch, .npy)"),
+    "serve": ("serve", "serve the protected prediction API over HTTP (Open Inference Protocol)"),
     "board-sim": ("board_sim", "serve the simulated board on a pseudo-terminal"),
     "verify": ("verify", "is a suspect model stolen? (Algorithm 2 and the keyed test)"),
     "experiment": ("experiment", "reproduce the paper's experiments"),
