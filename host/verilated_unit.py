@@ -43,18 +43,9 @@ from dynamarks.host.params import Params
 from dynamarks.host.reference import check_words
 
 HARNESS = Path(__file__).resolve().parent / "verilated_unit.cpp"
-#: Verilog names of the unit's config and status ports (rtl/unit.py). ``refused`` (a sticky
-#: "write or start after lock" flag) is optional: the harness reads it when the port exists.
-PORTS = {
-    "addr": "config__addr",
-    "data": "config__data",
-    "we": "config__we",
-    "start": "config__start",
-    "lock": "config__lock",
-    "running": "config__running",
-    "locked": "config__locked",
-    "refused": "config__refused",
-}
+#: The unit's optional sticky "write or start after lock" flag: the harness reads it when the
+#: generated Verilog has the port.
+REFUSED_PORT = "config__refused"
 TOP = "watermark_unit"
 STATUS_IDLE = 4  # idle clocks before reading counters (they may lag the handshake)
 STALL_LIMIT = 10_000  # clocks with no word in or out before process() gives up
@@ -111,7 +102,7 @@ def build_library(classes: int, width: int, build_dir: os.PathLike | None = None
         src.write_text(verilog)
         log = out / "build.log"
         model, runtime = verilator.compile_model(src, TOP, out / "obj", log)
-        refused = ["-DHAS_REFUSED"] if re.search(rf"\b{PORTS['refused']}\b", verilog) else []
+        refused = ["-DHAS_REFUSED"] if re.search(rf"\b{REFUSED_PORT}\b", verilog) else []
         tmp = out / "libunit.so.tmp"
         verilator.run_logged(
             [verilator.cxx(), "-shared", *verilator.CXXFLAGS, *refused, f"-I{out / 'obj'}",
