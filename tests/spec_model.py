@@ -26,6 +26,19 @@ def alter_vector(p: Sequence[int], word: int, *, one: int, alpha, beta, a, b, c)
     return _alter_vector(list(p), prm, one.bit_length(), word)
 
 
+def expected_outputs(params, p):
+    """The unit's outputs for vectors ``p`` (int[M, N]) from keystream position 0 under
+    ``params`` (a ``Params``; only its fields are read), by this model: the oracle for a
+    backend's ``process``. Returns int64[M, N]."""
+    import numpy as np
+
+    words = keystream_words(params.key, params.iv, len(p))
+    fields = dict(one=params.one, alpha=params.alpha, beta=params.beta, a=params.a,
+                  b=params.b, c=params.thresholds)
+    rows = [alter_vector(row, w, **fields) for row, w in zip(p.tolist(), words, strict=True)]
+    return np.array(rows, dtype=np.int64).reshape(p.shape)
+
+
 def to_fixed_row(x: Sequence[float], width: int) -> list[int]:
     """SPEC §2 steps 2–5 for one row that passed step 1. ``sum`` is Python's left-to-right
     sum; the SPEC's is numpy's row sum, so rows used with this model are chosen with sums
