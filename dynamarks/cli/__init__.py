@@ -27,6 +27,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "predict": ("predict", "run a model on a data-set split through the unit (batch, .npy)"),
     "serve": ("serve", "serve the protected prediction API over HTTP (Open Inference Protocol)"),
     "board-sim": ("board_sim", "serve the simulated board on a pseudo-terminal"),
+    "export-ip": ("export_ip", "export the unit as AXI IP (Verilog, C header, IP-XACT, FuseSoC)"),
     "verify": ("verify", "is a suspect model stolen? (Algorithm 2 and the keyed test)"),
     "experiment": ("experiment", "reproduce the paper's experiments"),
     "demo": ("demo", "the end-to-end story (what `make demo` runs)"),
