@@ -123,6 +123,13 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
         (("serve", "--model", "{garbage}"), "exactly one of --params"),
         (("serve", "--model", "{tmp}/missing.pt", "--params", "{params}"), "missing.pt"),
     ],
+    "export-ip": [
+        (("export-ip",), "required: -o/--output"),
+        (("export-ip", "-o", "{tmp}/ip", "--classes", "1"), "--classes"),
+        (("export-ip", "-o", "{tmp}/ip", "--width", "99"), "--width"),
+        (("export-ip", "-o", "{tmp}/ip", "--name", "bad name!"), "Verilog identifier"),
+        (("export-ip", "-o", "{params}"), "not a folder"),
+    ],
     "board-sim": [
         (("board-sim", "--classes", "1"), "--classes"),
         (("board-sim", "--width", "99"), "--width"),
