@@ -140,16 +140,6 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
     "verify": [
         (("verify", "--suspect", "{tmp}/s.pt"), "required: --original"),
     ],
-    "serve": [
-        (("serve", "--params", "{params}"), "required: --model"),
-        (("serve", "--model", "{tmp}/missing.pt", "--params", "{params}"), "missing.pt"),
-        (("serve", "--model", "{garbage}", "--params", "{params}"), "not a model file"),
-        (("serve", "--model", "{garbage}"), "exactly one of --params"),
-        (("serve", "--model", "{garbage}", "--params", "{params}", "--http-port", "70000"),
-         "not a TCP port"),
-        (("serve", "--model", "{garbage}", "--params", "{params}", "--port", "/dev/x"),
-         "serial backend only"),
-    ],
     "experiment": [
         (("experiment", "table9"), "invalid choice"),
         (("experiment",), "required: which"),
