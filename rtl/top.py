@@ -137,11 +137,15 @@ class BoardTop(wiring.Component):
         wiring.connect(m, enc.buf, slots.tx)
         wiring.connect(m, enc.source, tx.sink)
         m.d.comb += self.uart_tx.eq(tx.tx)
-        sending = Signal()
+        # (the encoder's start and length come from registers: the ring's pointer comparison
+        # does not reach into the encoder's address logic in the same cycle)
+        sending, go = Signal(), Signal()
+        length = Signal.like(slots.tx_len)
+        m.d.sync += go.eq(0)
+        m.d.comb += [enc.start.eq(go), enc.length.eq(length)]
         with m.If(~sending & slots.tx_valid):
-            m.d.comb += [enc.start.eq(1), enc.length.eq(slots.tx_len)]
-            m.d.sync += sending.eq(1)
-        with m.If(sending & ~enc.busy):
+            m.d.sync += [go.eq(1), sending.eq(1), length.eq(slots.tx_len)]
+        with m.If(sending & ~go & ~enc.busy):
             m.d.comb += slots.tx_done.eq(1)
             m.d.sync += sending.eq(0)
         return m
