@@ -1,7 +1,7 @@
 """A pipeline's output register with a one-word skid register: the reusable end of a
 stall-as-a-whole pipeline."""
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +23,8 @@ class SkidBuffer(wiring.Component):
     Interface
         ``i_valid`` (in), ``i_payload`` (in, ``shape``): the pipeline's last stage;
         ``advance`` (out, a register, 1 after reset): the pipeline may move on this cycle (the
-        word on ``i_*`` is taken); ``source`` (out, ``stream.Signature(shape)``).
+        word on ``i_*`` is taken); ``advance_next`` (out): its value in the next cycle (for
+        registers that must know one cycle ahead); ``source`` (out, ``stream.Signature(shape)``).
 
     Latency
         1 cycle: a word taken in cycle t is on ``source`` from cycle t+1 (or, if it went into
@@ -41,6 +42,7 @@ class SkidBuffer(wiring.Component):
             "i_valid": In(1),
             "i_payload": In(shape),
             "advance": Out(1, init=1),
+            "advance_next": Out(1),
             "source": Out(stream.Signature(shape)),
         })
 
@@ -48,11 +50,14 @@ class SkidBuffer(wiring.Component):
         m = Module()
         src = self.source
         skid = Signal(self.shape)
+        free = ~src.valid | src.ready                        # the output register is free
         with m.If(~self.advance):                            # skid full
             with m.If(src.ready):
-                m.d.sync += [src.payload.eq(skid), self.advance.eq(1)]
-        with m.Elif(~src.valid | src.ready):                 # output register free
+                m.d.sync += src.payload.eq(skid)
+        with m.Elif(free):
             m.d.sync += [src.payload.eq(self.i_payload), src.valid.eq(self.i_valid)]
         with m.Elif(self.i_valid):
-            m.d.sync += [skid.eq(self.i_payload), self.advance.eq(0)]
+            m.d.sync += skid.eq(self.i_payload)
+        m.d.comb += self.advance_next.eq(Mux(self.advance, free | ~self.i_valid, src.ready))
+        m.d.sync += self.advance.eq(self.advance_next)
         return m

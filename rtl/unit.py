@@ -444,7 +444,12 @@ class WatermarkUnit(wiring.Component):
                 m.d.sync += [o1_max.eq(d_max), o1_wf.eq(d_wf)]
 
         # O1 → O2: block RAM outputs into registers; word 0 takes the keystream word.
-        head1 = adv & o1_valid & o1_first
+        # `head1` (word 0 leaves O1 this cycle) == adv & o1_valid & o1_first, computed a cycle
+        # ahead into a register: it is the keystream's `ready`, which enables the Trivium's
+        # 288 state flip-flops, so it must come straight from a flip-flop.
+        head1 = Signal()
+        m.d.sync += head1.eq(skid.advance_next & Mux(adv, issue, o1_valid)
+                             & Mux(adv, starting, o1_first))
         o2_valid, o2_first, o2_last, o2_is_i = (Signal(name=f"o2_{x}")
                                                 for x in ("valid", "first", "last", "is_i"))
         o2_p = Signal(w, reset_less=True)

@@ -35,7 +35,7 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.synth
 def test_unit_fits_ice40_budget():
-    """N=10, W=16 through synth_ice40 -dsp: the LC estimate is within the issue's 1,500 LC
+    """N=10, W=16 through synth_ice40 -dsp: the LC estimate is within the issue's 800 LC
     budget, the Δ multiply sits in a DSP and the tables and buffer in block RAM."""
     stats = yosys_stats(make_unit(10, 16), "ice40")
     print(f"\nunit N=10 W=16 on iCE40: {stats}")
