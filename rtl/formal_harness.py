@@ -103,10 +103,11 @@ def elaborate_unit(classes: int, width: int, external_keystream: bool, unit_cls=
     :class:`FreeDeltaGen` (see there). ``unit_cls`` (default :class:`WatermarkUnit`) lets the
     tests prove deliberately broken variants.
     """
+    import dynamarks.rtl.sequencer as sequencer_module
     import dynamarks.rtl.unit as unit_module
 
     cls = unit_cls or unit_module.WatermarkUnit
-    patch = (mock.patch.object(unit_module, "DeltaGen", FreeDeltaGen) if free_delta
+    patch = (mock.patch.object(sequencer_module, "DeltaGen", FreeDeltaGen) if free_delta
              else contextlib.nullcontext())
     with patch:
         unit = cls(classes=classes, width=width, external_keystream=external_keystream)
