@@ -3,9 +3,9 @@
 Every harness drives :class:`dynamarks.rtl.unit.WatermarkUnit` through its ports (``sink`` /
 ``source`` streams, the ``config`` port, counters) with free inputs (``AnySeq``) and free
 parameters (``AnyConst``), so the proofs hold for every input sequence and, where stated, for
-every parameter set that passes SPEC §3.1. Beyond the ports they read only the strobes the
-unit documents for proofs (``vector_done``, ``word_out``, …) and, for the two-copy induction,
-register bits found by the taint analysis below.
+every parameter set that passes SPEC §3.1. Beyond the ports they read only the strobes of the
+unit's observation interface ``unit.probe`` (``vector_done``, ``word_out``, …) and, for the
+two-copy induction, register bits found by the taint analysis below.
 
 Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
 

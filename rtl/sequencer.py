@@ -32,9 +32,10 @@ class OutputSequencer(wiring.Component):
             O1     X+1+k   block RAM outputs → registers. Word 0: keystream word taken
                            (r and b − a into the Δ multiplier's input registers, u held),
                            window test alpha < p_i < beta registered
-            O2     X+2+k   sampler compares u < C[i][k]; alter stage registers p and p ± a.
-                           Word 0: the product r·(b − a) is registered (hi, held)
-            O3     X+3+k   alter: (p ± a) ± hi, or p → output (or skid) register
+            O2     X+2+k   sampler compares u < C[i][k] (is k == j?); the alter stage
+                           registers the word's role and p ± a (or p). Word 0: the
+                           product r·(b − a) is registered (hi, held)
+            O3     X+3+k   alter: (p ± a) ± hi, or p + 0 → output (or skid) register
             out    X+4+k   on ``source``
 
         With a descriptor offered in the cycle after the vector's last word (X = T+1), the
@@ -148,13 +149,14 @@ class OutputSequencer(wiring.Component):
             sampler.u.eq(o2_u), sampler.c.eq(o2_c),
             alter.en.eq(adv & o2_valid), alter.p.eq(o2_p), alter.a.eq(o2_a),
             alter.is_i.eq(o2_is_i), alter.ok.eq(o2_wf & window.inside),
+            alter.hit.eq(sampler.hit_now),
         ]
         with m.If(adv):
             m.d.sync += [o3_valid.eq(o2_valid), o3_first.eq(o2_first), o3_last.eq(o2_last)]
 
         # O3 → output register (or skid register).
         m.d.comb += [
-            alter.hit.eq(sampler.hit), alter.hi.eq(delta.hi),
+            alter.hi.eq(delta.hi),
             skid.i_valid.eq(o3_valid),
             skid.i_payload.data.eq(alter.out),
             skid.i_payload.first.eq(o3_first),

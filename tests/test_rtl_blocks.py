@@ -207,10 +207,12 @@ def test_alter_stage():
             ctx.set(dut.a, a)
             ctx.set(dut.is_i, is_i)
             ctx.set(dut.ok, ok)
+            ctx.set(dut.hit, hit)
             await ctx.tick()
             ctx.set(dut.en, 0)
-            ctx.set(dut.a, rng.randrange(1 << width))   # only its value at `en` counts
-            ctx.set(dut.hit, hit)
+            for sig in (dut.p, dut.a):              # only their values at `en` count
+                ctx.set(sig, rng.randrange(1 << width))
+            ctx.set(dut.hit, rng.randrange(2))
             ctx.set(dut.hi, delta - a)
             got.append(ctx.get(dut.out))
 
