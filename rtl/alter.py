@@ -19,10 +19,10 @@ class AlterStage(wiring.Component):
         * ``hit & ~is_i & ok``  → ``p + Δ``   (the receiver; j ≠ i since k ≠ i)
         * otherwise             → ``p``       (including ``j == i``: the vector is unchanged)
 
-        On ``en`` it registers ``change = ok & (is_i ^ hit)``, ``sub = change & is_i`` and
-        ``base = change ? p ∓ a : p``. In the next cycle ``hi`` (held by the Δ generator)
-        arrives and ``out = base + (change ? ±hi : 0)``: each cycle has one W-bit carry chain,
-        and the second one's operands are registers (one LUT in front).
+        On ``en`` it registers ``p``, ``moved = p − a`` (``is_i``) or ``p + a``,
+        ``change = ok & (is_i ^ hit)`` and ``sub = change & is_i``. In the next cycle ``hi``
+        (held by the Δ generator) arrives and ``out = change ? moved ± hi : p + 0``: each
+        cycle has one W-bit carry chain between registers, with one LUT in front of it.
 
     Interface
         ``en``, ``p``, ``a``, ``is_i``, ``ok``, ``hit`` in the cycle of ``en``; ``hi`` in the
@@ -55,20 +55,23 @@ class AlterStage(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        base = Signal(w, reset_less=True)
+        p_r = Signal(w, reset_less=True)
+        moved = Signal(w, reset_less=True)
         change = Signal()
         sub = Signal()
         change_now = Signal()
         m.d.comb += change_now.eq(self.ok & (self.is_i ^ self.hit))
-        # p − a = p + ~a + 1: one carry chain with the operand chosen in front of it.
-        moved = (self.p + Mux(self.is_i, ~self.a, self.a) + self.is_i)[:w]
         with m.If(self.en):
             m.d.sync += [
-                base.eq(Mux(change_now, moved, self.p)),
+                p_r.eq(self.p),
+                # p − a = p + ~a + 1: one carry chain with the operand chosen in front of it.
+                moved.eq((self.p + Mux(self.is_i, ~self.a, self.a) + self.is_i)[:w]),
                 change.eq(change_now),
                 sub.eq(change_now & self.is_i),
             ]
-        # base − hi = base + ~hi + 1;  base + hi;  base + 0.
+        # (p − a) − hi = (p − a) + ~hi + 1;  (p + a) + hi;  p + 0. Both operands are chosen by
+        # one LUT each from registers, in front of the carry chain.
+        base = Mux(change, moved, p_r)
         operand = Mux(change, Mux(sub, ~self.hi, self.hi), 0)
         m.d.comb += self.out.eq((base + operand + sub)[:w])
         return m
