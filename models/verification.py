@@ -252,3 +252,179 @@ def calibrate(benign_etas: Sequence[float], tau: float = TAU) -> Calibration:
         log_std=sd,
         tau_fpr_1pct=float(np.exp(mu + stats.norm.ppf(0.99) * sd)),
     )
+
+
+# ==== the keyed test ========================================================================
+#
+# Statistic, null and limits: docs/VERIFICATION.md ("The keyed test"). In short: group the
+# verification inputs by F_org's top class i; in every group, score each non-top class j by
+# the mean log-ratio log s_j(x) − log p_j(x) of the suspect's answer s to F_org's answer p
+# (how much more the suspect believes in j than the original does); R_i is the rank of the
+# key's favoured index f_i among those N−1 scores (1 = highest). If the suspect is independent
+# of the key, f_i is uniform over the N−1 candidates and independent of the scores, so R_i is
+# uniform on 1..N−1 and the R_i of different classes are independent (keygen draws the f_i
+# independently). T = Σ R_i then has an exactly computable null distribution (a convolution of
+# discrete uniforms) and p = P0(T ≤ t_obs).
+
+def favoured_indices(params: object) -> np.ndarray:
+    """f_i for every class: the index V_i favours, int64[N]; −1 where V_i has no favoured
+    index other than i (the paper's table when keygen drew i itself, or a flat table).
+
+    ``params`` is a :class:`dynamarks.host.params.Params` (anything with ``v_tables()``) or a
+    float64[N, N] table of V_i rows.
+    """
+    v = np.asarray(params.v_tables() if hasattr(params, "v_tables") else params, dtype=np.float64)
+    n = v.shape[0]
+    out = np.full(n, -1, dtype=np.int64)
+    for i in range(n):
+        row = v[i]
+        top = np.flatnonzero(row == row.max())
+        if len(top) == 1 and top[0] != i:
+            out[i] = int(top[0])
+    return out
+
+
+def keyed_scores(s: np.ndarray, p: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores float64[N, N], group sizes int64[N]).
+
+    For an input with F_org top class i, ``s̃`` and ``p̃`` are the suspect's and F_org's
+    answers with entry i removed and the rest renormalised to sum 1 (how each model spreads
+    its *non-top* mass). ``scores[i, j]`` = mean over the inputs with F_org top class i of
+    s̃_j − p̃_j. NaN on the diagonal and for empty groups. Uses no secret: under H0 the scores
+    are independent of the key.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    p = np.asarray(p, dtype=np.float64)
+    if s.shape != p.shape or s.ndim != 2 or s.shape[1] != classes:
+        raise ValueError(f"need s and p of shape [M, {classes}], got {s.shape} and {p.shape}")
+    top = np.argmax(p, axis=1)
+    r = _non_top(s, top) - _non_top(p, top)
+    sums = np.zeros((classes, classes))
+    np.add.at(sums, top, r)
+    sizes = np.bincount(top, minlength=classes).astype(np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scores = sums / sizes[:, None]
+    scores[sizes == 0] = np.nan
+    scores[np.arange(classes), np.arange(classes)] = np.nan
+    return scores, sizes
+
+
+def _non_top(a: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Rows of ``a`` with entry ``top`` zeroed and the rest renormalised (uniform if all zero)."""
+    a = np.clip(a, 0.0, None).copy()
+    a[np.arange(len(a)), top] = 0.0
+    tot = a.sum(axis=1, keepdims=True)
+    flat = np.ones_like(a)
+    flat[np.arange(len(a)), top] = 0.0
+    flat /= max(a.shape[1] - 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(tot > 0, a / np.where(tot > 0, tot, 1.0), flat)
+
+
+def rank_sum_cdf(ks: Sequence[int], t: float) -> float:
+    """P(R_1 + … + R_m ≤ t) for independent R_i uniform on {1..k_i}: the exact null of T.
+
+    Computed by convolving the m uniform probability mass functions (float64; exact up to
+    rounding, relative error ~1e-15 per step).
+    """
+    pmf = np.ones(1)  # distribution of the sum, support starting at 0
+    for k in ks:
+        if k < 1:
+            raise ValueError("every class needs at least one candidate")
+        pmf = np.convolve(pmf, np.full(k, 1.0 / k))
+    # support of Σ R_i is m..Σk_i; index 0 of pmf is the value m
+    idx = int(np.floor(t)) - len(ks)
+    if idx < 0:
+        return 0.0
+    return float(min(1.0, pmf[: idx + 1].sum()))
+
+
+@dataclass(frozen=True)
+class KeyedResult:
+    """The keyed test on one suspect: p-value of H0 "the suspect is independent of the key"."""
+
+    p_value: float
+    statistic: int  # T = Σ R_i
+    ranks: list[int]  # R_i per class used (1 = favoured index scores highest)
+    candidates: list[int]  # k_i: how many non-top classes were ranked in class i's group
+    classes_used: list[int]  # the i that entered T
+    queries: int
+    min_p: float  # the smallest p this many classes can give: Π 1/k_i
+
+    def summary(self) -> dict[str, object]:
+        """Everything but the per-class detail that would reveal the key (ranks are fine:
+        they say how the suspect scores the favoured index, not which index it is)."""
+        return {"p_value": self.p_value, "statistic": self.statistic,
+                "classes_used": len(self.classes_used), "queries": self.queries,
+                "min_p": self.min_p}
+
+
+def keyed_test(
+    s: np.ndarray, p: np.ndarray, favoured: np.ndarray, *, min_group: int = 1
+) -> KeyedResult:
+    """The keyed test of suspect answers ``s`` against F_org's ``p`` (module comment above).
+
+    ``favoured`` is :func:`favoured_indices` of the secret parameters. Classes whose favoured
+    index is −1, whose F_org group has fewer than ``min_group`` inputs, or whose favoured score
+    is undefined are left out (decided without looking at the key's effect on the suspect).
+    Ties count against detection: R_i = #{candidates j with score_j ≥ score_f}, which keeps
+    P0(T ≤ t) an upper bound, so the p-value stays valid.
+    """
+    favoured = np.asarray(favoured, dtype=np.int64)
+    n = len(favoured)
+    scores, sizes = keyed_scores(s, p, n)
+    ranks, ks, used = [], [], []
+    for i in range(n):
+        f = int(favoured[i])
+        if f < 0 or sizes[i] < min_group:
+            continue
+        row = scores[i]
+        cand = np.isfinite(row)
+        if not cand[f]:
+            continue
+        ks.append(int(cand.sum()))
+        ranks.append(int(np.sum(row[cand] >= row[f])))
+        used.append(i)
+    if not used:
+        return KeyedResult(1.0, 0, [], [], [], int(len(s)), 1.0)
+    t = int(sum(ranks))
+    return KeyedResult(
+        p_value=rank_sum_cdf(ks, t), statistic=t, ranks=ranks, candidates=ks, classes_used=used,
+        queries=int(len(s)), min_p=float(np.prod([1.0 / k for k in ks])),
+    )
+
+
+def keyed_queries_needed(
+    s: np.ndarray,
+    p: np.ndarray,
+    favoured: np.ndarray,
+    *,
+    levels: Sequence[float] = (0.05, 0.01, 1e-3),
+    sizes: Sequence[int] = (25, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
+    repeats: int = 20,
+    seed: int = 0,
+) -> dict[str, object]:
+    """Smallest number of verification queries at which the keyed test rejects H0 at each
+    level in at least 90% of ``repeats`` random query subsets of that size (a power estimate
+    for a suspect; for an independent model no size should qualify).
+
+    Returns ``{"needed": {"0.05": n or None, …}, "curve": [{"queries", "median_p", "p90"}]}``
+    where ``p90`` is the 90th percentile of p over the subsets.
+    """
+    rng = np.random.default_rng(seed)
+    m = len(s)
+    curve = []
+    needed: dict[str, int | None] = {f"{a:g}": None for a in levels}
+    for k in sizes:
+        if k > m:
+            break
+        ps = []
+        for _ in range(repeats if k < m else 1):
+            idx = rng.choice(m, k, replace=False)
+            ps.append(keyed_test(s[idx], p[idx], favoured).p_value)
+        p90 = float(np.quantile(ps, 0.9))
+        curve.append({"queries": k, "median_p": float(np.median(ps)), "p90": p90})
+        for a in levels:
+            if needed[f"{a:g}"] is None and p90 <= a:
+                needed[f"{a:g}"] = k
+    return {"needed": needed, "curve": curve, "repeats": repeats}

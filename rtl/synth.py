@@ -65,7 +65,7 @@ UNIT_LC_TARGET = 800
 UNIT_LC_CEILING = 1250
 #: Fmax targets of the unit-only build (issue 10), MHz; the unit is placed at this clock.
 UNIT_FMAX_TARGET = {"icebreaker": 72.0, "ulx3s": 180.0}
-BAUD = 115200
+BAUD = 3_000_000  # the board top's line rate (PROTOCOL §1)
 
 #: Yosys commands run right after the design is read. Amaranth writes every synchronous read
 #: port with ``COLLISION_X_MASK = 0`` (a read in the cycle of a write to the same row must

@@ -29,7 +29,7 @@ if ((${#missing[@]})); then
 fi
 
 # Re-install only when the project's dependency list changed since the last set-up.
-want=$(sha256sum pyproject.toml setup.py host/trivium_core.c | sha256sum | cut -d' ' -f1)
+want=$(sha256sum pyproject.toml setup.py host/*.c | sha256sum | cut -d' ' -f1)
 if [[ -f $STAMP && $(cat "$STAMP") == "$want" && -x $VENV/bin/python ]]; then
     exit 0
 fi

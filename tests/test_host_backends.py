@@ -97,6 +97,20 @@ def test_bit_identical_to_reference(name):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("name", backend_params())
+def test_known_answers(name):
+    """The committed known-answer table (tests/known_answers.py, from the independent SPEC
+    model): fixed-point vectors and float rows, each from keystream position 0."""
+    from tests import known_answers as kat
+
+    make = opener(name)
+    with make(kat.params()) as be:
+        assert be.process(np.array(kat.VECTORS)).tolist() == kat.OUTPUTS
+    with make(kat.params()) as be:
+        y = be.process_float(np.array(kat.ROWS))
+    np.testing.assert_array_equal(y, np.array(kat.ROW_OUTPUTS) / (1 << (kat.W - 1)))
+
+
 @pytest.mark.parametrize("name", [p for p in backend_params() if p.id != "serial-sim"])
 def test_bit_identical_other_shapes(name):
     """Another N and W, and random parameter sets with edge-case windows and tables.
@@ -130,14 +144,14 @@ def test_watermarked_model_identical_across_backends(name):
 @pytest.mark.slow
 def test_simulated_board_lock_and_serve(tmp_path, capsys):
     """On the simulated board: the backend locks the device, a second host with other
-    parameters is refused (DeviceLockedError), and `dynamarks serve --backend serial` gives
+    parameters is refused (DeviceLockedError), and `dynamarks predict --backend serial` gives
     the reference's outputs."""
     opener("serial-sim")
     from dynamarks import cli
     from dynamarks.host.driver import DeviceLockedError
     from dynamarks.host.params import save_params
     from dynamarks.sim.board_sim import SimulatedBoard
-    from tests.test_host_serve import SAMPLES, make_serve_files, oracle
+    from tests.test_cli_predict import SAMPLES, make_serve_files, oracle
 
     data, ckpt, model, params, pfile = make_serve_files(tmp_path)
     with SimulatedBoard(10, 16) as port:
@@ -149,7 +163,7 @@ def test_simulated_board_lock_and_serve(tmp_path, capsys):
     save_params(params, other)
     with SimulatedBoard(10, 16) as port:  # a fresh (reset) board
         out = tmp_path / "altered.npy"
-        assert cli.main(["serve", "--checkpoint", str(ckpt), "--data", str(data), "--params",
+        assert cli.main(["predict", "--checkpoint", str(ckpt), "--data", str(data), "--params",
                          str(other), "--backend", "serial", "--port", port, "--timeout", "10",
                          "-o", str(out), "--quiet"]) == 0
     want, _, _ = oracle(model, data, params)

@@ -95,8 +95,9 @@ def test_verify_cli(table1, data_dir, tmp_path, capsys):
     assert cli_main([*args[:2], str(ck / "nope.pt"), *args[3:], "--suspect", "x.pt"]) == 2
     assert "does not exist" in capsys.readouterr().err
     victim = next((out / "cache").glob("victim-*.pt"))
-    for suspect, expect in (("surrogate_gamma_1__reference.pt", "WATERMARK DETECTED"),
-                            ("benign_100__labels__seed_102.pt", "no watermark detected")):
+    # table1 uses the paper's key: η decides there; the keyed test reports a valid p-value
+    for suspect, expect in (("surrogate_gamma_1__reference.pt", "η also detects it"),
+                            ("benign_100__labels__seed_102.pt", "η does not")):
         dest = tmp_path / suspect
         rc = cli_main(["verify", "--suspect", str(ck / suspect), "--original", str(victim),
                        "--params", str(out / "params.dmk"), "--data", str(data_dir),
@@ -105,7 +106,8 @@ def test_verify_cli(table1, data_dir, tmp_path, capsys):
         text = capsys.readouterr().out
         assert rc == 0 and expect in text, text
         verdict = json.loads((dest / "verdict.json").read_text())
-        assert verdict["detected"] == (expect == "WATERMARK DETECTED")
+        assert verdict["eta_detected"] == (expect == "η also detects it")
+        assert 0 < verdict["p_value"] <= 1 and verdict["detected"] == (verdict["p_value"] <= 0.01)
         assert "p_empirical" in verdict
         assert (dest / "jsd.png").is_file() and (dest / "top_class.png").is_file()
 

@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-cache", action="store_true", help="retrain the victim")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--attacker-http", action="store_true",
+                        help="the attacker queries the API served over loopback HTTP (OIP v2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,5 +35,6 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     out = args.out or f"out/table1-{args.dataset}{'-fast' if args.fast else ''}"
     run_table1(args.dataset, out, backend=args.backend, profile="fast" if args.fast else "full",
-               data_root=args.data, seed=args.seed, use_cache=not args.no_cache)
+               data_root=args.data, seed=args.seed, use_cache=not args.no_cache,
+               attacker_http=args.attacker_http)
     return 0

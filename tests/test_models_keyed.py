@@ -1,0 +1,169 @@
+"""The keyed test: its exact null against enumeration of every key, its power against a
+planted bias, and the favoured indices of both presets.
+
+Oracles: the null distribution of T = Σ R_i is checked against brute-force enumeration of
+all rank combinations; the validity of the p-value (P(p ≤ a) ≤ a under H0) against the
+exhaustive list of keys for a fixed key-independent suspect; the power against a suspect
+built by hand to prefer the favoured index.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from dynamarks.host.params import keygen
+from dynamarks.host.presets import PRESETS, concentrated_table, keygen_preset
+from dynamarks.models.verification import (
+    favoured_indices,
+    keyed_queries_needed,
+    keyed_scores,
+    keyed_test,
+    rank_sum_cdf,
+)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _victim(m: int, n: int, seed: int) -> np.ndarray:
+    """A confident F_org: answers with a clear top class and structured runners-up."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0, 1.5, (m, n))
+    z[np.arange(m), rng.integers(0, n, m)] += 6.0
+    return _softmax(z)
+
+
+@pytest.mark.parametrize("ks", [(3,), (2, 3), (3, 3, 3), (4, 2, 5, 3), (9, 9, 9)])
+def test_rank_sum_null_is_the_enumerated_distribution(ks):
+    combos = list(itertools.product(*(range(1, k + 1) for k in ks)))
+    sums = np.array([sum(c) for c in combos])
+    for t in range(len(ks) - 1, sum(ks) + 2):
+        assert rank_sum_cdf(ks, t) == pytest.approx(np.mean(sums <= t), abs=1e-12)
+
+
+def test_rank_sum_cdf_extremes():
+    assert rank_sum_cdf([9] * 10, 10) == pytest.approx(9.0 ** -10, rel=1e-9)
+    assert rank_sum_cdf([9] * 10, 90) == pytest.approx(1.0)
+    # 64 classes: the smallest p is 63^-64, still representable
+    assert 0 < rank_sum_cdf([63] * 64, 64) < 1e-100
+
+
+def test_p_value_is_valid_over_every_key():
+    """Fix a suspect and F_org independent of the key; enumerate all keys (f_i ≠ i) of a
+    4-class set: the fraction of keys with p ≤ a never exceeds a, and equals it at the
+    p-values the test can produce (the test is exact, not merely conservative)."""
+    n, m = 4, 400
+    p = _victim(m, n, 0)
+    s = _softmax(np.log(p) + np.random.default_rng(1).normal(0, 0.7, p.shape))
+    choices = [[j for j in range(n) if j != i] for i in range(n)]
+    pv = np.array([keyed_test(s, p, np.array(f)).p_value for f in itertools.product(*choices)])
+    assert len(pv) == 3 ** 4
+    for a in np.unique(pv):
+        assert np.mean(pv <= a + 1e-12) == pytest.approx(a, abs=1e-9)
+    for a in (0.01, 0.05, 0.1, 0.5):
+        assert np.mean(pv <= a) <= a + 1e-12
+
+
+def test_p_value_null_by_simulation():
+    """Ten classes, many random keys against one independent suspect: the statistic T has
+    the exact null distribution (chi-square goodness of fit on T's values) and rejections at
+    5% stay at or below 5% (binomial bound)."""
+    n, m = 10, 400
+    p = _victim(m, n, 2)
+    s = _softmax(np.log(p) + np.random.default_rng(3).normal(0, 1.0, p.shape))
+    rng = np.random.default_rng(4)
+    reps = 2000
+    ts, pv = np.empty(reps, int), np.empty(reps)
+    for r in range(reps):
+        f = rng.integers(0, n - 1, n)
+        f += f >= np.arange(n)
+        k = keyed_test(s, p, f)
+        ts[r], pv[r] = k.statistic, k.p_value
+    # bins of T with ≥ 5% null mass each
+    edges = [9]
+    for t in range(10, 91):
+        if rank_sum_cdf([9] * n, t) - rank_sum_cdf([9] * n, edges[-1]) >= 0.05:
+            edges.append(t)
+    edges[-1] = 90
+    probs = np.diff([rank_sum_cdf([9] * n, t) for t in edges])
+    counts = np.array([np.sum((ts > lo) & (ts <= hi)) for lo, hi in zip(edges, edges[1:])])
+    assert stats.chisquare(counts, probs * reps / probs.sum()).pvalue > 1e-3
+    level = 0.05
+    assert np.mean(pv <= level) <= level + 3 * np.sqrt(level * (1 - level) / reps)
+
+
+def test_planted_bias_is_detected_and_independent_model_is_not():
+    n, m = 10, 2000
+    p = _victim(m, n, 5)
+    params = keygen_preset("robust", n, seed=11)
+    f = favoured_indices(params)
+    top = p.argmax(1)
+    logits = np.log(p) + np.random.default_rng(6).normal(0, 0.5, p.shape)
+    planted = logits.copy()
+    planted[np.arange(m), f[top]] += 0.5  # the surrogate learned "f_i is more likely"
+    hit = keyed_test(_softmax(planted), p, f)
+    assert hit.ranks == [1] * n and hit.statistic == n
+    assert hit.p_value == pytest.approx(9.0 ** -10) == pytest.approx(hit.min_p)
+    miss = keyed_test(_softmax(logits), p, f)
+    assert miss.p_value > 1e-3
+    need = keyed_queries_needed(_softmax(planted), p, f, repeats=10)
+    assert need["needed"]["0.05"] is not None and need["needed"]["0.05"] <= 500
+    assert keyed_queries_needed(_softmax(logits), p, f, repeats=5)["needed"]["0.01"] is None
+
+
+def test_scores_by_hand():
+    p = np.array([[0.7, 0.2, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
+    s = np.array([[0.7, 0.1, 0.2], [0.8, 0.1, 0.1], [0.2, 0.2, 0.6]])
+    sc, sizes = keyed_scores(s, p, 3)
+    assert sizes.tolist() == [2, 0, 1]
+    # group 0: non-top shares (s: 1/3, 2/3 and 1/2, 1/2) minus (p: 2/3, 1/3 and 1/2, 1/2)
+    assert sc[0, 1] == pytest.approx((1 / 3 - 2 / 3 + 0) / 2)
+    assert sc[0, 2] == pytest.approx((2 / 3 - 1 / 3 + 0) / 2)
+    assert np.isnan(sc[1]).all() and np.isnan(np.diag(sc)).all()
+    assert sc[2, 0] == pytest.approx(0.0) and sc[2, 1] == pytest.approx(0.0)
+    k = keyed_test(s, p, np.array([2, 0, 0]))
+    # class 0: favoured 2 scores highest of {1, 2}; class 1: no inputs; class 2: tie → rank 2
+    assert k.classes_used == [0, 2] and k.ranks == [1, 2] and k.statistic == 3
+    assert k.p_value == pytest.approx(0.75)  # P(R0 + R2 ≤ 3): (1,1), (1,2), (2,1) of four
+
+
+def test_favoured_indices_of_both_presets():
+    robust = keygen_preset("robust", 10, seed=1)
+    v = robust.v_tables()
+    f = favoured_indices(robust)
+    for i in range(10):
+        assert f[i] != i and v[i, i] == 0.0
+        assert v[i, f[i]] == pytest.approx(PRESETS["robust"].concentration, abs=1e-4)
+    paper = keygen(10, seed=3)
+    vp, fp = paper.v_tables(), favoured_indices(paper)
+    for i in range(10):
+        fav = int(np.argmax(vp[i]))
+        assert fp[i] == (fav if fav != i else -1)
+        assert vp[i, fav] == pytest.approx(2 / 11, abs=1e-4)
+
+
+def test_robust_favoured_index_is_uniform_over_the_other_classes():
+    counts = np.zeros((4, 4))
+    for seed in range(600):
+        f = favoured_indices(keygen_preset("robust", 4, seed=seed))
+        counts[np.arange(4), f] += 1
+    assert np.all(np.diag(counts) == 0)
+    for i in range(4):
+        others = np.delete(counts[i], i)
+        assert stats.chisquare(others).pvalue > 1e-3
+
+
+def test_presets_encode_and_paper_preset_is_keygen():
+    assert keygen_preset("paper", 10, seed=5).encode() == keygen(10, seed=5).encode()
+    r = keygen_preset("robust", 10, 16, seed=5)
+    assert type(r).decode(r.encode()).encode() == r.encode()
+    assert concentrated_table(10, 3, 7, 0.6)[3] == 0.0
+    assert sum(concentrated_table(10, 3, 7, 0.6)) == pytest.approx(1.0)
+    for n in (2, 3, 64):
+        keygen_preset("robust", n, seed=1)
