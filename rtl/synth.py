@@ -360,14 +360,16 @@ _KINDS = {
 
 
 def block_stats(design: Elaboratable, family: str = "ice40", *, name: str = "unit",
-                workdir: Path | None = None) -> dict[str, dict[str, int]]:
+                depth: int = 2, workdir: Path | None = None) -> dict[str, dict[str, int]]:
     """Per-block cell counts of ``design`` with the hierarchy kept (``synth_ice40 -dsp
     -noflatten`` / ``synth_ecp5 -noflatten``).
 
-    Returns ``{block: {"LUT4", "FF", "carry", "LUTRAM", "BRAM", "DSP"}}`` where ``block`` is a
-    direct submodule of the top (its own submodules, e.g. a memory, are counted in it) and
-    ``"(glue)"`` is the top's own logic. Without flattening yosys cannot optimise across block
-    boundaries, so the sum is a little above a flat build's.
+    Returns ``{block: {"LUT4", "FF", "carry", "LUTRAM", "BRAM", "DSP"}}`` where ``block`` is
+    a path of submodules (``sequencer/alter``) down to ``depth`` levels: a block's row counts
+    its own cells (its submodules have rows of their own, except below ``depth``, where they
+    are counted in it) and ``"(glue)"`` is the top's own logic. The rows add up to the whole.
+    Without flattening yosys cannot optimise across block boundaries, so the sum is a little
+    above a flat build's.
     """
     env = tool_env()
     announce_first_run(env, ["YOSYS"])
@@ -407,19 +409,27 @@ def block_stats(design: Elaboratable, family: str = "ice40", *, name: str = "uni
         return {k: sum(v for t, v in cells.items() if t.startswith(pre))
                 for k, pre in _KINDS.items()}
 
+    # One row per block down to `depth` levels (a block's row counts its own cells; deeper
+    # blocks, e.g. a memory, are counted in their parent at the last level).
     blocks: dict[str, dict[str, int]] = {}
-    top = own.get(name, Counter())
-    glue: Counter[str] = Counter()
-    for typ, cnt in top.items():
-        sub = strip(typ)
-        if sub in own:
-            label = re.sub(r"\$\d+$", "", sub.removeprefix(name + "."))
-            agg = kinds(total(sub))
-            prev = blocks.get(label, dict.fromkeys(_KINDS, 0))
-            blocks[label] = {k: prev[k] + agg[k] * cnt for k in _KINDS}
-        else:
-            glue[typ] += cnt
-    blocks["(glue)"] = kinds(glue)
+
+    def walk(mod: str, label: str, level: int, mult: int) -> None:
+        mine: Counter[str] = Counter()
+        for typ, cnt in own.get(mod, {}).items():
+            sub = strip(typ)
+            if sub not in own:
+                mine[typ] += cnt
+            elif level < depth:
+                child = re.sub(r"\$\d+$", "", sub.rsplit(".", 1)[-1])
+                walk(sub, f"{label}/{child}" if label else child, level + 1, mult * cnt)
+            else:
+                for kk, vv in total(sub).items():
+                    mine[kk] += vv * cnt
+        row = kinds(mine)
+        prev = blocks.get(label or "(glue)", dict.fromkeys(_KINDS, 0))
+        blocks[label or "(glue)"] = {k: prev[k] + row[k] * mult for k in _KINDS}
+
+    walk(name, "", 0, 1)
     return blocks
 
 
@@ -430,7 +440,8 @@ def block_table(blocks: dict[str, dict[str, int]]) -> list[str]:
     tot = dict.fromkeys(cols, 0)
     for blk in sorted(blocks, key=lambda b: (b == "(glue)", b)):
         row = blocks[blk]
-        lines.append(f"| {blk} | " + " | ".join(str(row[c]) for c in cols) + " |")
+        label = blk if "/" not in blk else "&nbsp;&nbsp;" + blk
+        lines.append(f"| {label} | " + " | ".join(str(row[c]) for c in cols) + " |")
         for c in cols:
             tot[c] += row[c]
     lines.append("| **total** | " + " | ".join(f"**{tot[c]}**" for c in cols) + " |")
