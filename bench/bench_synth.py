@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     for board in args.boards:
         fam = BOARDS[board].family
         blocks = block_stats(make_unit(CLASSES, WIDTH), fam)
-        print(f"\nPer block, {fam} (`synth_{fam}{' -dsp' if fam == 'ice40' else ''} "
-              f"-noflatten`, N = {CLASSES}, W = {WIDTH}):\n", flush=True)
+        opts = " -dsp" if fam == "ice40" else " -noabc9"
+        print(f"\nPer block, {fam} (`synth_{fam}{opts} -noflatten`, N = {CLASSES}, "
+              f"W = {WIDTH}):\n", flush=True)
         print("\n".join(block_table(blocks)), flush=True)
     if args.blocks_only:
         return 0
