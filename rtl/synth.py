@@ -376,9 +376,7 @@ def block_stats(design: Elaboratable, family: str = "ice40", *, name: str = "uni
     tmp = Path(tempfile.mkdtemp(prefix="dmk-blocks-", dir=workdir))
     try:
         (tmp / f"{name}.il").write_text(rtlil.convert(design, name=name))
-        # (ECP5: ABC instead of ABC9, which YoWASP's yosys-abc aborts on with the hierarchy
-        # kept; the cell counts differ from the flat build's by a few LUTs.)
-        synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5 -noabc9"
+        synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5"
         (tmp / "run.ys").write_text(
             f"read_rtlil {name}.il\n" + "\n".join(NO_RW_CHECK_SCRIPT)
             + f"\n{synth} -noflatten -top {name}\n"
