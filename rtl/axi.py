@@ -27,9 +27,9 @@ Behaviour
     after a ``tlast``), so the unit's framing rules (SPEC §10) apply to packets: a packet
     shorter or longer than N beats is dropped whole and counted in REJECTED (and sets
     IRQ.PENDING); the next packet is processed normally. One beat per clock in and out is
-    sustained (the unit's throughput), latency about N + 7 cycles. ``s_axis_tready`` and
-    ``m_axis_tvalid``/``tdata``/``tlast`` are registers inside the unit: no combinational path
-    from an input to an output anywhere in the wrapper.
+    sustained (the unit's throughput); latency N + ``LATENCY_EXTRA`` cycles (the unit's).
+    ``s_axis_tready`` and ``m_axis_tvalid``/``tdata``/``tlast`` come from the unit's registers
+    (tests/test_axi.py checks that no output of the IP depends combinationally on an input).
 
     AXI4-Lite: one transaction at a time per direction. The slave waits for both AWVALID and
     WVALID, raises AWREADY and WREADY together for one cycle (registered), performs the write
@@ -124,7 +124,7 @@ class WatermarkAxi(wiring.Component):
         return word_addr[a] & (
             ((space == SPACE_C) & (cls < n) & (idx < n))
             | ((space == SPACE_WINDOW) & (cls < n) & (idx < 4))
-            | ((space == SPACE_KEY) & (cls == 0) & (idx < 5)))
+            | ((space == SPACE_KEY) & (word_addr[:2 * b] < 5)))   # 5 words, may cross B
 
     def _reg_at(self, word_addr, name: str):
         """The word address is control register ``name`` (exact compare of every bit)."""
@@ -253,3 +253,39 @@ def generate_axi_verilog(classes: int = 10, width: int = 16,
 
     top = WatermarkAxi(classes, width, **unit_kwargs)
     return verilog.convert(top, name=name, emit_src=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dynamarks.rtl.axi [--classes N] [--width W] [-o FILE] [--stats]``: write the
+    Verilog, or (``--stats``) print the iCE40UP5K cost of the wrapper over the bare unit."""
+    import argparse
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m dynamarks.rtl.axi")
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("-o", "--output", type=Path, default=None)
+    parser.add_argument("--stats", action="store_true",
+                        help="yosys synth_ice40 of the unit and of the AXI IP; print LC/LUT/FF")
+    args = parser.parse_args(argv)
+    if args.stats:
+        from .synth import yosys_stats
+
+        unit = yosys_stats(WatermarkUnit(args.classes, args.width), name="unit")
+        axi = yosys_stats(WatermarkAxi(args.classes, args.width), name="axi")
+        print(f"iCE40UP5K (synth_ice40 -dsp estimate), N={args.classes} W={args.width}")
+        for key in ("lc_estimate", "luts", "ffs", "dsps", "brams"):
+            print(f"  {key:12s} unit {unit[key]:6d}   AXI IP {axi[key]:6d}   "
+                  f"wrapper {axi[key] - unit[key]:+d}")
+        return 0
+    text = generate_axi_verilog(args.classes, args.width)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
