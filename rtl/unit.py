@@ -165,8 +165,10 @@ class WatermarkUnit(wiring.Component):
         (simplest: always).
     """
 
-    #: the alter stage's class (a test may substitute a deliberately broken one)
+    #: the alter stage's and the output sequencer's classes (tests substitute deliberately
+    #: broken ones)
     alter_stage: type[AlterStage] = AlterStage
+    output_sequencer: type[OutputSequencer] = OutputSequencer
 
     def __init__(self, classes: int = 10, width: int = 16, *, trivium_bits: int | None = None,
                  external_keystream: bool = False):
@@ -216,7 +218,7 @@ class WatermarkUnit(wiring.Component):
         m.submodules.buffer = buf = VectorBuffer(w, self.buffer_depth)
         m.submodules.framer = framer = InputFramer(n, w, self.queue_depth)
         m.submodules.queue = queue = DescriptorQueue(n, w)
-        m.submodules.sequencer = seq = OutputSequencer(n, w, self.alter_stage)
+        m.submodules.sequencer = seq = self.output_sequencer(n, w, self.alter_stage)
         if self.external_keystream:
             ks, running = self.keystream, 1
         else:

@@ -31,6 +31,7 @@ from dynamarks.rtl.formal_harness import (
     registers_and_taint,
     vectors_depth,
 )
+from dynamarks.rtl.sequencer import OutputSequencer
 from dynamarks.rtl.unit import WatermarkUnit
 
 _BIN = Path(sys.executable).parent
@@ -67,15 +68,19 @@ def test_proof_passes(name, tmp_path, solver):
 # ---- mutants the proofs must reject -----------------------------------------------------------
 
 
-class LeakyCounterUnit(WatermarkUnit):
-    """Counts an extra rejected vector whenever a config word written has bit 0 set: the
-    ``rejected`` counter then depends on the secret parameters."""
+class LeakySequencer(OutputSequencer):
+    """Counts an extra vector out whenever the threshold on the C table's read port has bit 0
+    set: the ``vectors_out`` counter then depends on the secret parameters."""
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        with m.If(self.config.we & self.config.data[0]):
-            m.d.sync += self.rejected.eq(self.rejected + 1)
+        with m.If(self.tables.c_data[0]):
+            m.d.sync += self.vectors_out.eq(self.vectors_out + 1)
         return m
+
+
+class LeakyCounterUnit(WatermarkUnit):
+    output_sequencer = LeakySequencer
 
 
 class OffByOneAlter(AlterStage):
@@ -98,8 +103,9 @@ class OffByOneAlter(AlterStage):
 
 @pytest.mark.formal
 def test_secret_leak_is_caught(tmp_path, solver):
+    # Depth 6: a config write lands, the table is read, the counter counts, all within it.
     job = Job("leak", "e", lambda: SecretsHarness(CLASSES, WIDTH, unit_cls=LeakyCounterUnit),
-              "prove", 3)
+              "prove", 6)
     res = run_job(job, solver, root=tmp_path)
     assert res.status == "FAIL", res.status
 
