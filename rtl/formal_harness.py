@@ -590,7 +590,11 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
         Job("unit_vectors", "a b c d e",
             lambda: VectorHarness(classes, width, handshakes=()), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "
-            "words; 3 whole vectors streamed back to back", fast=True, script=MAP_MEMORIES),
+            "words; 3 whole vectors streamed back to back", script=MAP_MEMORIES,
+            # Not in `make test` for now: since the alter stage adds Δ in two halves
+            # ((p ± a) ± hi, issue 10) yices needs > 15 min per step once the first vector's
+            # last word is checked (step 33 of 39), on a loaded 2-core machine.
+            needs_fast_solver=True),
         Job("unit_vectors_cover", "depth",
             lambda: VectorHarness(classes, width, cover_vectors=3, handshakes=()), "cover",
             d, "that depth reaches a third altered vector at the output", fast=True,
