@@ -74,13 +74,14 @@ class SuiteProfile:
     batch_size: int = 128
     lr: float = 1e-3
     arch_width: int = 8  # ResNet-18 / VGG-11 width
+    victim_arch: str | None = None  # None: the data set's (the paper's CNN); "mlp" for tests
     repeats: int = 10  # averaging attack
     backend: str = "reference"
 
 
 SUITE_PROFILES = {
-    "tiny": SuiteProfile("tiny", None, 400, None, epochs=4, ft_epochs=1, batch_size=64,
-                         lr=3e-3, arch_width=4, repeats=3),
+    "tiny": SuiteProfile("tiny", None, 400, None, epochs=8, ft_epochs=1, batch_size=64,
+                         lr=3e-3, arch_width=4, repeats=3, victim_arch="mlp"),
     "small": SuiteProfile("small", 20000, 5000, None, epochs=3, attack_epochs=2),
     "full": SuiteProfile("full", None, 30000, None, epochs=8, arch_width=16, repeats=30),
 }
@@ -110,7 +111,8 @@ def cache_root() -> Path:
 def job_hash(profile: SuiteProfile, job: Job, dataset: str) -> str:
     """Content key of a job's model: the job, the data set and the profile fields it depends
     on (the victim only on its own training; the suite name is a label, not content)."""
-    prof = {k: v for k, v in asdict(profile).items() if k != "name"}
+    prof = {k: v for k, v in asdict(profile).items()
+            if k != "name" and not (k == "victim_arch" and v is None)}  # keep old keys valid
     if job.attack == "victim":
         prof = {k: prof[k] for k in ("victim_count", "epochs", "batch_size", "lr")}
     blob = json.dumps([prof, asdict(job), dataset], sort_keys=True).encode()
@@ -150,8 +152,10 @@ class Context:
 
     def new_model(self, arch: str | None, seed: int) -> nn.Module:
         info = self.info
-        arch = arch or info.victim_arch
+        arch = arch or self.profile.victim_arch or info.victim_arch
         kw = {"width": self.profile.arch_width} if arch in ("resnet18", "vgg11") else {}
+        if arch == "mlp" and self.profile.victim_arch == "mlp":
+            kw = {"hidden": 64}
         return build(arch, info.channels, info.classes, info.image_size, seed=seed, **kw)
 
     def cfg(self, seed: int, epochs: int | None = None, lr: float | None = None) -> TrainConfig:
@@ -320,8 +324,12 @@ CHEAP_BENIGN = ("labels-100%", "labels-50%", "labels-25%", "labels-mlp", "distil
                 "distilled-F_org-ft1000")
 
 
-def benign_jobs(seeds: Sequence[int] = (1, 2, 3), all_seeds: bool = False) -> list[Job]:
-    """Six cheap recipes × ``seeds`` + ResNet-18 and VGG-11 (20 models with three seeds)."""
+def benign_jobs(seeds: Sequence[int] = (1, 2, 3), all_seeds: bool = False,
+                recipes: Iterable[str] | None = None) -> list[Job]:
+    """Six cheap recipes × ``seeds`` + ResNet-18 and VGG-11 (20 models with three seeds);
+    ``recipes`` picks a subset (tests)."""
+    if recipes is not None:
+        return [Job(name, "none", 0, s) for s in seeds for name in recipes]
     jobs = [Job(name, "none", 0, s) for s in seeds for name in CHEAP_BENIGN]
     deep = [n for n in BENIGN if n not in CHEAP_BENIGN]
     return jobs + [Job(n, "none", 0, s) for n in deep for s in (seeds if all_seeds else seeds[:1])]
@@ -383,11 +391,13 @@ def run_job(dataset: str, profile: SuiteProfile, job: Job, keys: Sequence[tuple[
 def run_jobs(dataset: str, profile: SuiteProfile, jobs: Sequence[Job],
              keys: Sequence[tuple[str, int]], *, data_root: str | None = None,
              ray_address: str | None = None, workers: int = 2,
-             progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+             progress: Callable[[str], None] | None = None,
+             on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """Run ``jobs`` (see module doc); results in the order of ``jobs``.
 
     Stolen models are run first (every other attack starts from one), then the rest.
-    ``progress(name)`` is called as each job finishes.
+    ``progress(name)`` is called as each job finishes, ``on_result(row)`` with its result
+    (to save results as they come: an interrupted run keeps them).
     """
     first = [j for j in jobs if j.attack == "stolen"]
     rest = [j for j in jobs if j.attack != "stolen"]
@@ -395,9 +405,13 @@ def run_jobs(dataset: str, profile: SuiteProfile, jobs: Sequence[Job],
     if ray_address is None:
         for j in first + rest:
             done[j] = run_job(dataset, profile, j, keys, data_root)
+            if on_result:
+                on_result(done[j])
             if progress:
                 progress(j.name)
         return [done[j] for j in jobs]
+    # a loaded machine can take over the default 10 s to register the local raylet
+    os.environ.setdefault("RAY_raylet_start_wait_time_s", "120")
     import ray
 
     if not ray.is_initialized():
@@ -414,6 +428,8 @@ def run_jobs(dataset: str, profile: SuiteProfile, jobs: Sequence[Job],
             for ref in ready:
                 j = pending.pop(ref)
                 done[j] = ray.get(ref)
+                if on_result:
+                    on_result(done[j])
                 if progress:
                     progress(j.name)
     return [done[j] for j in jobs]
@@ -421,3 +437,68 @@ def run_jobs(dataset: str, profile: SuiteProfile, jobs: Sequence[Job],
 
 def with_backend(profile: SuiteProfile, backend: str) -> SuiteProfile:
     return replace(profile, backend=backend)
+
+
+def run_suite(
+    dataset: str,
+    out_dir: str | os.PathLike[str],
+    profile: SuiteProfile | str = "small",
+    *,
+    presets: Sequence[str] = ("robust", "paper"),
+    attack_keys: Sequence[int] = (0,),
+    calibration_keys: Sequence[int] = (0, 1, 2),
+    benign_seeds: Sequence[int] = (1, 2, 3),
+    attacks: Iterable[str] | None = None,
+    benign: Iterable[str] | None = None,
+    data_root: str | None = None,
+    ray_address: str | None = None,
+    workers: int = 2,
+    reporter: Any = None,
+    sweep: bool = False,
+) -> dict[str, Any]:
+    """The whole suite: attacks against ``presets`` × ``attack_keys``, benign models against
+    ``presets`` × ``calibration_keys``, optionally the preset sweep; writes ``results.json``,
+    ``results.jsonl`` (one line per finished job, kept by an interrupted run), ``report.md``
+    and (with the sweep) ``sweep.json`` and ``tradeoff.png`` into ``out_dir``."""
+    from dynamarks.models import suite_report
+    from dynamarks.models.progress import Reporter
+
+    prof = SUITE_PROFILES[profile] if isinstance(profile, str) else profile
+    rep = reporter or Reporter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    a_jobs = attack_jobs(presets, attack_keys, attacks)
+    b_jobs = benign_jobs(benign_seeds, recipes=benign)
+    keys = [(pr, k) for pr in presets for k in calibration_keys]
+    log = (out / "results.jsonl").open("a")
+
+    def save(row: dict[str, Any]) -> None:
+        log.write(json.dumps(row, default=str) + "\n")
+        log.flush()
+
+    total = len(a_jobs) + len(b_jobs)
+    where = f"Ray {ray_address}" if ray_address else "one process"
+    rep.say(f"[bold]suite[/] {dataset}, profile {prof.name}: {len(a_jobs)} attacks, "
+            f"{len(b_jobs)} benign models, {where}")
+    with rep.bar("models trained or loaded and verified", total) as adv:
+        res_a = run_jobs(dataset, prof, a_jobs, keys, data_root=data_root,
+                         ray_address=ray_address, workers=workers,
+                         progress=lambda _n: adv(1), on_result=save)
+        res_b = run_jobs(dataset, prof, b_jobs, keys, data_root=data_root,
+                         ray_address=ray_address, workers=workers,
+                         progress=lambda _n: adv(1), on_result=save)
+    log.close()
+    rows_sweep = None
+    if sweep:
+        from dynamarks.models import sweep as sweep_mod
+
+        ctx = Context(dataset, prof, data_root)
+        rows_sweep = sweep_mod.run_sweep(ctx)
+        (out / "sweep.json").write_text(json.dumps(rows_sweep, indent=1))
+        sweep_mod.fig_tradeoff(rows_sweep, out / "tradeoff.png")
+    setup = {"profile": prof.name, "detail": json.dumps(asdict(prof))}
+    results = {"setup": setup, "attacks": res_a, "benign": res_b, "sweep": rows_sweep,
+               "calibration": suite_report.calibration(res_b)}
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "report.md").write_text(suite_report.render(res_a, res_b, rows_sweep, setup))
+    return results
