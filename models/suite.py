@@ -14,8 +14,8 @@ never the verification set):
 
 * ``stolen`` — the victim's architecture trained on the answers (soft cross-entropy);
 * ``ft{n}`` / ``ft{n}-lr{lr}`` — the stolen model fine-tuned on n true labels (attacker's own
-  labelled data) for ``ft_epochs`` epochs; ``prune-ft`` — 30% global magnitude pruning, then
-  fine-tuning on 1,000 labels;
+  labelled data) for ``ft_epochs`` epochs; ``prune10`` — 10% global magnitude pruning (Table
+  I); ``prune-ft`` — 30% pruning, then fine-tuning on 1,000 labels;
 * ``distill-T4`` — a fresh student distilled from the stolen model at temperature 4;
 * ``sharpen`` — trained on answers raised to the power 3 and renormalised; ``smooth`` — on
   answers mixed 0.9/0.1 with the uniform distribution (label smoothing); ``top3`` — on the three
@@ -115,7 +115,13 @@ def job_hash(profile: SuiteProfile, job: Job, dataset: str) -> str:
             if k != "name" and not (k == "victim_arch" and v is None)}  # keep old keys valid
     if job.attack == "victim":
         prof = {k: prof[k] for k in ("victim_count", "epochs", "batch_size", "lr")}
-    blob = json.dumps([prof, asdict(job), dataset], sort_keys=True).encode()
+    extra: Any = None
+    if job.preset != "none":  # the preset's values, not just its name, shape the model
+        from dynamarks.host.presets import get_preset
+
+        extra = asdict(get_preset(job.preset))
+    blob = json.dumps([prof, asdict(job), dataset] + ([extra] if extra else []),
+                      sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
 
 
@@ -274,6 +280,7 @@ ATTACKS: dict[str, Callable[[Context, Job], nn.Module]] = {
     "ft1000-lr3e-3": _finetune(1000, 3e-3),
     "ft5000": _finetune(5000),
     "ft10000": _finetune(10000),
+    "prune10": lambda ctx, job: prune_global(_stolen(ctx, job), 0.1),
     "prune-ft": _finetune(1000, prune=0.3),
     "distill-T4": _distill(4.0),
     "sharpen": _transformed(_power(3.0)),
