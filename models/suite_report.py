@@ -52,6 +52,34 @@ def calibration(benign: Sequence[dict[str, Any]], alpha: float = 0.01,
     return out
 
 
+PAPER_TABLE1 = {"averaging": 2.52, "prune10": 2.61, "resnet18": 2.57, "benign": 0.19}
+
+
+def table1(attacks: Sequence[dict[str, Any]], benign: Sequence[dict[str, Any]]) -> list[str]:
+    """Table I of the paper (η for averaging, 10% pruning, ResNet-18, benign) per preset, with
+    the keyed p beside every η; '—' where the job has not run."""
+    lines = ["| preset | averaging η (p) | 10% pruning η (p) | ResNet-18 η (p) | "
+             "benign η (p), labels-50% s1 |", "|---|---|---|---|---|"]
+    presets = sorted({r["job"]["preset"] for r in attacks})
+    for pr in presets:
+        cells = []
+        for att in ("average", "prune10", "resnet18"):
+            r = next((r for r in attacks if r["job"]["attack"] == att
+                      and r["job"]["preset"] == pr), None)
+            if r is None:
+                cells.append("—")
+            else:
+                (_, v), = r["keys"].items()
+                cells.append(f"{v['eta']:.2f} ({_p(v['p_value'])})")
+        b = next((r for r in benign if r["name"] == "labels-50% s1"), None)
+        key = next((k for k in (b or {}).get("keys", {}) if k.startswith(pr + ":")), None)
+        cells.append(f"{b['keys'][key]['eta']:.2f} ({_p(b['keys'][key]['p_value'])})"
+                     if key else "—")
+        lines.append(f"| {pr} | " + " | ".join(cells) + " |")
+    lines.append("| paper (η only) | 2.52 | 2.61 | 2.57 | 0.19 |")
+    return lines
+
+
 def _p(x: float | None) -> str:
     return "—" if x is None else (f"{x:.1e}" if x < 1e-3 else f"{x:.3f}")
 
@@ -63,6 +91,10 @@ def render(attacks: Sequence[dict[str, Any]], benign: Sequence[dict[str, Any]],
         "# Keyed verification: removal attacks, calibration and the preset sweep",
         "",
         f"Profile `{setup.get('profile')}`: {setup.get('detail', '')}",
+        "",
+        "## Table I beside the paper, both presets, keyed p in brackets",
+        "",
+        *table1(attacks, benign),
         "",
         "## Removal attacks (the attacker knows the algorithm, not the key)",
         "",
