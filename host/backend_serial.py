@@ -1,8 +1,8 @@
 """The ``serial`` backend: a board (or the simulated board's pseudo-terminal) over a UART.
 
-``open_backend("serial", params, port="/dev/ttyUSB1", baudrate=115200, timeout=2.0,
-retries=3, lock=True)``. It speaks docs/PROTOCOL.md through :mod:`dynamarks.host.protocol`
-(COBS frames with CRC-16, stop-and-wait, one reply per request):
+``open_backend("serial", params, port="/dev/ttyUSB1", baudrate=3000000, timeout=2.0,
+retries=3, lock=True)``. It speaks docs/PROTOCOL.md (version 2) through
+:mod:`dynamarks.host.protocol` (COBS frames with CRC-16, one reply per request, in order):
 
 1. open the port (pyserial ``serial_for_url``, so ``/dev/tty*``, a pty path or a pyserial URL);
    a missing port is :class:`DeviceNotFound`;
@@ -15,19 +15,28 @@ retries=3, lock=True)``. It speaks docs/PROTOCOL.md through :mod:`dynamarks.host
    then LOCK unless ``lock=False``; STATUS again, whose ``vectors_out`` is the baseline of
    the count check.
 
-Vectors go in VECTORS frames of at most the device's ``max_vectors``. A NACK caused by the
-line (FRAMING, CRC, SHORT, LENGTH, OVERFLOW) means the frame was not executed: it is sent
-again, up to ``retries`` times. A reply that does not come or is garbled is resolved with
-STATUS: if the device's ``vectors_out`` shows the frame was *not* processed, it is sent
-again; if it *was*, its outputs are lost and re-sending would consume keystream twice, so
-the backend stops with :class:`BackendError` (reconfigure to go on). After every driver
-batch the device's ``vectors_out`` counter must have advanced by exactly the vectors sent.
+Vectors go in VECTORS frames of at most the device's ``max_vectors``, pipelined: up to the
+device's ``window`` frames are unanswered at a time (PROTOCOL §6), so the line is busy both
+ways. Each VECTORS frame carries the device's VECTORS sequence number, and the device executes
+only the frame whose number is next: after a frame is refused or lost, the ones behind it are
+refused too (NACK SEQUENCE), so frames execute in order whatever happens on the line.
+
+When a frame fails — a NACK caused by the line (FRAMING, CRC, SHORT, LENGTH, OVERFLOW), a
+SEQUENCE NACK, a reply that does not come or is garbled — the backend stops sending, collects
+the replies still due, and reads STATUS: its ``vseq`` says how many of the frames the device
+executed. If every executed frame's reply arrived, it resumes from the first frame not
+executed (up to ``retries`` times per frame). If a frame was executed but its reply was lost,
+its outputs are lost and re-sending would consume keystream twice, so the backend stops with
+:class:`BackendError` (reconfigure to go on). A frame is never sent again unless STATUS shows
+the device did not execute it. After every driver batch the device's ``vectors_out`` counter
+must have advanced by exactly the vectors received.
 
 Exceptions never contain payload bytes (a CONFIGURE payload is the secret parameter set).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -42,6 +51,7 @@ from dynamarks.host.driver import (
     DeviceProtocolError,
 )
 from dynamarks.host.params import Params
+from dynamarks.wire import PROTOCOL_VERSION
 
 T = TypeVar("T")
 
@@ -59,6 +69,7 @@ class _ReadAvailable:
 
     def __init__(self, port: Any) -> None:
         self._port = port
+        self.timeout = port.timeout  # the link counts its time-out in reads of this length
 
     def read(self, size: int = 1) -> bytes:
         waiting = self._port.in_waiting
@@ -91,7 +102,7 @@ class SerialBackend(Backend):
         params: Params,
         port: str,
         *,
-        baudrate: int = 115200,
+        baudrate: int = 3_000_000,
         timeout: float = 2.0,
         retries: int = 3,
         lock: bool = True,
@@ -124,6 +135,8 @@ class SerialBackend(Backend):
                     f"configured={status.configured}, locked={status.locked}"
                 )
             self._base_out = status.vectors_out
+            self._link.vseq = status.vseq
+            self.window = max(1, status.window)
             self.frame_vectors = status.max_vectors
             self.max_batch = status.max_vectors * FRAMES_PER_BATCH
         except BaseException:
@@ -143,9 +156,10 @@ class SerialBackend(Backend):
             ) from None
 
     def _check_identity(self, st: pr.Status) -> None:
-        if st.version != 1:
+        if st.version != PROTOCOL_VERSION:
             raise DeviceProtocolError(
-                f"the device on {self.port_name} speaks protocol version {st.version}, not 1"
+                f"the device on {self.port_name} speaks protocol version {st.version}, not "
+                f"{PROTOCOL_VERSION}: rebuild its bitstream from this version"
             )
         if (st.classes, st.width) != (self.classes, self.width):
             raise BackendError(
@@ -222,23 +236,51 @@ class SerialBackend(Backend):
         """Vectors the device has output since configuration (its counter, mod 2**32)."""
         return (self._status().vectors_out - self._base_out) & 0xFFFFFFFF
 
-    def _frame(self, chunk: np.ndarray, done_before: int) -> np.ndarray:
-        """One VECTORS frame with retries; ``done_before`` = device count before it."""
-        payload = pr.pack_vectors(chunk, self.width)
-        last: Exception | None = None
-        for _attempt in range(self.retries + 1):
+    def _stream(self, chunks: list[np.ndarray], results: list[np.ndarray | None],
+                start: int) -> tuple[int, Exception] | None:
+        """Send ``chunks[start:]`` pipelined (at most ``window`` unanswered) and put each reply's
+        vectors into ``results``. Stops sending at the first failure and collects the replies
+        still due; returns (first failed chunk, its exception) or None."""
+        link = self._link
+        inflight: deque[tuple[int, int]] = deque()  # (chunk index, seq)
+        failure: tuple[int, Exception] | None = None
+        garbled: Exception | None = None
+        i = start
+        while True:
+            while failure is None and i < len(chunks) and len(inflight) < self.window:
+                inflight.append((i, link.send_vectors(chunks[i], self.width)))
+                i += 1
+            if not inflight:
+                return failure
             try:
-                reply = self._link.transact(pr.FrameType.VECTORS, payload)
+                frame = link.read_frame()
+            except pr.LinkTimeout as exc:  # no reply for any frame still due
+                return failure or (inflight[0][0], garbled or exc)
+            except pr.FramingError as exc:  # a damaged reply: whose, the next one tells
+                garbled = exc
+                continue
+            pos = next((k for k, (_, seq) in enumerate(inflight) if seq == frame.seq), None)
+            if pos is None:  # a reply to nothing in flight: the line is not what we think
+                j, _ = inflight.popleft()
+                failure = failure or (j, pr.ReplyError(f"unexpected reply seq {frame.seq}"))
+                continue
+            for _ in range(pos):  # frames before it got no (readable) reply
+                j, _ = inflight.popleft()
+                failure = failure or (j, garbled or pr.ReplyError("reply missing"))
+            j, _ = inflight.popleft()
+            try:
+                reply = pr.parse_reply(frame)
                 if reply.type != pr.FrameType.VECTORS_REPLY:
                     raise pr.ReplyError(f"expected VECTORS_REPLY, got 0x{reply.type:02x}")
                 got = pr.unpack_vectors(reply.payload, self.classes, self.width)
-                if got.shape != chunk.shape:
-                    raise pr.ReplyError(f"{got.shape[0]} vectors back for {chunk.shape[0]} sent")
-                return got
+                if got.shape != chunks[j].shape:
+                    raise pr.ReplyError(f"{got.shape[0]} vectors back for {len(chunks[j])} sent")
+                results[j] = got
             except TRANSIENT_NACKS as exc:
                 self.nacks_retried += 1
-                last = exc
-                continue
+                failure = failure or (j, exc)
+            except (pr.NackSequence, pr.ReplyError) as exc:
+                failure = failure or (j, exc)
             except pr.NackNotConfigured:
                 raise BackendError(
                     f"the device on {self.port_name} lost its configuration (was it reset?); "
@@ -246,35 +288,52 @@ class SerialBackend(Backend):
                 ) from None
             except pr.NackError as exc:
                 raise DeviceProtocolError(f"the device refused VECTORS: {exc}") from None
-            except (pr.FramingError, pr.ReplyError, pr.LinkTimeout) as exc:
-                last = exc
-                self._resync()
-            # No usable reply: did the device process the frame?
-            done = self._processed()
-            if done == done_before:
-                continue  # not executed: safe to send again
-            raise BackendError(
-                f"the device processed {done - done_before} vectors but its reply was lost "
-                f"({last}); the keystream position is now ahead of the host, so the outputs "
-                "cannot be recovered: open the backend again (reconfigure) to go on"
-            )
+
+    def _give_up(self, last: Exception) -> Exception:
         if isinstance(last, pr.LinkTimeout):
-            raise DeviceNotFound(f"the device on {self.port_name} stopped answering ({last})")
+            return DeviceNotFound(f"the device on {self.port_name} stopped answering ({last})")
         if isinstance(last, (pr.FramingError, pr.ReplyError)):
-            raise self._garbage("VECTORS", last)
-        raise DeviceProtocolError(f"VECTORS failed {self.retries + 1} times: {last}")
+            return self._garbage("VECTORS", last)
+        return DeviceProtocolError(f"VECTORS failed {self.retries + 1} times: {last}")
 
     # ---- the Backend interface ---------------------------------------------------------
 
     def _process(self, p: np.ndarray) -> np.ndarray:
+        fv = self.frame_vectors
+        chunks = [p[s:s + fv] for s in range(0, len(p), fv)]
+        results: list[np.ndarray | None] = [None] * len(chunks)
+        attempts = [0] * len(chunks)
+        v0 = self._link.vseq  # the device's VECTORS sequence number of chunks[0]
+        start = 0
+        while (failure := self._stream(chunks, results, start)) is not None:
+            j, last = failure
+            self._resync()
+            st = self._status()
+            executed = (st.vseq - v0) & 0xFF  # of these chunks, the device executed the first
+            lost = [k for k in range(min(executed, len(chunks))) if results[k] is None]
+            if lost or executed > len(chunks):
+                raise BackendError(
+                    f"the device processed a frame of {len(chunks[lost[0] if lost else j])} "
+                    f"vectors but its reply was lost ({last}); the keystream position is now "
+                    "ahead of the host, so the outputs cannot be recovered: open the backend "
+                    "again (reconfigure) to go on"
+                )
+            if executed < j:
+                raise DeviceProtocolError(
+                    f"the device on {self.port_name} reports {executed} frames executed, but "
+                    f"{j} replies arrived: it is not following the protocol"
+                )
+            attempts[executed] += 1
+            if attempts[executed] > self.retries:
+                raise self._give_up(last)
+            start = executed
+            self._link.vseq = st.vseq
         out = np.empty_like(p)
-        done = self.position
-        for start in range(0, len(p), self.frame_vectors):
-            chunk = p[start : start + self.frame_vectors]
-            out[start : start + len(chunk)] = self._frame(chunk, done)
-            done += len(chunk)
+        for k, got in enumerate(results):
+            out[k * fv:k * fv + len(got)] = got
         device = self._processed()
-        if device != done:
+        done = self.position + len(p)
+        if device != done & 0xFFFFFFFF:
             raise BackendError(
                 f"count check failed: the device output {device} vectors since configuration, "
                 f"the host received {done}"

@@ -126,7 +126,17 @@ class Backend(ABC):
         self, x: np.ndarray, progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
         """Float probability rows ``[M, N]`` in, altered float64 rows out (SPEC §2 both ways)."""
-        return to_float(self.process(to_fixed(x, self.width, self.classes), progress), self.width)
+        return self.alter_float(x, progress)[0]
+
+    def alter_float(
+        self, x: np.ndarray, progress: Callable[[int], None] | None = None, *, first_row: int = 0
+    ) -> tuple[np.ndarray, int]:
+        """:meth:`process_float` that also counts the rows the unit altered (an aggregate
+        only; which rows is never reported). ``first_row`` numbers the rows in errors (a
+        chunk of a larger file). Backends with a fused float path override this."""
+        codes = to_fixed(x, self.width, self.classes, first_row)
+        out = self.process(codes, progress)
+        return to_float(out, self.width), int((out != codes).any(axis=1).sum())
 
     def close(self) -> None:
         """Release the device (idempotent)."""

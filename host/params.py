@@ -22,13 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from dynamarks.host.errors import ParameterError
+from dynamarks.wire import PARAMS_HEADER as _HEADER
+from dynamarks.wire import PARAMS_MAGIC as MAGIC
+from dynamarks.wire import PARAMS_VERSION as VERSION
+from dynamarks.wire import config_words as _config_words
 
-MAGIC = b"DMKP"
-VERSION = 1
 THRESHOLD_ONE = 1 << 16  # C_i[N-1]; u is a 16-bit draw (SPEC §8)
 MIN_CLASSES, MAX_CLASSES = 2, 64
 MIN_WIDTH, MAX_WIDTH = 10, 24
-_HEADER = struct.Struct("<4sBBBB")
 
 # The paper's experiments (Section V-B).
 PAPER_ALPHA, PAPER_BETA, PAPER_A, PAPER_B = 0.9, 1.0, 0.01, 0.19
@@ -116,7 +117,7 @@ class Params:
         magic, version, width, classes, _ = _HEADER.unpack_from(data)
         if version != VERSION:
             raise ParameterError(f"unsupported parameter-set version {version}")
-        nwords = 5 + classes * (4 + classes)
+        nwords = _config_words(classes)
         if len(data) != _HEADER.size + 4 * nwords + 4:
             raise ParameterError("parameter set has the wrong length for its number of classes")
         (crc,) = struct.unpack_from("<I", data, len(data) - 4)
@@ -239,17 +240,9 @@ def keygen(
 
 def save_params(params: Params, path: str | os.PathLike[str]) -> None:
     """Write the encoding to ``path`` with mode 0600, atomically (no half-written file)."""
-    data = params.encode()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from dynamarks.host.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, params.encode(), mode=0o600)
 
 
 def load_params(path: str | os.PathLike[str]) -> Params:

@@ -7,9 +7,12 @@ Layers, bottom up:
   (COBS block plus the 0x00 delimiter);
 * request builders (:func:`configure_frame`, :func:`lock_frame`, :func:`vectors_frame`,
   :func:`status_frame`) and reply parsers (:func:`parse_reply`, :class:`Status`);
-* :class:`FrameLink`: stop-and-wait transactions over anything with pyserial's ``read``/``write``
-  (a real board or the simulated board's pseudo-terminal). A NACK becomes a :class:`NackError`
-  subclass, a missing or garbled reply a :class:`LinkTimeout` / :class:`ReplyError`;
+* :class:`FrameLink`: transactions over anything with pyserial's ``read``/``write`` (a real
+  board, the simulated board's pseudo-terminal, or a test's fake port): one request at a time,
+  or VECTORS frames pipelined up to the device's window (PROTOCOL §6). A NACK becomes a
+  :class:`NackError` subclass, a missing or garbled reply a :class:`LinkTimeout` /
+  :class:`ReplyError`. Time-outs are counted in empty reads of the port (each one port read
+  time-out long), never from the host's clock;
 * :func:`expected_nack`: the device's acceptance rules as a function (the oracle of the tests).
 
 Nothing here logs or formats a secret: the CONFIGURE payload is the caller's encoded parameter set
@@ -18,23 +21,22 @@ and no exception message contains payload bytes.
 
 from __future__ import annotations
 
-import time
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from dynamarks.host.errors import DynamarksError
-from dynamarks.rtl.wire import (
+from dynamarks.wire import (
     CRC16_INIT,
     CRC16_POLY,
     FRAME_OVERHEAD,
-    PARAMS_MAGIC,
-    PARAMS_VERSION,
     STATUS_BYTES,
     FrameType,
     NackReason,
     config_bytes,
+    params_header,
     word_bytes,
 )
 
@@ -43,7 +45,7 @@ __all__ = [
     "encode_frame", "decode_frame", "configure_frame", "lock_frame", "vectors_frame",
     "status_frame", "pack_vectors", "unpack_vectors", "parse_reply", "expected_nack",
     "FrameReader", "FrameLink", "ProtocolError", "FramingError", "ReplyError", "LinkTimeout",
-    "NackError", "nack_error",
+    "NackError", "nack_error", "NackSequence",
 ]
 
 
@@ -124,10 +126,16 @@ class NackNotConfigured(NackError):
     reason = NackReason.NOT_CONFIGURED
 
 
+class NackSequence(NackError):
+    """VECTORS frame out of sequence: an earlier one was refused or lost, so this one was not
+    executed either (PROTOCOL §6)."""
+    reason = NackReason.SEQUENCE
+
+
 _NACK_CLASSES: dict[int, type[NackError]] = {
     c.reason: c
     for c in (NackFraming, NackOverflow, NackShort, NackCrc, NackLength, NackType, NackClasses,
-              NackLocked, NackNotConfigured)
+              NackLocked, NackNotConfigured, NackSequence)
 }
 
 
@@ -322,7 +330,9 @@ class Status:
     cfg_refused: bool
     max_vectors: int
     last_nack: int
+    window: int  # frames a host may have unanswered (the device's frame buffers)
     nacks_seen: int  # bit r set once a NACK with reason r was sent
+    vseq: int  # seq the next VECTORS frame must carry: VECTORS executed since CONFIGURE, mod 256
     frames_ok: int
     frames_nacked: int
     vectors_in: int
@@ -339,7 +349,8 @@ class Status:
         words = [int.from_bytes(payload[k:k + 4], "little") for k in range(12, STATUS_BYTES, 4)]
         return cls(payload[0], payload[1], payload[2], bool(flags & 1), bool(flags & 2),
                    bool(flags & 4), bool(flags & 8), int.from_bytes(payload[4:6], "little"),
-                   payload[6], int.from_bytes(payload[8:10], "little"), *words)
+                   payload[6], payload[7], int.from_bytes(payload[8:10], "little"),
+                   payload[10], *words)
 
 
 def parse_reply(frame: Frame) -> Frame:
@@ -355,9 +366,10 @@ def parse_reply(frame: Frame) -> Frame:
 
 # ------------------------------------------------------------------------ device rules, oracle
 def expected_nack(block: bytes, *, classes: int, width: int, max_vectors: int, depth: int,
-                  configured: bool, locked: bool) -> NackReason | None:
+                  configured: bool, locked: bool, vseq: int | None = None) -> NackReason | None:
     """The device's acceptance rules (docs/PROTOCOL.md §4) for one received block (no delimiter,
-    not empty): the NACK reason it answers with, or None when it executes the frame."""
+    not empty): the NACK reason it answers with, or None when it executes the frame. ``vseq``:
+    the device's next VECTORS sequence number (None: any ``seq`` is taken as in sequence)."""
     data, ok, remaining = _cobs_decode_lenient(block)
     if ok is None:
         raise ValueError("a block never contains 0x00")
@@ -376,15 +388,16 @@ def expected_nack(block: bytes, *, classes: int, width: int, max_vectors: int, d
     if ftype not in (FrameType.CONFIGURE, FrameType.LOCK, FrameType.VECTORS, FrameType.STATUS):
         return NackReason.TYPE
     if ftype == FrameType.CONFIGURE:
-        header = PARAMS_MAGIC + bytes([PARAMS_VERSION, width, classes, 0])
-        if length != config_bytes(classes) or payload[:8] != header:
+        if length != config_bytes(classes) or payload[:8] != params_header(classes, width):
             return NackReason.CLASSES
         return NackReason.LOCKED if locked else None
     if ftype == FrameType.VECTORS:
         vb = classes * word_bytes(width)
         if length == 0 or length % vb or length // vb > max_vectors:
             return NackReason.CLASSES
-        return None if configured else NackReason.NOT_CONFIGURED
+        if not configured:
+            return NackReason.NOT_CONFIGURED
+        return None if vseq is None or data[1] == vseq else NackReason.SEQUENCE
     if length:
         return NackReason.CLASSES
     if ftype == FrameType.LOCK and not configured:
@@ -398,35 +411,61 @@ class SerialLike(Protocol):
     def read(self, size: int = 1) -> bytes: ...
 
 
+#: Port read time-out assumed when the port does not say (pyserial's ``timeout`` attribute).
+DEFAULT_POLL = 0.05
+
+
 class FrameLink:
-    """Stop-and-wait transactions with a device over a byte port (pyserial ``Serial`` or similar,
-    opened with a short read time-out such as 0.05 s).
+    """Transactions with a device over a byte port (pyserial ``Serial`` or similar, opened with
+    a short read time-out such as 0.05 s, or a fake port in tests).
 
     ``transact(type, payload)`` sends one frame, waits for its reply and returns it (a NACK raises
-    its :class:`NackError`). Sequence numbers count 0..255 and wrap; a reply whose ``seq`` differs
-    is a :class:`ReplyError`. On construction a lone 0x00 is sent so that any partial frame left
-    in the device's receiver is closed (the device ignores empty frames).
+    its :class:`NackError`). ``send``/``read_reply`` are the two halves, for pipelining: the
+    device answers in order, so replies are matched to requests by order and checked by ``seq``
+    (a mismatch is a :class:`ReplyError`). Control frames use ``seq`` 0..255 in turn; VECTORS
+    frames carry the device's VECTORS sequence (``vseq``: 0 after CONFIGURE, +1 for each frame
+    executed, PROTOCOL §6), which the link tracks. On construction a lone 0x00 is sent so that
+    any partial frame left in the device's receiver is closed (the device ignores empty frames).
+
+    Time-out: a read raises :class:`LinkTimeout` after ``timeout`` seconds of silence, counted
+    as ``ceil(timeout / port.timeout)`` consecutive empty reads (a pyserial read returns empty
+    after its own time-out), so nothing here reads the host's clock.
 
     Retrying is the caller's choice: a NACKed frame was not executed and may be sent again; after
-    a :class:`LinkTimeout` on VECTORS, read :meth:`status` — ``vectors_in`` tells whether the
-    device processed the frame (re-sending it would otherwise consume keystream twice).
+    a :class:`LinkTimeout` on VECTORS, read :meth:`status` — ``vseq`` and ``vectors_out`` tell
+    whether the device processed the frame (re-sending it would otherwise consume keystream
+    twice).
     """
 
     def __init__(self, port: SerialLike, *, timeout: float = 5.0) -> None:
         self.port = port
         self.timeout = timeout
         self.seq = 0
+        self.vseq = 0
         self._reader = FrameReader()
         self._pending: list[bytes] = []
         self.port.write(b"\x00")
+
+    def _empty_reads(self, timeout: float) -> int:
+        poll = getattr(self.port, "timeout", None) or DEFAULT_POLL
+        return max(1, math.ceil(timeout / poll))
 
     def send_raw(self, data: bytes) -> None:
         """Write bytes as they are (tests use it for corrupted frames)."""
         self.port.write(data)
 
+    def poll_blocks(self) -> list[bytes]:
+        """Whatever complete blocks have arrived, without waiting beyond one port read."""
+        waiting = getattr(self.port, "in_waiting", 0)
+        if waiting:
+            self._pending += self._reader.feed(self.port.read(waiting))
+        out, self._pending = self._pending, []
+        return out
+
     def read_block(self, timeout: float | None = None) -> bytes:
         """The next received block (delimiter stripped); :class:`LinkTimeout` if none arrives."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        timeout = self.timeout if timeout is None else timeout
+        left = self._empty_reads(timeout)
         while not self._pending:
             # read(1) returns as soon as a byte is there; then take whatever else is waiting
             chunk = self.port.read(1)
@@ -435,25 +474,37 @@ class FrameLink:
                 chunk += self.port.read(waiting)
             if chunk:
                 self._pending += self._reader.feed(chunk)
-            elif time.monotonic() > deadline:
-                raise LinkTimeout("no reply from the device within "
-                                  f"{self.timeout if timeout is None else timeout:.1f} s")
+                left = self._empty_reads(timeout)
+            else:
+                left -= 1
+                if left <= 0:
+                    raise LinkTimeout(f"no reply from the device within {timeout:.1f} s")
         return self._pending.pop(0)
 
     def read_frame(self, timeout: float | None = None) -> Frame:
         return decode_frame(self.read_block(timeout))
 
-    def transact(self, ftype: int, payload: bytes = b"") -> Frame:
-        seq = self.seq
-        self.seq = (self.seq + 1) & 0xFF
+    def send(self, ftype: int, payload: bytes = b"", seq: int | None = None) -> int:
+        """Send one frame (``seq`` default: the next control sequence number); return its seq."""
+        if seq is None:
+            seq = self.seq
+            self.seq = (self.seq + 1) & 0xFF
         self.port.write(encode_frame(ftype, seq, payload))
+        return seq
+
+    def read_reply(self, seq: int) -> Frame:
+        """The next reply, which must answer ``seq``; a NACK raises its :class:`NackError`."""
         reply = self.read_frame()
         if reply.seq != seq:
             raise ReplyError(f"reply for seq {reply.seq}, expected {seq}")
         return parse_reply(reply)
 
+    def transact(self, ftype: int, payload: bytes = b"") -> Frame:
+        return self.read_reply(self.send(ftype, payload))
+
     def configure(self, encoded_params: bytes) -> None:
         self._expect(self.transact(FrameType.CONFIGURE, encoded_params), FrameType.ACK)
+        self.vseq = 0
 
     def lock(self) -> None:
         self._expect(self.transact(FrameType.LOCK), FrameType.ACK)
@@ -462,18 +513,36 @@ class FrameLink:
         reply = self._expect(self.transact(FrameType.STATUS), FrameType.STATUS_REPLY)
         return Status.parse(reply.payload)
 
-    def process(self, p: np.ndarray, classes: int, width: int, max_vectors: int) -> np.ndarray:
-        """Send the vectors [M, N] in frames of at most ``max_vectors``; return the altered ones."""
+    def send_vectors(self, chunk: np.ndarray, width: int) -> int:
+        """Send one VECTORS frame with the next VECTORS sequence number; return that number."""
+        seq = self.send(FrameType.VECTORS, pack_vectors(chunk, width), seq=self.vseq)
+        self.vseq = (self.vseq + 1) & 0xFF
+        return seq
+
+    def read_vectors(self, seq: int, classes: int, width: int, count: int) -> np.ndarray:
+        """The VECTORS_REPLY to ``seq``: ``count`` vectors [count, classes]."""
+        reply = self._expect(self.read_reply(seq), FrameType.VECTORS_REPLY)
+        got = unpack_vectors(reply.payload, classes, width)
+        if got.shape[0] != count:
+            raise ReplyError(f"{got.shape[0]} vectors back for {count} sent")
+        return got
+
+    def process(self, p: np.ndarray, classes: int, width: int, max_vectors: int,
+                window: int = 1) -> np.ndarray:
+        """Send the vectors [M, N] in frames of at most ``max_vectors``, up to ``window`` frames
+        unanswered at a time; return the altered vectors. The first NACK or bad reply raises
+        (this link does not retry; the serial backend does)."""
         arr = np.asarray(p)
-        out = []
-        for start in range(0, arr.shape[0], max_vectors):
-            chunk = arr[start:start + max_vectors]
-            reply = self._expect(self.transact(FrameType.VECTORS, pack_vectors(chunk, width)),
-                                 FrameType.VECTORS_REPLY)
-            got = unpack_vectors(reply.payload, classes, width)
-            if got.shape != chunk.shape:
-                raise ReplyError(f"{got.shape[0]} vectors back for {chunk.shape[0]} sent")
-            out.append(got)
+        chunks = [arr[s:s + max_vectors] for s in range(0, arr.shape[0], max_vectors)]
+        out: list[np.ndarray] = []
+        inflight: list[tuple[int, int]] = []  # (seq, vectors)
+        for chunk in chunks:
+            if len(inflight) == max(1, window):
+                seq, count = inflight.pop(0)
+                out.append(self.read_vectors(seq, classes, width, count))
+            inflight.append((self.send_vectors(chunk, width), len(chunk)))
+        for seq, count in inflight:
+            out.append(self.read_vectors(seq, classes, width, count))
         return np.concatenate(out) if out else np.zeros((0, classes), dtype=np.int64)
 
     @staticmethod
@@ -483,4 +552,3 @@ class FrameLink:
         if ftype == FrameType.ACK and len(frame.payload) != 1:
             raise ReplyError("ACK with a malformed payload")
         return frame
-

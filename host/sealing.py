@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dynamarks.host.atomic import check_writable, write_bytes_atomic
 from dynamarks.host.errors import DynamarksError
 from dynamarks.host.params import Params
 from dynamarks.host.tpm import SealedObject, open_tpm, seal_secret, unseal_secret
@@ -129,26 +130,6 @@ def decode_sealed_file(data: bytes) -> SealedFile:
     return SealedFile(sealed=sealed, nonce=nonce, ciphertext=ciphertext, aad=aad)
 
 
-def _write_private_atomically(path: Path, data: bytes, overwrite: bool) -> None:
-    """Write ``data`` to ``path`` with mode 0600 via a temporary file and rename."""
-    if path.exists() and not overwrite:
-        raise DynamarksError(f"{path} exists; refusing to overwrite it (use --force)")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DynamarksError(f"cannot write {path}: {exc.strerror}") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def seal_params(
     params: Params,
     path: str | os.PathLike[str],
@@ -165,16 +146,15 @@ def seal_params(
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     plaintext = params.validate().encode()
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise DynamarksError(f"{path} exists; refusing to overwrite it (use --force)")
+    path = check_writable(path, overwrite=overwrite)  # before the TPM is asked anything
     key = secrets.token_bytes(KEY_BYTES)
     with open_tpm(tcti) as ctx:
         sealed = seal_secret(ctx, key, pcrs=pcrs, auth=auth)
     nonce = secrets.token_bytes(NONCE_BYTES)
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, _aad_for(sealed, nonce))
     del key
-    _write_private_atomically(path, encode_sealed_file(sealed, nonce, ciphertext), overwrite)
+    write_bytes_atomic(path, encode_sealed_file(sealed, nonce, ciphertext), mode=0o600,
+                       overwrite=overwrite)
 
 
 def read_sealed_file(path: str | os.PathLike[str]) -> SealedFile:

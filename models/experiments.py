@@ -260,8 +260,10 @@ def run_table1(
     seed: int = 0,
     reporter: Reporter | None = None,
     use_cache: bool = True,
+    attacker_http: bool = False,
 ) -> dict[str, Any]:
-    """Run the experiment (module doc) and write its outputs; returns the results dict."""
+    """Run the experiment (module doc) and write its outputs; returns the results dict.
+    ``attacker_http``: the attacker queries the API served over loopback HTTP."""
     prof = PROFILES[profile] if isinstance(profile, str) else profile
     rep = reporter or Reporter()
     out = Path(out_dir)
@@ -283,6 +285,10 @@ def run_table1(
     api = ProtectedAPI(victim, lab.params, backend, fallback=True, seed=seed)
     if api.fallback_reason:
         rep.say(f"  [yellow]{api.fallback_reason}[/]")
+    if attacker_http:  # the deployed path: OIP over HTTP (models.server_loopback)
+        from dynamarks.models.server_loopback import served_api
+
+        api = served_api(api)
     float_api = ProtectedAPI(victim, lab.params, "float", seed=seed + 1)
     owner = ProtectedAPI(victim, lab.params, api.backend, seed=seed + 2)  # owner's own unit
     res = lab.results

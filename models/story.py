@@ -28,9 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,47 +66,13 @@ ATTACK_GAMMA = 0.5
 
 @contextlib.contextmanager
 def software_tpm(state_dir: Path) -> Iterator[str]:
-    """Run ``swtpm socket --tpm2`` on a free loopback port pair; yields its TCTI string.
+    """A software TPM (:class:`dynamarks.host.tpm.SoftwareTpm`: ``swtpm`` on a free loopback
+    port pair) with its state in ``state_dir``; yields its TCTI string, stops it on exit.
+    Raises a DynamarksError when swtpm is missing or does not come up."""
+    from dynamarks.host.tpm import SoftwareTpm
 
-    Raises DynamarksError when swtpm is not installed or does not come up in 10 s. The
-    process is terminated (then killed) on exit.
-    """
-    exe = shutil.which("swtpm")
-    if exe is None:
-        raise DynamarksError("swtpm is not installed (Debian package swtpm)")
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:  # a free port P with P+1 free too (checked by swtpm's bind)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    port = port if port < 65000 else 40000
-    proc = subprocess.Popen(
-        [exe, "socket", "--tpm2",
-         "--server", f"type=tcp,port={port},bindaddr=127.0.0.1",
-         "--ctrl", f"type=tcp,port={port + 1},bindaddr=127.0.0.1",
-         "--tpmstate", f"dir={state_dir}", "--flags", "not-need-init,startup-clear"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if proc.poll() is not None:
-                raise DynamarksError(f"swtpm exited at start-up (status {proc.returncode})")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise DynamarksError("swtpm did not start within 10 s") from None
-                time.sleep(0.05)
-        yield f"swtpm:host=127.0.0.1,port={port}"
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with SoftwareTpm(state_dir) as tpm:
+        yield tpm.tcti
 
 
 def _secrets(out: Path, rep: Reporter, stack: contextlib.ExitStack) -> tuple[Params, str]:
@@ -150,8 +113,10 @@ def run_story(
     profile: Profile = DEMO,
     gamma: float = ATTACK_GAMMA,
     seed: int = 0,
+    attacker_http: bool = False,
 ) -> int:
-    """Tell the story (module doc) and write its report into ``out_dir``; returns 0."""
+    """Tell the story (module doc) and write its report into ``out_dir``; returns 0.
+    ``attacker_http``: the attacker queries the API served over loopback HTTP."""
     t0 = time.perf_counter()
     out = Path(out_dir)
     (out / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -201,6 +166,10 @@ def run_story(
         rep.say(f"[bold]5. the attacker[/] queries the API with {gamma:.0%} of the training "
                 "images and trains a surrogate on the probability answers")
         with rep.stage("extraction"):
+            if attacker_http:  # the deployed path: OIP over HTTP (models.server_loopback)
+                from dynamarks.models.server_loopback import served_api
+
+                api = stack.enter_context(served_api(api))
             stolen = lab.steal("stolen surrogate", api, gamma=gamma, seed=1)
         frac, bseed = profile.benign[0]
         rep.say(f"[bold]6. an honest competitor[/] trains her own model on {frac:.0%} of the "

@@ -26,7 +26,9 @@ class Argmax(wiring.Component):
 
     Interface
         ``valid``, ``first``, ``data`` (W bits) in; ``max`` (W bits), ``index`` (0…N−1) out,
-        both registers. The block counts word positions itself (word 0 is the one with
+        both registers; ``max_next``, ``index_next``: their values of the next cycle, one 2:1
+        multiplexer from registers (a word presented in cycle t is in them from cycle t+1).
+        The block counts word positions itself (word 0 is the one with
         ``first``; positions past N−1 wrap and are meaningless), so the driver presents a
         vector's words in order (stalls allowed).
 
@@ -47,6 +49,8 @@ class Argmax(wiring.Component):
             "data": In(width),
             "max": Out(width),
             "index": Out(range(classes)),
+            "max_next": Out(width),
+            "index_next": Out(range(classes)),
         })
         #: words of the current vector seen so far (stage 1)
         self.count = Signal(range(classes + 1))
@@ -80,4 +84,7 @@ class Argmax(wiring.Component):
         # Stage 2: the running result.
         with m.If(take):
             m.d.sync += [self.max.eq(data_r), self.index.eq(pos_r)]
+        # What max/index will be next cycle (a 2:1 choice between registers).
+        m.d.comb += [self.max_next.eq(Mux(take, data_r, self.max)),
+                     self.index_next.eq(Mux(take, pos_r, self.index))]
         return m

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Value
 
-from dynamarks.rtl.wire import CRC16_POLY
+from dynamarks.wire import CRC16_POLY
 
 
 def crc16_next(crc: Value, byte: Value) -> Value:

@@ -8,29 +8,30 @@ __all__ = ["DeltaGen"]
 
 
 class DeltaGen(wiring.Component):
-    """``delta = a + ((r · (b − a)) >> 16)`` in a 2-register pipeline.
+    """``hi = (r · (b − a)) >> 16``, so that ``Δ = a + hi`` (SPEC §7), in two held registers.
 
     What it does
-        Stage 1 registers ``d = b − a`` (W bits: ``1 ≤ d ≤ ONE`` for a valid set), ``a`` and
-        ``r``. Stage 2 registers the product ``r · d`` (16 × W → 16+W bits). The output adds
-        ``a`` to the product's top W bits. The product is written as a plain ``*`` between
-        registers so that yosys maps it onto a DSP with its input and output registers
-        absorbed (``SB_MAC16`` via ``synth_ice40 -dsp``; ``MULT18X18D`` on ECP5). For W > 16
-        the product is split by hand into ``r·d_lo`` (16 × 16) and ``r·d_hi`` (16 × (W−16)),
-        each registered at its own DSP's output, and ``delta = a + r·d_hi + (r·d_lo >> 16)``
-        (exact: ``r·d_hi << 16`` has no bits below 16) — no unregistered DSP cascade.
+        On ``load`` it registers ``d = b − a`` (W bits: ``1 ≤ d ≤ ONE`` for a valid set) and
+        ``r``; on ``fire`` it registers the product ``r · d`` (16 × W → 16+W bits). ``hi`` is
+        the product's top W bits. Both registers hold between their strobes, so ``hi`` stays
+        valid for as long as the vector needs it. The unit adds ``a`` to the word first and
+        ``hi`` last (``p ± Δ = (p ± a) ± hi``), so no adder follows the product here: the
+        product is a plain ``*`` between registers that yosys maps onto a DSP with its input
+        and output registers absorbed (``SB_MAC16`` via ``synth_ice40 -dsp``; ``MULT18X18D``
+        on ECP5). For W > 16 the product is split by hand into ``r·d_lo`` (16 × 16) and
+        ``r·d_hi`` (16 × (W−16)), each registered at its own DSP's output, and
+        ``hi = r·d_hi + (r·d_lo >> 16)`` (exact: ``r·d_hi << 16`` has no bits below 16).
 
     Interface
-        ``a``, ``b`` (W bits), ``r`` (16 bits), ``valid`` in; ``delta`` (W bits), ``valid_out``.
+        ``a``, ``b`` (W bits), ``r`` (16 bits), ``load`` in; ``fire`` in; ``hi`` (W bits) out.
 
     Latency
-        2 cycles, fully pipelined: inputs at cycle t give ``delta`` during cycle t+2.
-        ``delta`` is combinational from the product register (one W-bit adder): register it
-        downstream (the unit writes it into its descriptor queue).
+        ``load`` in cycle t, ``fire`` in cycle t+1 or later: ``hi`` from the cycle after
+        ``fire`` until the next ``fire``.
 
     Invariants
-        ``a ≤ delta ≤ b − 1`` whenever ``a < b`` (since ``r < 2¹⁶``); the intermediate values
-        cannot overflow (``r·d < 2¹⁶·2^(W−1)``).
+        ``0 ≤ hi ≤ b − a − 1`` whenever ``a < b`` (since ``r < 2¹⁶``), so ``a ≤ Δ < b``; the
+        intermediate values cannot overflow (``r·d < 2¹⁶·2^(W−1)``).
     """
 
     def __init__(self, width: int):
@@ -39,9 +40,9 @@ class DeltaGen(wiring.Component):
             "a": In(width),
             "b": In(width),
             "r": In(16),
-            "valid": In(1),
-            "delta": Out(width),
-            "valid_out": Out(1),
+            "load": In(1),
+            "fire": In(1),
+            "hi": Out(width),
         })
 
     def elaborate(self, platform):
@@ -51,24 +52,19 @@ class DeltaGen(wiring.Component):
         # reset would keep yosys from absorbing them into SB_MAC16 / MULT18X18D).
         d1 = Signal(w, reset_less=True)
         r1 = Signal(16, reset_less=True)
-        a1 = Signal(w, reset_less=True)
-        v1 = Signal()
-        a2 = Signal(w, reset_less=True)
-        v2 = Signal()
-        m.d.sync += [
-            d1.eq(self.b - self.a), r1.eq(self.r), a1.eq(self.a), v1.eq(self.valid),
-            a2.eq(a1), v2.eq(v1),
-        ]
+        with m.If(self.load):
+            m.d.sync += [d1.eq(self.b - self.a), r1.eq(self.r)]
         if w <= 16:
             prod = Signal(16 + w, reset_less=True)
-            m.d.sync += prod.eq(r1 * d1)
-            m.d.comb += self.delta.eq(a2 + prod[16:])
+            with m.If(self.fire):
+                m.d.sync += prod.eq(r1 * d1)
+            m.d.comb += self.hi.eq(prod[16:])
         else:
             # Two 16-bit-wide products, each with its own output register (one DSP tile each):
             # r·d = r·d_lo + (r·d_hi << 16), so (r·d) >> 16 = r·d_hi + ((r·d_lo) >> 16).
             p_lo = Signal(32, reset_less=True)
             p_hi = Signal(w, reset_less=True)
-            m.d.sync += [p_lo.eq(r1 * d1[:16]), p_hi.eq(r1 * d1[16:])]
-            m.d.comb += self.delta.eq(a2 + p_hi + p_lo[16:])
-        m.d.comb += self.valid_out.eq(v2)
+            with m.If(self.fire):
+                m.d.sync += [p_lo.eq(r1 * d1[:16]), p_hi.eq(r1 * d1[16:])]
+            m.d.comb += self.hi.eq(p_hi + p_lo[16:])
         return m

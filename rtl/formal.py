@@ -91,11 +91,12 @@ class Result:
         return self.status == "PASS"
 
     def line(self) -> str:
-        what = {"prove": "proved (k-induction)", "bmc": f"no violation to depth {self.depth}",
+        what = {"prove": f"proved, k-induction k={self.depth}",
+                "bmc": f"no violation to depth {self.depth}",
                 "cover": f"reached within depth {self.depth}"}[self.mode]
         verdict = what if self.passed else self.status
         return (f"{self.job:<24} ({self.properties:<9}) {self.mode:<5} depth {self.depth:>3}  "
-                f"{verdict:<32} {self.seconds:7.1f} s  [{self.solver}]")
+                f"{verdict:<34} {self.seconds:7.1f} s  [smtbmc {self.solver}]")
 
 
 def tool_env() -> dict[str, str]:

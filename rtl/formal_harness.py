@@ -51,7 +51,7 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     data or memory contents, and the harness asserts those equal as well.
 
 ``trivium_timing`` (prove; e)
-    The same argument on the Trivium block alone (32 clocks per cycle), free key/IV words:
+    The same argument on the Trivium block alone (16 clocks per cycle), free key/IV words:
     ``running`` and the keystream handshake do not depend on the key.
 
 Why the small sizes generalise: the unit is one parametric design (rtl/unit.py) whose control
@@ -115,22 +115,29 @@ def elaborate_unit(classes: int, width: int, external_keystream: bool, unit_cls=
 
 
 class FreeDeltaGen(DeltaGen):
-    """:class:`DeltaGen` with its result replaced by a free value in ``[a, b)``.
+    """:class:`DeltaGen` with its result replaced by a free value in ``[0, b − a)``.
 
-    Same ports and timing (``valid_out`` two cycles after ``valid``); ``delta`` is ``AnySeq``
-    constrained to ``a ≤ delta < b`` of the inputs two cycles earlier. This is exactly what
-    ``delta_range`` proves of the real block, so a property proven with this stand-in holds
-    with the real one (assume–guarantee); it keeps the multiplier out of the unit-level proof,
-    where SAT solvers are slow to reason about products.
+    Same ports and timing (``load`` registers the inputs, ``fire`` the result, which holds
+    until the next ``fire``); ``hi`` is ``AnySeq`` chosen at ``fire`` and constrained to
+    ``0 ≤ hi < b − a`` of the inputs at the last ``load`` — so ``Δ = a + hi`` lies in
+    ``[a, b)``, exactly what ``delta_range`` proves of the real block: a property proven with
+    this stand-in holds with the real one (assume–guarantee); it keeps the multiplier out of
+    the unit-level proof, where SAT solvers are slow to reason about products.
     """
 
     def elaborate(self, platform):
-        m = super().elaborate(platform)
-        a1, b1, a2, b2 = (Signal(self.width) for _ in range(4))
-        m.d.sync += [a1.eq(self.a), b1.eq(self.b), a2.eq(a1), b2.eq(b1)]
-        free = Signal(self.width)
-        m.d.comb += [free.eq(AnySeq(self.width)), self.delta.eq(free),
-                     Assume(~self.valid_out | ((a2 <= free) & (free < b2)))]
+        m = Module()
+        w = self.width
+        d1 = Signal(w)
+        held = Signal(w)
+        free = Signal(w)
+        with m.If(self.load):
+            m.d.sync += d1.eq(self.b - self.a)
+        m.d.comb += free.eq(AnySeq(w))
+        with m.If(self.fire):
+            m.d.sync += held.eq(free)
+            m.d.comb += Assume(free < d1)
+        m.d.comb += self.hi.eq(held)
         return m
 
 
@@ -347,8 +354,8 @@ class VectorHarness(Elaboratable):
         one = 1 << (w - 1)
         unit, frag = elaborate_unit(n, w, external_keystream=True, unit_cls=self.unit_cls,
                                     free_delta=True)
-        if self.depth is None:  # the unit holds queue_depth vectors, one more in each end
-            self.depth = unit.queue_depth + 2
+        if self.depth is None:  # vectors accepted and not yet handed over, at most
+            self.depth = unit.vectors_in_flight
         m.submodules.unit = frag
         m.d.comb += Assume(~ResetSignal())
 
@@ -454,8 +461,10 @@ class VectorHarness(Elaboratable):
 # Harness 2: two copies that differ only in their secrets
 
 
-PUBLIC = ("vectors_in", "vectors_out", "rejected", "vector_done", "vector_dropped", "word_in",
-          "word_out", "vector_sent")
+COUNTERS = ("vectors_in", "vectors_out", "rejected")
+#: the unit's observation interface (:class:`dynamarks.rtl.unit.ProbeSignature`) members
+#: that must not depend on the secrets
+STROBES = ("vector_done", "vector_dropped", "word_in", "word_out", "vector_sent", "ks_take")
 
 
 class SecretsHarness(Elaboratable):
@@ -487,7 +496,8 @@ class SecretsHarness(Elaboratable):
                  (ua.source.payload.first, ub.source.payload.first),
                  (ua.source.payload.last, ub.source.payload.last),
                  (ua.config.running, ub.config.running), (ua.config.locked, ub.config.locked)]
-        pairs += [(getattr(ua, p), getattr(ub, p)) for p in PUBLIC]
+        pairs += [(getattr(ua, p), getattr(ub, p)) for p in COUNTERS]
+        pairs += [(getattr(ua.probe, p), getattr(ub.probe, p)) for p in STROBES]
         for x, y in pairs:
             m.d.comb += Assert(x == y)
         if self.strengthen:
@@ -499,7 +509,7 @@ class SecretsHarness(Elaboratable):
 class TriviumTimingHarness(Elaboratable):
     """Two Trivium blocks, the same control, independent key/IV data (``trivium_timing``)."""
 
-    def __init__(self, bits_per_cycle: int = 32):
+    def __init__(self, bits_per_cycle: int = 16):
         self.bpc = bits_per_cycle
 
     def elaborate(self, platform):
@@ -530,19 +540,22 @@ class DeltaRangeHarness(Elaboratable):
         m = Module()
         w = self.w
         m.submodules.dut = dut = DeltaGen(w)
-        a, b, r, v = AnySeq(w), AnySeq(w), AnySeq(16), AnySeq(1)
-        m.d.comb += [dut.a.eq(a), dut.b.eq(b), dut.r.eq(r), dut.valid.eq(v)]
+        a, b, r = AnySeq(w), AnySeq(w), AnySeq(16)
+        load, fire = AnySeq(1), AnySeq(1)
+        m.d.comb += [dut.a.eq(a), dut.b.eq(b), dut.r.eq(r), dut.load.eq(load),
+                     dut.fire.eq(fire)]
+        # The inputs of the last load (a1, b1) and of the load before the last fire (a2, b2).
         ok = Signal()
         m.d.comb += ok.eq((a < b) & (b <= 1 << (w - 1)))
-        a1, b1, ok1, a2, b2, ok2 = (Signal(w), Signal(w), Signal(), Signal(w), Signal(w),
-                                    Signal())
-        m.d.sync += [a1.eq(a), b1.eq(b), ok1.eq(ok), a2.eq(a1), b2.eq(b1), ok2.eq(ok1)]
-        with m.If(dut.valid_out & ok2):
-            m.d.comb += Assert((a2 <= dut.delta) & (dut.delta < b2))
+        a1, b1, ok1, a2, b2, ok2, fired = (Signal(w), Signal(w), Signal(), Signal(w),
+                                           Signal(w), Signal(), Signal())
+        with m.If(load):
+            m.d.sync += [a1.eq(a), b1.eq(b), ok1.eq(ok)]
+        with m.If(fire):
+            m.d.sync += [a2.eq(a1), b2.eq(b1), ok2.eq(ok1), fired.eq(1)]
+        with m.If(fired & ok2):
+            m.d.comb += Assert((a2 <= a2 + dut.hi) & (a2 + dut.hi < b2))
         return m
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def vectors_depth(classes: int, vectors: int = 3) -> int:

@@ -1,13 +1,15 @@
 """COBS frame decoder and encoder with CRC-16, working on a byte buffer (docs/PROTOCOL.md §2).
 
-Both blocks talk to a frame buffer (an 8-bit ``lib.memory.Memory`` owned by the parent) through
-plain port signals, so the parent can share one buffer between receiving, executing and sending.
-Read ports are synchronous (data one cycle after the address), as on iCE40 block RAM.
+Both blocks talk to a frame buffer through a :class:`~dynamarks.rtl.frame_slots.BufferPort`
+(``buf``: a synchronous read port, data one cycle after the address as on iCE40 block RAM, and a
+write port), so the parent decides which buffer each one works on
+(:class:`~dynamarks.rtl.frame_slots.FrameSlots`: one slot receives while others are executed
+and sent).
 
 :class:`FrameDecoder` — bytes from the UART receiver → decoded frame in the buffer.
   ``sink`` (In stream of bytes, always ready). While ``accept`` is high it COBS-decodes each byte
   (one decoded byte at most per received byte), writes the decoded bytes to the buffer from
-  address 0 (``wr_*``), runs the CRC over them and captures the header (``ftype``, ``seq``,
+  address 0 (``buf.w*``), runs the CRC over them and captures the header (``ftype``, ``seq``,
   ``len_field``; 0 where the frame is too short to hold them) and whether payload bytes 0–7
   equal ``cfg_header`` (``cfg_header_ok``). On the
   0x00 delimiter, if at least one byte arrived, it pulses ``done`` for one cycle with ``length``
@@ -41,7 +43,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from dynamarks.rtl.crc16 import crc16_next
-from dynamarks.rtl.wire import CRC16_INIT, PARAMS_MAGIC, PARAMS_VERSION
+from dynamarks.rtl.frame_slots import BufferPort
+from dynamarks.wire import CRC16_INIT, params_header
 
 
 def decoder_status_members(depth: int) -> dict:
@@ -75,9 +78,7 @@ class FrameDecoder(wiring.Component):
             "sink": In(stream.Signature(8)),
             "accept": In(1),
             "rx_error": In(1),
-            "wr_addr": Out(range(depth)),
-            "wr_data": Out(8),
-            "wr_en": Out(1),
+            "buf": Out(BufferPort(depth)),
             **decoder_status_members(depth),
         })
 
@@ -135,7 +136,8 @@ class FrameDecoder(wiring.Component):
             m.d.sync += [self.ftype.eq(0), self.seq.eq(0), self.len_field.eq(0)]
         with m.If(b_emit):
             with m.If(count < self.depth):
-                m.d.comb += [self.wr_en.eq(1), self.wr_addr.eq(count), self.wr_data.eq(b_byte)]
+                m.d.comb += [self.buf.we.eq(1), self.buf.waddr.eq(count),
+                             self.buf.wdata.eq(b_byte)]
             with m.If(count <= self.depth):
                 m.d.sync += count.eq(count + 1)
             m.d.sync += crc.eq(crc16_next(crc, b_byte))
@@ -173,11 +175,7 @@ class FrameEncoder(wiring.Component):
             "start": In(1),
             "length": In(range(depth)),
             "busy": Out(1),
-            "rd_addr": Out(range(depth)),
-            "rd_data": In(8),
-            "wr_addr": Out(range(depth)),
-            "wr_data": Out(8),
-            "wr_en": Out(1),
+            "buf": Out(BufferPort(depth)),
             "source": Out(stream.Signature(8)),
         })
 
@@ -190,7 +188,7 @@ class FrameEncoder(wiring.Component):
         run = Signal(range(256))  # non-zero bytes found in the block (≤ 254)
         sent = Signal(range(256))  # of them, bytes sent so far
         crc = Signal(16, init=CRC16_INIT)
-        m.d.comb += self.rd_addr.eq(addr)
+        m.d.comb += self.buf.raddr.eq(addr)
         at_end = Signal()  # addr == total, one cycle late (the states allow for it)
         full = Signal()  # run == 254, one cycle late
         m.d.sync += [at_end.eq(addr == total), full.eq(run == 254)]
@@ -211,19 +209,19 @@ class FrameEncoder(wiring.Component):
                 m.next = "CRC_ADD"
             with m.State("CRC_ADD"):
                 m.d.comb += self.busy.eq(1)
-                m.d.sync += [crc.eq(crc16_next(crc, self.rd_data)), addr.eq(addr + 1)]
+                m.d.sync += [crc.eq(crc16_next(crc, self.buf.rdata)), addr.eq(addr + 1)]
                 with m.If(addr == last):
                     m.next = "CRC_HI"
                 with m.Else():
                     m.next = "CRC"
             with m.State("CRC_HI"):
-                m.d.comb += [self.busy.eq(1), self.wr_en.eq(1), self.wr_addr.eq(addr),
-                             self.wr_data.eq(crc[8:])]
+                m.d.comb += [self.busy.eq(1), self.buf.we.eq(1), self.buf.waddr.eq(addr),
+                             self.buf.wdata.eq(crc[8:])]
                 m.d.sync += addr.eq(addr + 1)
                 m.next = "CRC_LO"
             with m.State("CRC_LO"):
-                m.d.comb += [self.busy.eq(1), self.wr_en.eq(1), self.wr_addr.eq(addr),
-                             self.wr_data.eq(crc[:8])]
+                m.d.comb += [self.busy.eq(1), self.buf.we.eq(1), self.buf.waddr.eq(addr),
+                             self.buf.wdata.eq(crc[:8])]
                 m.d.sync += [blk.eq(0), addr.eq(0), run.eq(0)]
                 m.next = "SCAN"
             with m.State("SCAN"):  # find the block: up to 254 non-zero bytes
@@ -232,7 +230,7 @@ class FrameEncoder(wiring.Component):
                 m.next = "SCAN_CHECK"
             with m.State("SCAN_CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(at_end | full | (self.rd_data == 0)):
+                with m.If(at_end | full | (self.buf.rdata == 0)):
                     m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
                                  addr.eq(blk)]
                     m.next = "CODE"
@@ -249,7 +247,7 @@ class FrameEncoder(wiring.Component):
             with m.State("DATA"):  # rd_data = buf[addr]: offer it
                 m.d.comb += self.busy.eq(1)
                 with m.If(~out.valid | out.ready):
-                    m.d.sync += [out.payload.eq(self.rd_data), out.valid.eq(1),
+                    m.d.sync += [out.payload.eq(self.buf.rdata), out.valid.eq(1),
                                  addr.eq(addr + 1), sent.eq(sent + 1)]
                     m.next = "CODE"
             with m.State("NEXT"):
@@ -274,5 +272,5 @@ class FrameEncoder(wiring.Component):
 
 def cfg_header_bytes(classes: int, width: int) -> bytes:
     """The first 8 bytes of a CONFIGURE payload for this device (SPEC §3.2 header)."""
-    return PARAMS_MAGIC + bytes([PARAMS_VERSION, width, classes, 0])
+    return params_header(classes, width)
 

@@ -16,14 +16,15 @@ until the PLL has locked, and two wrappers.
   LUTs; :func:`UnitIOWrapper.overhead` states it so reports can subtract it.
 
 Clocks (documented in constraints/README.md). The unit-only build runs at the issue's Fmax
-target; the whole top at a clock its slowest path (the board top's frame dispatcher) meets:
+target; the whole top at a clock that is an exact multiple of its 3,000,000-baud line rate
+(16 cycles a bit on the iCEBreaker, 20 on the ULX3S):
 
-=============  ==========  ==========  =========  ==========================================
-board          oscillator  unit build  whole top  PLL (unit build)
-=============  ==========  ==========  =========  ==========================================
-iCEBreaker     12 MHz      48 MHz      24 MHz     SB_PLL40_PAD, DIVR=0 DIVF=63 DIVQ=4
-ULX3S          25 MHz      125 MHz     62.5 MHz   EHXPLLL, CLKI_DIV=1 CLKFB_DIV=5 CLKOP_DIV=5
-=============  ==========  ==========  =========  ==========================================
+=============  ==========  ==========  =========  ===============================================
+board          oscillator  unit build  whole top  PLL (whole top)
+=============  ==========  ==========  =========  ===============================================
+iCEBreaker     12 MHz      48 MHz      48 MHz     SB_PLL40_PAD, DIVR=0 DIVF=63 DIVQ=4
+ULX3S          25 MHz      125 MHz     60 MHz     EHXPLLL, CLKI_DIV=5 CLKFB_DIV=12 CLKOP_DIV=10
+=============  ==========  ==========  =========  ===============================================
 
 :func:`ice40_pll` and :func:`ecp5_pll` search the divider space (as ``icepll``/``ecppll`` do)
 for any other frequency.
@@ -171,8 +172,8 @@ class BoardInfo:
 
 
 BOARDS: dict[str, BoardInfo] = {
-    "icebreaker": BoardInfo("icebreaker", "ice40", "clk12", 48.0, 48.0, 24.0),
-    "ulx3s": BoardInfo("ulx3s", "ecp5", "clk25", 125.0, 125.0, 62.5,
+    "icebreaker": BoardInfo("icebreaker", "ice40", "clk12", 48.0, 48.0, 48.0),
+    "ulx3s": BoardInfo("ulx3s", "ecp5", "clk25", 125.0, 125.0, 60.0,
                        ("12F", "25F", "45F", "85F"), "85F"),
 }
 

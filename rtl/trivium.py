@@ -2,14 +2,17 @@
 
 The primitive follows the shape of OpenTitan's ``prim_trivium``: the number of cipher clocks
 computed per FPGA cycle is a parameter, the key/IV load and the 4·288-clock warm-up happen
-inside the block, and the output is a stream of keystream words.
+inside the block, and the output is a stream of keystream words. Key and IV enter the state by
+shifting, through the registers' inputs.
 """
 
-from amaranth import Cat, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["Trivium", "KEY_WORDS", "state_bit_of_key_word", "trivium_clocks"]
+__all__ = [
+    "Trivium", "KEY_WORDS", "state_bit_of_key_word", "startup_cycles", "trivium_clocks",
+]
 
 STATE_BITS = 288
 WARMUP_CLOCKS = 4 * 288
@@ -90,47 +93,55 @@ class Trivium(wiring.Component):
     """Trivium keystream generator, ``bits_per_cycle`` cipher clocks per FPGA cycle.
 
     What it does
-        Holds the 288-bit Trivium state. Key/IV words are written straight into the state bits
-        they occupy (no copy of the key is kept anywhere else); ``start`` sets the constant bits,
-        runs the 1152-clock warm-up and then produces the keystream ``z_1, z_2, …`` (SPEC §5)
-        as ``word_width``-bit words: bit ``k`` of word ``w`` is ``z_(w·word_width + k + 1)``
-        (so 32-bit words are the little-endian keystream words ``R_v`` of SPEC §6).
+        Holds the 288-bit Trivium state. Key/IV words are written into a five-word memory
+        (block RAM on the iCE40); ``start`` clears the state (``s286…s288 = 1``) and shifts the
+        80 key bits into the first register and the 80 IV bits into the second through the
+        registers' own inputs — the state flip-flops are plain shift-register stages with an
+        enable and a synchronous clear, and only the ``bits_per_cycle`` input bits of each
+        register choose between the cipher's feedback and the load data (no per-bit load
+        multiplexer). Then it runs the 1152-clock warm-up and produces the keystream
+        ``z_1, z_2, …`` (SPEC §5) as ``word_width``-bit words: bit ``k`` of word ``w`` is
+        ``z_(w·word_width + k + 1)`` (so 32-bit words are the little-endian keystream words
+        ``R_v`` of SPEC §6).
 
     Parameters
-        ``bits_per_cycle`` — cipher clocks per cycle, a power of two dividing ``word_width``
-        (1 … 32 for 32-bit words). Up to 64 clocks the unrolled update is one XOR/AND level
-        deep (Trivium's taps are ≥ 66 bits from each register's input).
+        ``bits_per_cycle`` — cipher clocks per cycle, a power of two, 1 … 16, dividing
+        ``word_width``. The unrolled update is one XOR/AND level deep (Trivium's taps are
+        ≥ 66 bits from each register's input).
         ``word_width`` — keystream word width (default 32).
 
     Interface
         ``key_we``, ``key_addr`` (0…4), ``key_data`` (32): write key/IV word ``key_addr``
-        (bytes ``K0..K9, IV0..IV9`` little endian, five words). A write stops the keystream
-        (``running`` falls) until the next ``start``.
-        ``start``: begin the warm-up. Ignored unless all five key/IV words were written since the
-        last start (so the state can never be re-warmed from a used state).
+        (bytes ``K0..K9, IV0..IV9`` little endian, five words), in any order, one per cycle at
+        most. A write stops the keystream (``running`` falls) until the next ``start``.
+        ``start``: load key and IV, then warm up. Ignored unless all five key/IV words were
+        written since the last start (so a used key/IV can never be loaded twice).
         ``running`` (out): the warm-up is done and the first word has been ready; it stays high
         until the next key write, start or reset.
         ``keystream`` (out, ``stream.Signature(word_width)``): keystream words. The generator
         stops when a word is ready and not taken.
 
     Latency
-        ``1152/bits_per_cycle`` cycles of warm-up after ``start``, then a word is ready
-        ``word_width/bits_per_cycle`` cycles after the previous one was taken.
+        ``160/bits_per_cycle`` cycles of load and ``1152/bits_per_cycle`` of warm-up after
+        ``start`` (:func:`startup_cycles`), then a word is ready ``word_width/bits_per_cycle``
+        cycles after the previous one was taken.
 
     Invariants
         The word sequence equals the SPEC §5 keystream whatever the timing of ``ready``.
         Reset stops the keystream (``running`` low) and forgets which key/IV words were
-        written: a start after reset needs all five words written again, so no state from
-        before the reset can produce keystream. (The state flip-flops themselves are not
-        cleared, to keep them plain enable flip-flops; they are not readable.)
+        written: a start after reset needs all five words written again, so no key, IV or
+        state from before the reset can produce keystream. (The state flip-flops and the key
+        memory are not cleared by reset, to keep them plain enable flip-flops and block RAM;
+        neither is readable.)
     """
 
     def __init__(self, bits_per_cycle=4, word_width=32):
-        if bits_per_cycle < 1 or word_width % bits_per_cycle or WARMUP_CLOCKS % bits_per_cycle:
+        if not (1 <= bits_per_cycle <= 16 and bits_per_cycle & (bits_per_cycle - 1) == 0
+                and word_width % bits_per_cycle == 0):
             self._MustUse__silence = True    # no "created but never used" warning for it
             raise ValueError(
-                f"bits_per_cycle must divide word_width ({word_width}) and 1152, "
-                f"not {bits_per_cycle}")
+                f"bits_per_cycle must be a power of two, 1 … 16, dividing word_width "
+                f"({word_width}), not {bits_per_cycle}")
         self.bits_per_cycle = bits_per_cycle
         self.word_width = word_width
         super().__init__({
@@ -143,6 +154,8 @@ class Trivium(wiring.Component):
         })
 
     def elaborate(self, platform):
+        from .param_store import memory_attrs
+
         m = Module()
         bpc, ww = self.bits_per_cycle, self.word_width
 
@@ -153,15 +166,27 @@ class Trivium(wiring.Component):
         word = Signal(ww, reset_less=True)
         warm_steps = WARMUP_CLOCKS // bpc
         fill_steps = ww // bpc
-        # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 at
-        # start and stepped once per warm-up cycle; `warm_last` (a register) marks the last
-        # warm-up cycle, when the LFSR holds S_(warm_steps−1).
+        # Key/IV words wait in a small memory until `start` (written at most one per cycle).
+        m.submodules.key_mem = key_mem = memory.Memory(
+            shape=unsigned(32), depth=8, init=[], attrs=memory_attrs(platform))
+        key_wr = key_mem.write_port()
+        key_rd = key_mem.read_port()
+        # Load: chunk `ld` (bpc bits of the 160-bit K0..K9 IV0..IV9 string, in order) enters
+        # the first register (key, chunks 0 … 80/bpc − 1) or the second (IV, the rest).
+        n_chunks, half, per_word = 160 // bpc, 80 // bpc, 32 // bpc
+        ld = Signal(range(n_chunks), reset_less=True)
+        load1 = Signal()            # the key is shifting into s1…s93
+        load2 = Signal()            # the IV is shifting into s94…s177
+        ld_half = Signal(reset_less=True)   # register: ld == half − 1
+        ld_end = Signal(reset_less=True)    # register: ld == n_chunks − 1
+        # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 when
+        # the load ends and stepped once per warm-up cycle; `warm_last` (a register) marks the
+        # last warm-up cycle, when the LFSR holds S_(warm_steps−1).
         lfsr_w, taps, seq = _lfsr_for(warm_steps)
         # The LFSR, `warm_last`, `fill_cnt` and `full` have no reset: each is loaded before it
-        # is used (the LFSR and `warm_last` at `start`, which alone starts `warming`;
-        # `fill_cnt` and `full` at `warm_done`, which alone starts `generating`), and every use
-        # is gated by `warming` / `generating`, which reset clears. So the reset net stays off
-        # their enables (timing: the keystream control is near-critical on the iCE40).
+        # is used (the LFSR and `warm_last` at the end of the load, which alone starts
+        # `warming`; `fill_cnt` and `full` at `warm_done`, which alone starts `generating`),
+        # and every use is gated by `warming` / `generating`, which reset clears.
         lfsr = Signal(lfsr_w, init=seq[0], reset_less=True)
         warm_last = Signal(reset_less=True)
         warming = Signal()          # the 1152 warm-up clocks are running
@@ -187,26 +212,28 @@ class Trivium(wiring.Component):
         m.d.comb += [
             key_sel.eq(Mux(self.key_we & (self.key_addr < KEY_WORDS), 1 << self.key_addr, 0)),
             start_ok.eq(self.start & ~self.key_we & armed),
+            key_wr.addr.eq(self.key_addr),
+            key_wr.data.eq(self.key_data),
+            key_wr.en.eq(key_sel != 0),
+            # Read the word of the chunk used next cycle: word 0 at start, then that of ld + 1.
+            key_rd.addr.eq(Mux(start_ok, 0, (ld + 1) // per_word)),
         ]
+        chunk = key_rd.data.word_select(ld % per_word, bpc)
 
-        # State update, bit by bit, each flip-flop with a plain enable. A key/IV bit takes the
-        # written data or the cipher's next value; a constant bit takes its constant at start or
-        # the next value. `step` is low whenever `start_ok` is high (a start needs key writes
-        # since the last start, and a key write stops the cipher), so the cases never overlap.
-        key_map = [[state_bit_of_key_word(w, b) for b in range(32)] for w in range(KEY_WORDS)]
-        owner = {}
-        for w_ in range(KEY_WORDS):
-            for b_ in range(32):
-                owner[key_map[w_][b_]] = (w_, b_)
-        for i in range(STATE_BITS):
-            if i in owner:
-                w_, b_ = owner[i]
-                with m.If(key_sel[w_] | step):
-                    m.d.sync += state[i].eq(Mux(key_sel[w_], self.key_data[b_], new_state[i]))
-            else:
-                const = 1 if i >= 285 else 0
-                with m.If(start_ok | step):
-                    m.d.sync += state[i].eq(Mux(start_ok, const, new_state[i]))
+        # State update. Every bit is a shift-register stage: at `start` it takes its constant
+        # (s286…s288 = 1, the rest 0: a synchronous set/clear), otherwise, when its register
+        # is enabled, the cipher's next value. Only the first `bpc` bits of the first two
+        # registers choose between the feedback and the load chunk (the bit fed first ends
+        # deepest: chunk bit c goes to input bit bpc − 1 − c).
+        regs = ((0, 93, load1), (93, 177, load2), (177, STATE_BITS, None))
+        for lo, hi, load in regs:
+            en = start_ok | step if load is None else start_ok | step | load
+            with m.If(en):
+                for i in range(lo, hi):
+                    nxt = new_state[i]
+                    if load is not None and i < lo + bpc:
+                        nxt = Mux(load, chunk[bpc - 1 - (i - lo)], nxt)
+                    m.d.sync += state[i].eq(Mux(start_ok, int(i >= 285), nxt))
 
         with m.If(step):
             # word[k] = z of the k-th clock since the word was started (z_1 in bit 0).
@@ -214,6 +241,7 @@ class Trivium(wiring.Component):
 
         # Control, as flat next-state equations (no priority chain: short paths).
         kw = key_sel != 0
+        load_done = load2 & ld_end
         warm_done = warming & warm_last
         stop = kw | start_ok
         written_next = Signal(KEY_WORDS)
@@ -221,13 +249,20 @@ class Trivium(wiring.Component):
         m.d.sync += [
             written.eq(written_next),
             armed.eq(written_next == (1 << KEY_WORDS) - 1),
-            warming.eq(start_ok | (warming & ~warm_done & ~kw)),
+            load1.eq(start_ok | (load1 & ~ld_half & ~kw)),
+            load2.eq(~stop & ((load1 & ld_half) | (load2 & ~ld_end))),
+            warming.eq(~stop & (load_done | (warming & ~warm_done))),
             generating.eq(~stop & (generating | warm_done)),
             self.running.eq(~stop & (self.running |
                                      (generating & step & (fill_cnt == fill_steps - 1)))),
         ]
-        lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
         with m.If(start_ok):
+            m.d.sync += [ld.eq(0), ld_half.eq(half == 1), ld_end.eq(0)]
+        with m.Elif(load1 | load2):
+            m.d.sync += [ld.eq(ld + 1), ld_half.eq(ld == half - 2),
+                         ld_end.eq(ld == n_chunks - 2)]
+        lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
+        with m.If(load_done):
             m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
         with m.Elif(warming):
             m.d.sync += [lfsr.eq(lfsr_next),
@@ -242,3 +277,8 @@ class Trivium(wiring.Component):
                 full.eq(Mux(take, fill_steps == 1, fill_cnt == fill_steps - 1)),
             ]
         return m
+
+
+def startup_cycles(bits_per_cycle: int, word_width: int = 32) -> int:
+    """Cycles from an accepted ``start`` to ``running``: load, warm-up, first word."""
+    return (160 + WARMUP_CLOCKS + word_width) // bits_per_cycle

@@ -26,7 +26,7 @@ With ``external_keystream=True`` (for formal proofs) there are also ``keystream_
 For N = 10, W = 16: payloads are 18 bits, ``config__addr`` is 10 bits.
 """
 
-from amaranth import Array, Module, Mux, Signal, unsigned
+from amaranth import Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -36,20 +36,43 @@ from .argmax import Argmax
 from .delta import DeltaGen
 from .param_store import ConfigSignature, ParamStore, class_bits
 from .sampler import Sampler
+from .skid import SkidBuffer
 from .trivium import Trivium
 from .vector_buffer import VectorBuffer
 from .window import Window
 
-__all__ = ["WatermarkUnit", "word_layout", "LATENCY_EXTRA"]
+__all__ = ["WatermarkUnit", "ProbeSignature", "word_layout", "LATENCY_EXTRA"]
 
 #: latency − N: from the cycle a vector's first word is accepted to the first cycle its first
 #: output word is valid is N + LATENCY_EXTRA cycles (output not back-pressured).
-LATENCY_EXTRA = 7
+LATENCY_EXTRA = 4
 
 
 def word_layout(width: int) -> data.StructLayout:
     """Payload of both streams: ``data`` (W bits), ``first``, ``last``."""
     return data.StructLayout({"data": unsigned(width), "first": 1, "last": 1})
+
+
+class ProbeSignature(wiring.Signature):
+    """The unit's observation interface: internal strobes that proofs and tests read.
+
+    ``unit.probe`` (``ProbeSignature().create()``) is driven by the unit; a harness that
+    instantiates the unit reads it. Nothing here is a port of the generated Verilog.
+
+    ``word_in`` — a sink handshake; ``vector_done`` — the last word of a well-framed vector is
+    accepted this cycle; ``vector_dropped`` — at least one malformed vector is counted this
+    cycle; ``word_out`` — a source handshake; ``vector_sent`` — the last word of a vector is
+    handed over this cycle; ``ks_take`` — a keystream word is consumed this cycle (once per
+    well-framed vector, as its word 0 leaves stage O1); ``ks_word``/``ks_valid`` — the
+    keystream word on offer (consumed with ``ks_take``).
+    """
+
+    def __init__(self):
+        super().__init__({
+            "word_in": Out(1), "vector_done": Out(1), "vector_dropped": Out(1),
+            "word_out": Out(1), "vector_sent": Out(1), "ks_take": Out(1),
+            "ks_word": Out(32), "ks_valid": Out(1),
+        })
 
 
 class WatermarkUnit(wiring.Component):
@@ -96,9 +119,10 @@ class WatermarkUnit(wiring.Component):
     Configuration
         Write the key/IV words and the tables (``config_writes()`` gives the list; the port is
         registered, a write lands one cycle after it is presented), then pulse
-        ``config.start``: the Trivium warm-up takes ``1152/bits`` cycles and the first keystream
-        word ``32/bits`` more (``bits`` = Trivium clocks per cycle, default the smallest power
-        of two ≥ 32/N: N = 10 → 4 bits, 296 cycles), then ``config.running`` rises and
+        ``config.start``: the Trivium key/IV load takes ``160/bits`` cycles, the warm-up
+        ``1152/bits`` and the first keystream word ``32/bits`` more (``bits`` = Trivium clocks
+        per cycle, default the smallest power of two ≥ 32/N, at most 16: N = 10 → 4 bits, 336
+        cycles), then ``config.running`` rises and
         ``sink.ready`` may rise. The keystream position (vector number 0) is counted from that
         start. A start is refused unless all five key/IV words were written since the last
         start (or reset); a key/IV write stops the keystream (``running`` falls).
@@ -145,7 +169,7 @@ class WatermarkUnit(wiring.Component):
     Parameters
         ``classes`` N (2 ≤ N ≤ 64; every N in that range runs at full rate), ``width`` W
         (SPEC: 10 ≤ W ≤ 24; W > 16 uses two DSP tiles for Δ); ``trivium_bits`` (power of
-        two, 32/trivium_bits ≤ N); ``external_keystream`` replaces the Trivium by a
+        two ≤ 16, 32/trivium_bits ≤ N); ``external_keystream`` replaces the Trivium by a
         ``keystream`` input stream of 32-bit words (for formal proofs; ``config.running`` is
         then 1 and the harness must offer a word whenever ``keystream.ready`` is high).
 
@@ -161,17 +185,21 @@ class WatermarkUnit(wiring.Component):
         ``ks_take`` can occur (simplest: always).
     """
 
+    #: the alter stage's class (a test may substitute a deliberately broken one)
+    alter_stage: type[AlterStage] = AlterStage
+
     def __init__(self, classes: int = 10, width: int = 16, *, trivium_bits: int | None = None,
                  external_keystream: bool = False):
         if trivium_bits is None:
-            trivium_bits = min(32, 1 << ceil_log2(-(-32 // max(classes, 1))))
+            trivium_bits = min(16, 1 << ceil_log2(-(-32 // max(classes, 1))))
         problem = None
         if not 2 <= classes <= 64:
             problem = "classes must be 2 … 64"
         elif not 2 <= width <= 32:
             problem = "width must be 2 … 32 (SPEC: 10 … 24)"
-        elif trivium_bits < 1 or 32 % trivium_bits or 32 // trivium_bits > classes:
-            problem = f"trivium_bits must be a power of two with 32/bits ≤ N ({classes})"
+        elif (not 1 <= trivium_bits <= 16 or 32 % trivium_bits
+              or 32 // trivium_bits > classes):
+            problem = f"trivium_bits must be a power of two ≤ 16 with 32/bits ≤ N ({classes})"
         if problem:
             self._MustUse__silence = True    # no "created but never used" warning
             raise ValueError(problem)
@@ -180,9 +208,12 @@ class WatermarkUnit(wiring.Component):
         self.external_keystream = external_keystream
         #: circular buffer depth (words)
         self.buffer_depth = 1 << ceil_log2(2 * classes + 8)
-        #: descriptor slots: vectors between their last input word and their first word's
-        #: alteration (7 cycles at full rate), so ceil(7/N)
-        self.queue_depth = -(-7 // classes)
+        #: descriptor slots: complete vectors waiting for the output side (which takes a
+        #: vector in the cycle after its last word unless the source has been stalled)
+        self.queue_depth = 1
+        #: vectors accepted and not yet handed over, at most: one waiting, one being issued,
+        #: and those whose last word is among the five words the output side holds
+        self.vectors_in_flight = self.queue_depth + 1 + -(-5 // classes)
         layout = word_layout(width)
         members = {
             "sink": In(stream.Signature(layout)),
@@ -195,14 +226,8 @@ class WatermarkUnit(wiring.Component):
         if external_keystream:
             members["keystream"] = In(stream.Signature(32))
         super().__init__(members)
-        self.word_in = Signal()
-        self.vector_done = Signal()
-        self.vector_dropped = Signal()
-        self.word_out = Signal()
-        self.vector_sent = Signal()
-        self.ks_take = Signal()
-        self.ks_word = Signal(32)
-        self.ks_valid = Signal()
+        #: internal strobes for proofs and tests (:class:`ProbeSignature`), not ports
+        self.probe = ProbeSignature().create()
 
     def elaborate(self, platform):
         m = Module()
@@ -217,7 +242,9 @@ class WatermarkUnit(wiring.Component):
         m.submodules.window = window = Window(w)
         m.submodules.delta = delta = DeltaGen(w)
         m.submodules.sampler = sampler = Sampler()
-        m.submodules.alter = alter = AlterStage(w)
+        m.submodules.alter = alter = self.alter_stage(w)
+        m.submodules.skid = skid = SkidBuffer(word_layout(w))
+        probe = self.probe
 
         # ---- configuration ----------------------------------------------------------------
         cfg = self.config
@@ -256,10 +283,9 @@ class WatermarkUnit(wiring.Component):
         at_end = Signal()
         pen = Signal(init=(n == 2))     # register: in_k == N−2 (off the sink.ready path)
         acc_sum = Signal(w + ceil_log2(n) + 1)
-        pending = Signal(range(self.queue_depth + 1))   # complete vectors not yet started out
+        pending = Signal(range(self.queue_depth + 1))   # complete vectors not yet issued
         ready_r = Signal()          # sink.ready, a register
-        pop = Signal()        # word 0 of a vector is issued
-        free = Signal()       # word 0 of a vector enters O2: its descriptor slot is free
+        pop = Signal()              # word 0 of a vector is issued: its descriptor is used
 
         sink = self.sink
         word = sink.payload
@@ -303,10 +329,9 @@ class WatermarkUnit(wiring.Component):
                 dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
                 in_k.eq(Mux(first, 1, in_k + 1)),
                 pen.eq(Mux(first, n == 3, (in_k + 1)[:len(in_k)] == n - 2)),
+                # The sum of the words since `first` (one carry chain, from the sink).
+                acc_sum.eq(Mux(first, 0, acc_sum) + word.data),
             ]
-        in_valid, in_first = Signal(name="in_valid"), Signal(name="in_first")
-        in_data = Signal(w, reset_less=True)
-        m.d.sync += [in_valid.eq(accept), in_first.eq(first), in_data.eq(word.data)]
         m.d.comb += [
             buf.w_en.eq(write),
             buf.w_first.eq(first),
@@ -314,20 +339,17 @@ class WatermarkUnit(wiring.Component):
             buf.commit.eq(commit),
             buf.abort.eq(abort),
             buf.w_move.eq(vec_word),
-            # The argmax (two stages) and the sum (from the registered word) follow every
-            # accepted word: words of a malformed vector disturb them, but such a vector never
-            # completes, and the next vector restarts them with its `first`.
+            # The argmax follows every accepted word: words of a malformed vector disturb it,
+            # but such a vector never completes, and the next vector restarts it with `first`.
             amax.valid.eq(accept),
             amax.first.eq(first),
             amax.data.eq(word.data),
-            self.word_in.eq(accept),
-            self.vector_done.eq(commit),
-            self.vector_dropped.eq(rej != 0),
-            self.ks_word.eq(ks.payload),
-            self.ks_valid.eq(ks.valid),
+            probe.word_in.eq(accept),
+            probe.vector_done.eq(commit),
+            probe.vector_dropped.eq(rej != 0),
+            probe.ks_word.eq(ks.payload),
+            probe.ks_valid.eq(ks.valid),
         ]
-        with m.If(in_valid):
-            m.d.sync += acc_sum.eq(Mux(in_first, 0, acc_sum) + in_data)
         # Counters count one cycle after the event (the strobes are registered first, so that
         # the 32-bit carry chains are off the handshake paths).
         commit_r, rej_r = Signal(name="commit_r"), Signal(2, name="rej_r")
@@ -337,7 +359,7 @@ class WatermarkUnit(wiring.Component):
             self.rejected.eq(self.rejected + rej_r),
         ]
         pending_next = Signal(range(self.queue_depth + 2))
-        m.d.comb += pending_next.eq(pending + commit - free)
+        m.d.comb += pending_next.eq(pending + commit - pop)
         # sink.ready for the next cycle, from registers and this cycle's events only: the
         # keystream runs (and no key write is landing), the buffer has a free word to spare,
         # and, if the next word could complete a vector, a descriptor slot is free for it.
@@ -347,183 +369,130 @@ class WatermarkUnit(wiring.Component):
                        ((pending_next < self.queue_depth) | ~(in_vec_next & at_end_next))),
         ]
 
-        # ---- descriptor pipeline (never stalls; one vector per stage) ----------------------
-        # T = the cycle the last word is accepted (`commit`). T+1: the word is in the input
-        # register and the argmax/sum registers take it.
-        d0_valid = Signal()
-        d1_valid = Signal()
-        m.d.sync += [d0_valid.eq(commit), d1_valid.eq(d0_valid)]
-        # D1 (T+2): argmax and sum are final. Read the window/Δ row of class i (synchronous
-        # read port); well-formed check.
-        d2_valid = Signal(name="d2_valid")
-        d2_idx = Signal(b, name="d2_idx")
-        d2_pmax = Signal(w, name="d2_pmax")
-        d2_wf = Signal(name="d2_wf")
-        m.d.comb += [params.win_addr.eq(amax.index), params.win_en.eq(1)]
-        m.d.sync += [
-            d2_valid.eq(d1_valid), d2_idx.eq(amax.index), d2_pmax.eq(amax.max),
-            d2_wf.eq(acc_sum == one),
-        ]
-        # D2 (T+3): window comparison and Δ stage 1 (b − a) straight from the read port; the
-        # keystream word is taken (r → Δ, u → the sampler). The vector gets a descriptor slot
-        # and its class index is written there: the output side may start reading its words.
+        # ---- descriptor: class index, maximum, well formed ---------------------------------
+        # T = the cycle the last word is accepted (`commit`). In T+1 the argmax's next values
+        # and the sum are final: that is the vector's descriptor, `fresh`. Issued in T+1 it is
+        # used as is; otherwise it waits in the slot (one: a second complete vector is not
+        # accepted while one waits, see `pending`).
+        fresh_valid = commit_r
+        slot_full = Signal()
+        slot_idx = Signal(b, reset_less=True)
+        slot_max = Signal(w, reset_less=True)
+        slot_wf = Signal(reset_less=True)
+        fresh_wf = Signal()
+        m.d.comb += fresh_wf.eq(acc_sum == one)
+        d_valid = Signal()
+        d_idx = Signal(b)
+        d_max = Signal(w)
+        d_wf = Signal()
         m.d.comb += [
-            ks.ready.eq(d2_valid), self.ks_take.eq(d2_valid),
-            window.value.eq(d2_pmax), window.alpha.eq(params.alpha), window.beta.eq(params.beta),
-            delta.a.eq(params.a), delta.b.eq(params.b), delta.r.eq(ks.payload[:16]),
-            delta.valid.eq(d2_valid),
+            d_valid.eq(slot_full | fresh_valid),
+            d_idx.eq(Mux(slot_full, slot_idx, amax.index_next)),
+            d_max.eq(Mux(slot_full, slot_max, amax.max_next)),
+            d_wf.eq(Mux(slot_full, slot_wf, fresh_wf)),
         ]
-        dq = self.queue_depth
-        slot_idx = Array(Signal(b, name=f"slot{e}_idx", reset_less=True) for e in range(dq))
-        slot_u = Array(Signal(16, name=f"slot{e}_u", reset_less=True) for e in range(dq))
-        slot_ok = Array(Signal(name=f"slot{e}_ok", reset_less=True) for e in range(dq))
-        slot_delta = Array(Signal(w, name=f"slot{e}_delta", reset_less=True) for e in range(dq))
-        slot_w = Signal(range(dq))           # next slot to allocate
-        d3_valid = Signal(name="d3_valid")
-        d3_slot = Signal(range(dq), name="d3_slot")
-        d3_u = Signal(16, name="d3_u")
-        d3_wf = Signal(name="d3_wf")
-        with m.If(d2_valid):
-            m.d.sync += [
-                slot_idx[slot_w].eq(d2_idx),
-                slot_w.eq(Mux(slot_w == dq - 1, 0, slot_w + 1)),
-            ]
-        m.d.sync += [
-            d3_valid.eq(d2_valid), d3_slot.eq(slot_w), d3_u.eq(ks.payload[16:]),
-            d3_wf.eq(d2_wf),
-        ]
-        # D3 (T+4): u and ok = well_formed & inside into the slot; Δ stage 2 (product).
-        d4_slot = Signal(range(dq))
-        with m.If(d3_valid):
-            m.d.sync += [slot_u[d3_slot].eq(d3_u), slot_ok[d3_slot].eq(d3_wf & window.inside)]
-        m.d.sync += d4_slot.eq(d3_slot)
-        # D4 (T+5): Δ into the slot.
-        with m.If(delta.valid_out):
-            m.d.sync += slot_delta[d4_slot].eq(delta.delta)
-        # Slots ready for the output side (class index written, first word not yet issued).
-        n_alloc = Signal(range(dq + 1))
-        alloc_ready = Signal()               # register: n_alloc != 0
-        n_alloc_next = Signal(range(dq + 2))
-        m.d.comb += n_alloc_next.eq(n_alloc + d2_valid - pop)
-        m.d.sync += [n_alloc.eq(n_alloc_next), alloc_ready.eq(n_alloc_next != 0)]
+        with m.If(fresh_valid & ~pop):
+            m.d.sync += [slot_idx.eq(amax.index_next), slot_max.eq(amax.max_next),
+                         slot_wf.eq(fresh_wf)]
+        m.d.sync += slot_full.eq(Mux(pop, 0, slot_full | fresh_valid))
 
-        # ---- output side ------------------------------------------------------------------
-        # O0: issue the read of word k (buffer) and of C[i][k]. O1: block RAM outputs, which
-        # are registered into O1r. O1r: the sampler compares u < C[i][k] and the alter stage
-        # registers the word and its role. O2: add/subtract into the output (or skid) register.
-        # Slot fields are picked up as word 0 passes: i at O0, (u, ok) into O1r, Δ into O2;
-        # each was written at least one cycle before (issue ≥ T+4, O1r ≥ T+6, O2 ≥ T+7).
-        #
+        # ---- output side: a pipeline that stalls as a whole --------------------------------
+        #   stage  cycle (word k, no stall)  what happens
+        #   O0     T+1+k   issue word k: read buffer[k] and C[i][k] (and, word 0, the
+        #                  window/Δ row of class i)
+        #   O1     T+2+k   block RAM outputs. Word 0: keystream word taken (r → Δ, u → O2),
+        #                  ok = wf & alpha < max < beta, Δ input registers (b − a, r)
+        #   O2     T+3+k   sampler compares u < C[i][k]; alter stage registers p and p ± a.
+        #                  Word 0: the product r·(b − a) is registered (hi)
+        #   O3     T+4+k   alter: (p ± a) ± hi or p → output (or skid) register
+        #   out    T+5+k   on `source`: latency N + 4 from the first word in
         # The pipeline advances on `adv`, a register (the skid buffer is empty), so
-        # `source.ready` reaches only the output and skid registers, never the pipeline's
-        # enables: with a registered ready, one word may still arrive after the output stalls,
-        # and it waits in the skid register.
-        src = self.source
-        adv = Signal(init=1)
-
-        slot_r0 = Signal(range(dq))          # slot of the next vector to issue
-        slot_r1 = Signal(range(dq))          # slot whose (u, ok) go into O1r next
-        slot_r2 = Signal(range(dq))          # slot whose Δ goes into O2 next (then freed)
+        # `source.ready` reaches only the output and skid registers. Per-vector values are
+        # registered as word 0 passes a stage and hold for the vector's other words.
+        adv = skid.advance
         o_k = Signal(range(n))               # next word to issue
-        o_idx = Signal(b)
+        o_idx = Signal(b)                    # class index of the vector being issued
         starting = Signal(init=1)            # register: o_k == 0
         issue = Signal()
         cur_idx = Signal(b)
         m.d.comb += [
-            issue.eq(adv & (~starting | alloc_ready)),
+            issue.eq(adv & (~starting | d_valid)),
             pop.eq(issue & starting),
-            cur_idx.eq(Mux(starting, slot_idx[slot_r0], o_idx)),
+            cur_idx.eq(Mux(starting, d_idx, o_idx)),
             buf.r_next.eq(issue),
             buf.r_en.eq(adv),
             params.c_cls.eq(cur_idx),
             params.c_index.eq(o_k),
             params.c_en.eq(adv),
+            params.win_addr.eq(d_idx),
+            params.win_en.eq(pop),
         ]
-        o1_valid = Signal(name="o1_valid")
-        o1_first = Signal(name="o1_first")
-        o1_last = Signal(name="o1_last")
-        o1_is_i = Signal(name="o1_is_i")
-        with m.If(adv):
-            m.d.sync += [
-                o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
-                o1_is_i.eq(o_k == cur_idx),
-            ]
         with m.If(issue):
             m.d.sync += [o_k.eq(Mux(o_k == n - 1, 0, o_k + 1)), starting.eq(o_k == n - 1)]
         with m.If(pop):
-            m.d.sync += [o_idx.eq(cur_idx), slot_r0.eq(Mux(slot_r0 == dq - 1, 0, slot_r0 + 1))]
+            m.d.sync += o_idx.eq(d_idx)
 
-        # O1: block RAM data → registers.
-        o1r_valid = Signal(name="o1r_valid")
-        o1r_first = Signal(name="o1r_first")
-        o1r_last = Signal(name="o1r_last")
-        o1r_is_i = Signal(name="o1r_is_i")
-        o1r_c = Signal(17, reset_less=True)
-        o1r_p = Signal(w, reset_less=True)
-        o1r_u = Signal(16, reset_less=True)
-        o1r_ok = Signal()
+        # O0 → O1
+        o1_valid, o1_first, o1_last, o1_is_i = (Signal(name=f"o1_{x}")
+                                                for x in ("valid", "first", "last", "is_i"))
+        o1_max = Signal(w, reset_less=True)
+        o1_wf = Signal(reset_less=True)
         with m.If(adv):
-            m.d.sync += [
-                o1r_valid.eq(o1_valid), o1r_first.eq(o1_first), o1r_last.eq(o1_last),
-                o1r_is_i.eq(o1_is_i), o1r_c.eq(params.c_data), o1r_p.eq(buf.r_data),
-            ]
-            with m.If(o1_valid & o1_first):
-                m.d.sync += [
-                    o1r_u.eq(slot_u[slot_r1]), o1r_ok.eq(slot_ok[slot_r1]),
-                    slot_r1.eq(Mux(slot_r1 == dq - 1, 0, slot_r1 + 1)),
-                ]
+            m.d.sync += [o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
+                         o1_is_i.eq(o_k == cur_idx)]
+            with m.If(pop):
+                m.d.sync += [o1_max.eq(d_max), o1_wf.eq(d_wf)]
 
-        # O1r: sampler and alter stage take the word.
+        # O1 → O2: block RAM outputs into registers; word 0 takes the keystream word.
+        head1 = adv & o1_valid & o1_first
+        o2_valid, o2_first, o2_last, o2_is_i = (Signal(name=f"o2_{x}")
+                                                for x in ("valid", "first", "last", "is_i"))
+        o2_p = Signal(w, reset_less=True)
+        o2_c = Signal(17, reset_less=True)
+        o2_u = Signal(16, reset_less=True)
+        o2_a = Signal(w, reset_less=True)
+        o2_wf = Signal(reset_less=True)
         m.d.comb += [
-            sampler.en.eq(adv & o1r_valid),
-            sampler.first.eq(o1r_first),
-            sampler.u.eq(o1r_u),
-            sampler.c.eq(o1r_c),
-            alter.en.eq(adv & o1r_valid),
-            alter.p.eq(o1r_p),
-            alter.is_i.eq(o1r_is_i),
-            alter.ok.eq(o1r_ok),
+            ks.ready.eq(head1), probe.ks_take.eq(head1),
+            window.value.eq(o1_max), window.alpha.eq(params.alpha),
+            window.beta.eq(params.beta), window.en.eq(head1),
+            delta.a.eq(params.a), delta.b.eq(params.b), delta.r.eq(ks.payload[:16]),
+            delta.load.eq(head1),
         ]
-        o2_valid = Signal(name="o2_valid")
-        o2_first = Signal(name="o2_first")
-        o2_last = Signal(name="o2_last")
-        o2_delta = Signal(w, reset_less=True)
         with m.If(adv):
-            m.d.sync += [o2_valid.eq(o1r_valid), o2_first.eq(o1r_first), o2_last.eq(o1r_last)]
-            with m.If(o1r_valid & o1r_first):
-                m.d.sync += [
-                    o2_delta.eq(slot_delta[slot_r2]),
-                    slot_r2.eq(Mux(slot_r2 == dq - 1, 0, slot_r2 + 1)),
-                ]
-        # (A plain expression, not an assignment inside the `If` above: a conditionally
-        # assigned comb signal becomes an `always @*` block in the Verilog, which Icarus does not
-        # evaluate until one of its inputs changes — it would read X into `pending`.)
-        m.d.comb += free.eq(adv & o1r_valid & o1r_first)
+            m.d.sync += [o2_valid.eq(o1_valid), o2_first.eq(o1_first), o2_last.eq(o1_last),
+                         o2_is_i.eq(o1_is_i), o2_p.eq(buf.r_data), o2_c.eq(params.c_data)]
+        with m.If(head1):
+            m.d.sync += [o2_u.eq(ks.payload[16:]), o2_a.eq(params.a), o2_wf.eq(o1_wf)]
 
-        # O2: the sum goes into the output register, or into the skid register if the output
-        # is stalled.
-        m.d.comb += [alter.hit.eq(sampler.hit), alter.delta.eq(o2_delta)]
-        layout = word_layout(w)
-        o2_word = Signal(layout)
+        # O2 → O3: sampler and alter stage take the word; word 0 fires the product.
+        head2 = adv & o2_valid & o2_first
+        o3_valid, o3_first, o3_last = (Signal(name=f"o3_{x}") for x in ("valid", "first", "last"))
         m.d.comb += [
-            o2_word.data.eq(alter.out), o2_word.first.eq(o2_first), o2_word.last.eq(o2_last),
+            delta.fire.eq(head2),
+            sampler.en.eq(adv & o2_valid), sampler.first.eq(o2_first),
+            sampler.u.eq(o2_u), sampler.c.eq(o2_c),
+            alter.en.eq(adv & o2_valid), alter.p.eq(o2_p), alter.a.eq(o2_a),
+            alter.is_i.eq(o2_is_i), alter.ok.eq(o2_wf & window.inside),
         ]
-        out = Signal(layout)
-        skid = Signal(layout)
-        take_out = Signal()
-        m.d.comb += take_out.eq(~src.valid | src.ready)     # the output register is free
-        with m.If(~adv):                                     # skid full
-            with m.If(src.ready):
-                m.d.sync += [out.eq(skid), adv.eq(1)]
-        with m.Elif(take_out):
-            m.d.sync += [out.eq(o2_word), src.valid.eq(o2_valid)]
-        with m.Elif(o2_valid):
-            m.d.sync += [skid.eq(o2_word), adv.eq(0)]
+        with m.If(adv):
+            m.d.sync += [o3_valid.eq(o2_valid), o3_first.eq(o2_first), o3_last.eq(o2_last)]
+
+        # O3 → output register (or skid register).
         m.d.comb += [
-            src.payload.eq(out),
-            self.word_out.eq(src.valid & src.ready),
-            self.vector_sent.eq(src.valid & src.ready & out.last),
+            alter.hit.eq(sampler.hit), alter.hi.eq(delta.hi),
+            skid.i_valid.eq(o3_valid),
+            skid.i_payload.data.eq(alter.out),
+            skid.i_payload.first.eq(o3_first),
+            skid.i_payload.last.eq(o3_last),
+        ]
+        wiring.connect(m, skid.source, wiring.flipped(self.source))
+        src = self.source
+        m.d.comb += [
+            probe.word_out.eq(src.valid & src.ready),
+            probe.vector_sent.eq(src.valid & src.ready & src.payload.last),
         ]
         sent_r = Signal()
-        m.d.sync += [sent_r.eq(self.vector_sent), self.vectors_out.eq(self.vectors_out + sent_r)]
+        m.d.sync += [sent_r.eq(probe.vector_sent),
+                     self.vectors_out.eq(self.vectors_out + sent_r)]
         return m

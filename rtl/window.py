@@ -16,7 +16,8 @@ class Window(wiring.Component):
         ``beta = ONE``, a maximum of exactly 1.0 is outside.
 
     Interface
-        ``value``, ``alpha``, ``beta`` (W bits, unsigned) in; ``inside`` out (a register).
+        ``value``, ``alpha``, ``beta`` (W bits, unsigned) and ``en`` (default 1) in; ``inside``
+        out (a register, updated only with ``en``: it holds a vector's result).
 
     Latency
         1 cycle, fully pipelined (a new comparison every cycle).
@@ -32,10 +33,12 @@ class Window(wiring.Component):
             "value": In(width),
             "alpha": In(width),
             "beta": In(width),
+            "en": In(1, init=1),
             "inside": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.d.sync += self.inside.eq((self.alpha < self.value) & (self.value < self.beta))
+        with m.If(self.en):
+            m.d.sync += self.inside.eq((self.alpha < self.value) & (self.value < self.beta))
         return m

@@ -28,8 +28,25 @@ if ((${#missing[@]})); then
     fi
 fi
 
+# ASIC estimate (`make asic`): OSU's 0.18 µm standard cells from the Debian package
+# qflow-tech-osu018, unpacked into .cache/osu018 (apt-get download + dpkg -x: no install, no root).
+OSU018_LIB=.cache/osu018/usr/share/qflow/tech/osu018/osu018_stdcells.lib
+if [[ ! -f $OSU018_LIB ]]; then
+    echo "setup: fetching qflow-tech-osu018 (Liberty for make asic) into .cache/osu018"
+    osu_tmp=$(mktemp -d)
+    if ! (cd "$osu_tmp" && apt-get download qflow-tech-osu018 >/dev/null 2>&1); then
+        rm -rf "$osu_tmp"
+        echo "setup: 'apt-get download qflow-tech-osu018' failed (no network or no package" \
+             "index: run 'sudo apt-get update')" >&2
+        exit 1
+    fi
+    mkdir -p .cache/osu018
+    dpkg -x "$osu_tmp"/qflow-tech-osu018_*.deb .cache/osu018
+    rm -rf "$osu_tmp"
+fi
+
 # Re-install only when the project's dependency list changed since the last set-up.
-want=$(sha256sum pyproject.toml setup.py host/trivium_core.c | sha256sum | cut -d' ' -f1)
+want=$(sha256sum pyproject.toml setup.py host/*.c | sha256sum | cut -d' ' -f1)
 if [[ -f $STAMP && $(cat "$STAMP") == "$want" && -x $VENV/bin/python ]]; then
     exit 0
 fi

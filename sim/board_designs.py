@@ -83,16 +83,16 @@ class FramingLoopback(wiring.Component):
         wiring.connect(m, enc.source, wiring.flipped(self.source))
         for name in decoder_status_members(self.depth):
             m.d.comb += getattr(self, name).eq(getattr(dec, name))
-        m.d.comb += [rp.addr.eq(enc.rd_addr), enc.rd_data.eq(rp.data)]
+        m.d.comb += [rp.addr.eq(enc.buf.raddr), enc.buf.rdata.eq(rp.data)]
 
         good = ~dec.framing & ~dec.overflow & (dec.length >= 6) & dec.crc_ok
         with m.FSM():
             with m.State("RECEIVE"):
                 m.d.comb += [
                     dec.accept.eq(self.accept),
-                    wp.en.eq(dec.wr_en),
-                    wp.addr.eq(dec.wr_addr),
-                    wp.data.eq(dec.wr_data),
+                    wp.en.eq(dec.buf.we),
+                    wp.addr.eq(dec.buf.waddr),
+                    wp.data.eq(dec.buf.wdata),
                 ]
                 with m.If(dec.done):
                     m.next = "CHECK"
@@ -103,7 +103,11 @@ class FramingLoopback(wiring.Component):
                 with m.Else():
                     m.next = "RECEIVE"
             with m.State("SEND"):
-                m.d.comb += [wp.en.eq(enc.wr_en), wp.addr.eq(enc.wr_addr), wp.data.eq(enc.wr_data)]
+                m.d.comb += [
+                    wp.en.eq(enc.buf.we),
+                    wp.addr.eq(enc.buf.waddr),
+                    wp.data.eq(enc.buf.wdata),
+                ]
                 with m.If(~enc.busy):
                     m.next = "RECEIVE"
         return m

@@ -16,6 +16,12 @@
 // with no activity on either line (far longer than the design needs to process any frame and
 // start its reply) the harness sleeps in poll() until the host writes again; the design is idle
 // then, so pausing simulated time changes nothing it can observe.
+//
+// Simulated time for the host: on SIGUSR1 the harness prints one line on stdout,
+// "STAT <cycle> <last> <asleep>": the current clock cycle, the cycle at which the last byte
+// sent to the host ended (its stop bit sampled), and 1 when it is asleep with nothing left to
+// send or shift in (every frame so far answered or dropped). Throughput and "no reply" are
+// measured in these cycles, never in the host's wall-clock time.
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -35,7 +41,9 @@
 #include "verilated.h"
 
 static volatile sig_atomic_t g_stop = 0;
+static volatile sig_atomic_t g_stat = 0;
 static void on_signal(int) { g_stop = 1; }
+static void on_stat(int) { g_stat = 1; }
 
 static const unsigned long IDLE_CYCLES = 200000;
 
@@ -76,6 +84,10 @@ int main(int argc, char **argv) {
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
+    struct sigaction su;
+    memset(&su, 0, sizeof su);
+    su.sa_handler = on_stat;
+    sigaction(SIGUSR1, &su, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
     auto ctx = std::make_unique<VerilatedContext>();
@@ -102,9 +114,16 @@ int main(int argc, char **argv) {
     unsigned rx_count = 0, rx_byte = 0;
     unsigned last_tx = 1;
     unsigned long idle = 0;
+    unsigned long long last_byte = 0;     // cycle at which the last byte to the host ended
     unsigned char chunk[4096];
 
     while (!g_stop) {
+        if (g_stat) {
+            g_stat = 0;
+            int asleep = idle >= IDLE_CYCLES && to_device.empty() && to_host.empty() && !tx_bits;
+            printf("STAT %llu %llu %d\n", (unsigned long long)ctx->time(), last_byte, asleep);
+            fflush(stdout);
+        }
         // ---- exchange bytes with the pty every 64 cycles, or block when idle
         if ((ctx->time() & 63) == 0 || idle >= IDLE_CYCLES) {
             if (!to_host.empty()) {
@@ -168,6 +187,7 @@ int main(int argc, char **argv) {
             } else {                          // middle of the stop bit
                 if (line) to_host.push_back((unsigned char)rx_byte);
                 else fprintf(stderr, "board_sim: stop bit error from the device\n");
+                last_byte = ctx->time();
                 rx_state = -1;
             }
         }

@@ -14,6 +14,11 @@ harness bit-bangs the design's UART pins from/to the pty master (see the comment
 
 The baud rate a host sets on the pty is ignored; ``baud`` here is the nominal rate the design is
 generated for (clock = divisor × baud), reported by ``dynamarks board-sim`` for information.
+
+Simulated time: :meth:`SimulatedBoard.stat` asks the harness for its clock cycle, the cycle at
+which its last byte to the host ended, and whether it is asleep (idle, everything answered);
+:meth:`SimulatedBoard.wait_idle` waits for that. Benchmarks count cycles with them and tests
+decide "no reply" with them, never with the host's clock.
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ import hashlib
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from dynamarks.host.errors import DynamarksError
-from dynamarks.rtl.wire import buffer_depth, max_vectors_per_frame
 from dynamarks.sim import toolchain
+from dynamarks.wire import buffer_depth, max_vectors_per_frame
 
 HARNESS = Path(__file__).resolve().parent / "board_sim.cpp"
 TOP_NAME = "board"
@@ -51,11 +58,20 @@ class BoardSimError(DynamarksError):
     """The simulated board could not be built or started."""
 
 
+@dataclass(frozen=True)
+class SimTime:
+    """The harness's answer to :meth:`SimulatedBoard.stat` (clock cycles of the design)."""
+
+    cycle: int  # now (frozen while asleep)
+    last_byte: int  # when the last byte to the host ended
+    asleep: bool  # idle for far longer than any frame takes, nothing left to send
+
+
 def board_verilog(
     classes: int = 10,
     width: int = 16,
     *,
-    baud: int = 115200,
+    baud: int = 3_000_000,
     divisor: int = 4,
     max_vectors: int | None = None,
     unit=None,
@@ -151,7 +167,7 @@ class SimulatedBoard:
         classes: int = 10,
         width: int = 16,
         *,
-        baud: int = 115200,
+        baud: int = 3_000_000,
         divisor: int = 4,
         max_vectors: int | None = None,
         verilog: str | None = None,
@@ -202,6 +218,42 @@ class SimulatedBoard:
             raise BoardSimError(f"the simulated board did not start (said {line!r})")
         self.port = line[4:].decode().strip()
         return self.port
+
+    def stat(self, patience: float = 60.0) -> SimTime:
+        """Simulated time, from the harness (see the module docstring). ``patience`` only bounds
+        a harness that died; the answer itself does not depend on the host's clock."""
+        assert self.proc is not None and self.proc.stdout is not None
+        self.proc.send_signal(signal.SIGUSR1)
+        fd = self.proc.stdout.fileno()
+        sel = selectors.DefaultSelector()
+        sel.register(fd, selectors.EVENT_READ)
+        line = b""
+        try:
+            while not line.endswith(b"\n"):
+                if not sel.select(timeout=patience):
+                    raise BoardSimError("the simulated board does not answer (SIGUSR1)")
+                ch = os.read(fd, 1)
+                if not ch:
+                    raise BoardSimError("the simulated board has stopped")
+                line += ch
+        finally:
+            sel.close()
+        word, cycle, last, asleep = line.split()
+        assert word == b"STAT"
+        return SimTime(int(cycle), int(last), asleep == b"1")
+
+    def wait_idle(self, patience: float = 120.0) -> SimTime:
+        """Wait until the simulated board is asleep: every frame it received is answered (or
+        dropped) and every byte of its replies is in the pty. ``patience`` (seconds) only turns
+        a broken harness into an error."""
+        deadline = time.monotonic() + patience
+        while True:
+            st = self.stat()
+            if st.asleep:
+                return st
+            if time.monotonic() > deadline:
+                raise BoardSimError("the simulated board did not go idle")
+            time.sleep(0.01)
 
     def stop(self) -> None:
         if self.proc is None:

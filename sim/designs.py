@@ -1,10 +1,10 @@
-"""The designs under test: the WatermarkUnit's Verilog, or the behavioural stand-in.
+"""The designs under test: the WatermarkUnit's Verilog, or a deliberately broken copy.
 
 ``unit_verilog(classes, width)`` returns the Verilog text of the real unit
-(``dynamarks.rtl.verilog.generate_verilog``). With ``DMK_SIM_DUT=placeholder`` in the
-environment it returns ``sim/placeholder_unit.v`` instead — a behavioural model with the same
-ports, used to test the bench infrastructure itself (``placeholder_verilog(..., bug=True)``
-is a deliberately wrong copy the scoreboard must catch).
+(``dynamarks.rtl.verilog.generate_verilog``); ``unit_verilog(..., bug=True)`` the same unit
+with an alter stage that ignores SPEC §9's ``j == i`` rule (the maximum gives Δ even when it
+would receive it back, so such a vector's sum drops by Δ) — a wrong design the scoreboard must
+catch, used to test the bench infrastructure itself.
 
 ``payload_fields(classes, width)`` gives the (offset, width) of the stream payload's fields
 (``data``, ``first``, ``last``), read from the RTL's ``word_layout``;
@@ -14,14 +14,7 @@ the config port (rtl/param_store.py's address map). Port names are in :data:`POR
 
 from __future__ import annotations
 
-import os
-import re
-from pathlib import Path
-
-PLACEHOLDER = Path(__file__).resolve().parent / "placeholder_unit.v"
-
-#: Verilog names of the unit's config and status ports (rtl/unit.py). ``refused`` (a sticky
-#: "write or start after lock" flag) is optional: benches check it when the port exists.
+#: Verilog names of the unit's config and status ports (rtl/unit.py).
 PORTS = {
     "addr": "config__addr",
     "data": "config__data",
@@ -30,49 +23,51 @@ PORTS = {
     "lock": "config__lock",
     "running": "config__running",
     "locked": "config__locked",
-    "refused": "config__refused",
 }
 
 
-def dut_kind() -> str:
-    """``"rtl"`` (default) or ``"placeholder"``, from ``$DMK_SIM_DUT``."""
-    kind = os.environ.get("DMK_SIM_DUT", "rtl")
-    if kind not in ("rtl", "placeholder"):
-        raise ValueError(f"DMK_SIM_DUT must be 'rtl' or 'placeholder', not {kind!r}")
-    return kind
+def unit_verilog(classes: int, width: int, bug: bool = False) -> str:
+    """Verilog of ``WatermarkUnit(classes, width)`` (with ``bug``: the broken copy above)."""
+    from amaranth.back import verilog
 
+    from dynamarks.rtl.unit import WatermarkUnit
 
-def placeholder_verilog(classes: int, width: int, bug: bool = False) -> str:
-    """The stand-in unit with its parameters set (and the deliberate bug when ``bug``)."""
-    text = PLACEHOLDER.read_text()
-    text = re.sub(r"parameter N = \d+", f"parameter N = {classes}", text)
-    text = re.sub(r"parameter W = \d+", f"parameter W = {width}", text)
-    return ("`define PLACEHOLDER_BUG\n" if bug else "") + text
+    if not bug:
+        from dynamarks.rtl.verilog import generate_verilog
 
+        return generate_verilog(classes, width)
+    from amaranth import Module, Mux, Signal
 
-def unit_verilog(classes: int, width: int) -> str:
-    """Verilog of ``WatermarkUnit(classes, width)`` (see the module docstring)."""
-    if dut_kind() == "placeholder":
-        return placeholder_verilog(classes, width)
-    from dynamarks.rtl.verilog import generate_verilog
+    from dynamarks.rtl.alter import AlterStage
 
-    return generate_verilog(classes, width)
+    class IgnoresJEqualsI(AlterStage):
+        def elaborate(self, platform):
+            m = Module()
+            p_r, give, recv = Signal(self.width), Signal(), Signal()
+            with m.If(self.en):
+                m.d.sync += [p_r.eq(self.p), give.eq(self.ok & self.is_i),
+                             recv.eq(self.ok & ~self.is_i)]
+            operand = Mux(self.hit & recv, self.delta, Mux(give, ~self.delta, 0))
+            m.d.comb += self.out.eq((p_r + operand + give)[:self.width])
+            return m
+
+    class BrokenUnit(WatermarkUnit):
+        alter_stage = IgnoresJEqualsI
+
+    return verilog.convert(BrokenUnit(classes=classes, width=width), name="watermark_unit",
+                           emit_src=False)
 
 
 def payload_fields(classes: int, width: int) -> dict[str, tuple[int, int]]:
     """Field name -> (offset, width) of the unit's stream payload."""
-    if dut_kind() == "rtl":
-        from dynamarks.rtl.unit import word_layout
-        from dynamarks.sim.stream import layout_fields
+    from dynamarks.rtl.unit import word_layout
+    from dynamarks.sim.stream import layout_fields
 
-        return layout_fields(word_layout(width))
-    return {"data": (0, width), "first": (width, 1), "last": (width + 1, 1)}
+    return layout_fields(word_layout(width))
 
 
 def config_writes(params) -> list[tuple[int, int]]:
     """``(address, word)`` writes that load ``params`` (a ``Params``) into the unit."""
-    if dut_kind() == "placeholder":
-        return list(enumerate(params.config_words()))
     from dynamarks.rtl.param_store import config_writes as rtl_writes
 
     fields = {

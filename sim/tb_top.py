@@ -9,12 +9,16 @@ docs/PROTOCOL.md §4) for every refused frame, and the STATUS counters.
 * ``test_configure_lock_vectors`` — STATUS of a fresh device; VECTORS and LOCK before CONFIGURE
   refused; CONFIGURE, LOCK, a second CONFIGURE refused; vectors in frames of 1 … 50 bit-exact;
   the counters;
+* ``test_pipelined_window`` — a window of VECTORS frames sent back to back, replies in order and
+  bit-exact; a frame damaged inside a window: it is NACKed CRC, the frames after it SEQUENCE
+  (none executed), and sent again they come back as if nothing had happened; the cycles per
+  vector against the line's bound;
 * ``test_random_frame_fuzzing`` — ``DMK_FUZZ`` random, damaged and truncated frames, each
   NACKed with the expected reason, with valid VECTORS frames between them coming back right;
 * ``test_uart_errors_and_busy`` — what only the pins can show: a byte with a 0 stop bit makes
   its frame a FRAMING NACK and counts in ``uart_errors``; a glitch on the idle line is ignored;
-  a frame sent before the previous reply is dropped and counted in ``rx_dropped``, and the
-  device answers the next frame normally.
+  frames sent beyond the window are dropped and counted in ``rx_dropped``, the ones answered
+  come back in order, and the device answers the next frame normally.
 """
 
 from __future__ import annotations
@@ -27,14 +31,24 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge
+from cocotb.utils import get_sim_time
 
 from dynamarks.host import protocol as pr
 from dynamarks.host.params import keygen
 from dynamarks.host.reference import ReferenceUnit
-from dynamarks.rtl.wire import FrameType, NackReason, buffer_depth, max_vectors_per_frame
 from dynamarks.sim.board_designs import top_verilog
 from dynamarks.sim.board_uart_tb import UartLine
 from dynamarks.sim.runner import Bench, report_metric
+from dynamarks.wire import (
+    DEFAULT_SLOTS,
+    PROTOCOL_VERSION,
+    FrameType,
+    NackReason,
+    buffer_depth,
+    line_bytes_per_frame,
+    max_vectors_per_frame,
+    word_bytes,
+)
 
 N, W, DIVISOR = 10, 16, 4
 
@@ -54,6 +68,7 @@ class TopTB:
         self.dut = dut
         self.line: UartLine | None = None
         self.seq = 0
+        self.vseq = 0  # the device's next VECTORS sequence number (PROTOCOL §6)
         self.max_vectors = max_vectors_per_frame(N, W)
         self.depth = buffer_depth(N, W)
 
@@ -67,13 +82,17 @@ class TopTB:
         dut.rst.value = 0
         self.line = UartLine(dut.clk, dut.uart_rx, dut.uart_tx, DIVISOR)
 
-    async def transact(self, ftype: int, payload: bytes = b"") -> pr.Frame:
-        seq = self.seq
-        self.seq = (self.seq + 1) & 0xFF
+    async def transact(self, ftype: int, payload: bytes = b"", seq: int | None = None) -> pr.Frame:
+        if seq is None:
+            seq = self.seq
+            self.seq = (self.seq + 1) & 0xFF
         await self.line.send(pr.encode_frame(ftype, seq, payload))
         reply = pr.decode_frame(await self.line.read_block())
         assert reply.seq == seq, f"reply for seq {reply.seq}, sent {seq}"
-        return pr.parse_reply(reply)
+        reply = pr.parse_reply(reply)
+        if ftype == FrameType.CONFIGURE:
+            self.vseq = 0
+        return reply
 
     async def status(self) -> pr.Status:
         reply = await self.transact(FrameType.STATUS)
@@ -81,7 +100,8 @@ class TopTB:
         return pr.Status.parse(reply.payload)
 
     async def vectors(self, p: np.ndarray) -> np.ndarray:
-        reply = await self.transact(FrameType.VECTORS, pr.pack_vectors(p, W))
+        reply = await self.transact(FrameType.VECTORS, pr.pack_vectors(p, W), seq=self.vseq)
+        self.vseq = (self.vseq + 1) & 0xFF
         assert reply.type == FrameType.VECTORS_REPLY
         return pr.unpack_vectors(reply.payload, N, W)
 
@@ -107,7 +127,9 @@ async def test_configure_lock_vectors(dut):
     tb = TopTB(dut)
     await tb.start()
     st = await tb.status()
-    assert (st.version, st.classes, st.width, st.max_vectors) == (1, N, W, tb.max_vectors)
+    assert (st.version, st.classes, st.width, st.max_vectors) == (
+        PROTOCOL_VERSION, N, W, tb.max_vectors)
+    assert st.window == DEFAULT_SLOTS and st.vseq == 0
     assert not (st.configured or st.locked or st.ready)
     await tb.expect_nack(FrameType.VECTORS, bytes(2 * N), NackReason.NOT_CONFIGURED)
     await tb.expect_nack(FrameType.LOCK, b"", NackReason.NOT_CONFIGURED)
@@ -132,7 +154,63 @@ async def test_configure_lock_vectors(dut):
     assert st.vectors_in == st.vectors_out == total and st.rejected == 0
     assert st.frames_nacked == 3 and st.frames_ok == 1 + 2 + 5 + 1
     assert st.last_nack == NackReason.LOCKED
+    assert st.vseq == 5
     report_metric("top.vectors_checked", total)
+
+
+@cocotb.test()
+async def test_pipelined_window(dut):
+    tb = TopTB(dut)
+    await tb.start()
+    params = keygen(classes=N, width=W, seed=cocotb.RANDOM_SEED + 2)
+    await tb.transact(FrameType.CONFIGURE, params.encode())
+    st = await tb.status()
+    window = st.window
+    ref = ReferenceUnit(params)
+    rng = np.random.default_rng(cocotb.RANDOM_SEED + 2)
+    m = 10  # vectors a frame
+
+    # A full window back to back; the replies are read while the frames still go out.
+    frames = [_vectors(rng, m) for _ in range(window)]
+    wire = b"".join(pr.vectors_frame(p, W, k) for k, p in enumerate(frames))
+    start = get_sim_time("ns") // 10
+    sender = cocotb.start_soon(tb.line.send(wire))
+    for k, p in enumerate(frames):
+        reply = pr.parse_reply(pr.decode_frame(await tb.line.read_block()))
+        assert (reply.type, reply.seq) == (FrameType.VECTORS_REPLY, k)
+        got = pr.unpack_vectors(reply.payload, N, W)
+        assert (got == ref.process(p)).all(), f"frame {k} of the window differs"
+    cycles = get_sim_time("ns") // 10 - start
+    await sender
+    line = line_bytes_per_frame(m * N * word_bytes(W)) * 10 * DIVISOR
+    report_metric("top.window_cycles_per_frame", cycles / window)
+    report_metric("top.line_cycles_per_frame", line)
+    # back to back: the last reply ends one frame time after the last request (plus the
+    # processing), not `window` round trips later
+    assert cycles < (window + 1) * line + 20_000
+
+    # A frame damaged in the middle of a window: it and everything after it are refused, and
+    # nothing reaches the unit; sent again in order, the vectors are those of the reference.
+    frames = [_vectors(rng, m) for _ in range(window)]
+    blocks = [pr.vectors_frame(p, W, window + k) for k, p in enumerate(frames)]
+    raw = bytearray(pr.cobs_decode(blocks[1][:-1]))
+    raw[9] ^= 0x04
+    blocks[1] = pr.cobs_encode(bytes(raw)) + b"\x00"
+    sender = cocotb.start_soon(tb.line.send(b"".join(blocks)))
+    reasons = []
+    for _ in range(window):
+        reply = pr.decode_frame(await tb.line.read_block())
+        reasons.append(reply.payload[0] if reply.type == FrameType.NACK else None)
+    await sender
+    assert reasons[0] is None and reasons[1] == NackReason.CRC
+    assert reasons[2:] == [NackReason.SEQUENCE] * (window - 2)
+    ref.process(frames[0])
+    tb.vseq = window + 1
+    for p in frames[1:]:
+        assert (await tb.vectors(p) == ref.process(p)).all()
+    st = await tb.status()
+    assert st.vectors_out == (2 * window) * m and st.vseq == 2 * window
+    assert st.frames_nacked == window - 1
 
 
 @cocotb.test()
@@ -213,16 +291,20 @@ async def test_uart_errors_and_busy(dut):
     await tb.line.idle(20 * DIVISOR)
     st = await tb.status()
     assert st.uart_errors == 1 and st.frames_nacked == 1 and st.rx_dropped == 0
-    # Two frames without waiting: the second arrives while the first is being answered.
-    first = pr.encode_frame(FrameType.STATUS, 0x41)
-    second = pr.encode_frame(FrameType.STATUS, 0x42)
-    await tb.line.send(first + second)
-    assert pr.decode_frame(await tb.line.read_block()).seq == 0x41
-    try:
-        extra = await tb.line.read_block(max_cycles=3000)
-    except TimeoutError:
-        extra = None
-    assert extra is None, "a frame sent while the device was busy was answered"
-    tb.seq = 0x43
-    st = await tb.status()
-    assert st.rx_dropped == len(second) and st.frames_ok == 3
+    # Frames far beyond the window, without waiting: each STATUS reply is six times longer than
+    # its request, so the buffers fill up and later requests are dropped; what is answered
+    # comes back in order, and the device then answers normally.
+    burst = 4 * st.window
+    await tb.line.send(b"".join(pr.encode_frame(FrameType.STATUS, 0x40 + k)
+                                for k in range(burst)))
+    seqs = []
+    while True:
+        try:
+            seqs.append(pr.decode_frame(await tb.line.read_block(max_cycles=3000)).seq)
+        except TimeoutError:
+            break
+    assert st.window <= len(seqs) < burst
+    assert seqs == sorted(seqs) and seqs[:st.window] == [0x40 + k for k in range(st.window)]
+    tb.seq = 0x70
+    st2 = await tb.status()
+    assert st2.rx_dropped > 0 and st2.frames_ok == st.frames_ok + len(seqs) + 1

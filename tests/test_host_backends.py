@@ -97,6 +97,20 @@ def test_bit_identical_to_reference(name):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("name", backend_params())
+def test_known_answers(name):
+    """The committed known-answer table (tests/known_answers.py, from the independent SPEC
+    model): fixed-point vectors and float rows, each from keystream position 0."""
+    from tests import known_answers as kat
+
+    make = opener(name)
+    with make(kat.params()) as be:
+        assert be.process(np.array(kat.VECTORS)).tolist() == kat.OUTPUTS
+    with make(kat.params()) as be:
+        y = be.process_float(np.array(kat.ROWS))
+    np.testing.assert_array_equal(y, np.array(kat.ROW_OUTPUTS) / (1 << (kat.W - 1)))
+
+
 @pytest.mark.parametrize("name", [p for p in backend_params() if p.id != "serial-sim"])
 def test_bit_identical_other_shapes(name):
     """Another N and W, and random parameter sets with edge-case windows and tables.

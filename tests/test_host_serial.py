@@ -1,10 +1,14 @@
-"""The serial backend against a scripted device on a pseudo-terminal.
+"""The serial backend against a scripted device, through a fake port (no pty, no clock).
 
-``FakeBoard`` speaks docs/PROTOCOL.md on the master side of a pty: it accepts or NACKs every
-block by ``protocol.expected_nack`` (the device's acceptance rules), computes with the
-reference unit, and can inject faults: corrupted requests (line noise -> NACK CRC), a request
-lost on the line, a reply lost after processing, garbage, silence, a pre-locked device.
-The backend is the pyserial client on the pty's slave side, exactly as with a board.
+``FakeDevice`` speaks docs/PROTOCOL.md (version 2): it accepts or NACKs every block by
+``protocol.expected_nack`` (the device's acceptance rules, with its VECTORS sequence number),
+computes with the reference unit, advertises a window of ``WINDOW`` frames, and can inject
+faults: corrupted requests (line noise -> NACK CRC), a request lost on the line, a reply lost
+after processing, garbage, silence, a pre-locked device. ``FakePort`` hands it to the backend
+in-process (``port_factory``): a write is answered at once, and a read with nothing to read
+returns empty, which is how a pyserial read time-out looks, so every time-out here is a count
+of empty reads and no test waits on the host's clock. ``FakeBoard`` serves the same device on
+a pseudo-terminal for the tests that need a port path (the CLI's).
 Oracle for the outputs: SPEC §6–§9 computed directly (``alter`` + one Trivium stream).
 The same backend against the Verilator simulated board is in test_host_backends.py.
 """
@@ -15,6 +19,7 @@ import os
 import select
 import threading
 import tty
+from collections import deque
 
 import numpy as np
 import pytest
@@ -30,14 +35,15 @@ from dynamarks.host.driver import (
 from dynamarks.host.params import Params, keygen
 from dynamarks.host.reference import ReferenceUnit, alter
 from dynamarks.host.trivium import Trivium
-from dynamarks.rtl.wire import STATUS_BYTES, FrameType, buffer_depth
+from dynamarks.wire import PROTOCOL_VERSION, STATUS_BYTES, FrameType, buffer_depth
 from tests.strategies import random_vectors
 
 MAX_VECTORS = 7
+WINDOW = 3
 TIMEOUT = 1.0
 
 
-class FakeBoard:
+class FakeDevice:
     """A protocol-level stand-in for the board (see the module docstring)."""
 
     def __init__(self, classes: int = 10, width: int = 16, locked: bool = False) -> None:
@@ -46,38 +52,27 @@ class FakeBoard:
         self.unit: ReferenceUnit | None = None
         self.locked = locked
         self.configured = locked
+        self.vseq = 0
+        self.version = PROTOCOL_VERSION
         self.vectors_in = self.vectors_out = 0
         self.faults: list[str] = []  # consumed one per request: corrupt, drop_request,
         # drop_reply, garbage; "silent" and "garbage_all" stay
-        self.master, slave = os.openpty()
-        tty.setraw(slave)
-        self.port = os.ttyname(slave)
-        self._slave = slave
-        self._stop = False
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
 
-    def close(self) -> None:
-        self._stop = True
-        self._thread.join(timeout=2)
-        os.close(self.master)
-        os.close(self._slave)
-
-    # ---- device behaviour ------------------------------------------------------------------
-
-    def _status_payload(self) -> bytes:
-        """The STATUS payload in the layout ``protocol.Status.parse`` reads (checked)."""
+    def status_payload(self) -> bytes:
+        """The STATUS payload, laid out by hand from PROTOCOL §5 (and read back as a check)."""
         flags = self.configured | (self.configured << 1) | (self.locked << 2)
-        head = bytes([1, self.classes, self.width, flags]) + MAX_VECTORS.to_bytes(2, "little")
+        head = bytes([self.version, self.classes, self.width, flags])
+        head += MAX_VECTORS.to_bytes(2, "little") + bytes([0, WINDOW, 0, 0, self.vseq, 0])
         words = [0, 0, self.vectors_in, self.vectors_out, 0, 0, 0]
-        tail = b"".join(w.to_bytes(4, "little") for w in words)
-        payload = head + bytes(STATUS_BYTES - len(head) - len(tail)) + tail
+        payload = head + b"".join(w.to_bytes(4, "little") for w in words)
+        assert len(payload) == STATUS_BYTES
         st = pr.Status.parse(payload)
-        assert (st.classes, st.max_vectors, st.locked, st.vectors_out) == (
-            self.classes, MAX_VECTORS, self.locked, self.vectors_out)
+        assert (st.classes, st.max_vectors, st.locked, st.vectors_out, st.window, st.vseq) == (
+            self.classes, MAX_VECTORS, self.locked, self.vectors_out, WINDOW, self.vseq)
         return payload
 
-    def _handle(self, block: bytes) -> bytes | None:
+    def handle(self, block: bytes) -> bytes | None:
+        """The reply to one received block (None: no reply)."""
         fault = self.faults.pop(0) if self.faults and self.faults[0] not in (
             "silent", "garbage_all") else (self.faults[0] if self.faults else None)
         if fault == "silent" or fault == "drop_request":
@@ -88,7 +83,8 @@ class FakeBoard:
             block = block[:-1] + bytes([block[-1] ^ 0x5A or 1])
         reason = pr.expected_nack(block, classes=self.classes, width=self.width,
                                   max_vectors=MAX_VECTORS, depth=self.depth,
-                                  configured=self.configured, locked=self.locked)
+                                  configured=self.configured, locked=self.locked,
+                                  vseq=self.vseq)
         data, _, _ = pr._cobs_decode_lenient(block)
         seq = data[1] if len(data) > 1 else 0
         if reason is not None:
@@ -96,10 +92,11 @@ class FakeBoard:
             return pr.encode_frame(FrameType.NACK, seq, bytes([reason, ftype]))
         frame = pr.decode_frame(block)
         if frame.type == FrameType.STATUS:
-            return pr.encode_frame(FrameType.STATUS_REPLY, seq, self._status_payload())
+            return pr.encode_frame(FrameType.STATUS_REPLY, seq, self.status_payload())
         if frame.type == FrameType.CONFIGURE:
             self.unit = ReferenceUnit(Params.decode(frame.payload))
             self.configured = True
+            self.vseq = 0
             self.vectors_in = self.vectors_out = 0
             return pr.encode_frame(FrameType.ACK, seq, bytes([frame.type]))
         if frame.type == FrameType.LOCK:
@@ -109,9 +106,84 @@ class FakeBoard:
         self.vectors_in += len(p)
         out = self.unit.process(p)
         self.vectors_out += len(p)
+        self.vseq = (self.vseq + 1) & 0xFF
         if fault == "drop_reply":
             return None
         return pr.encode_frame(FrameType.VECTORS_REPLY, seq, pr.pack_vectors(out, self.width))
+
+
+class FakePort:
+    """The device behind a pyserial-like port, in-process. ``max_unread``: the most replies that
+    were waiting unread when a request came (a host that keeps the window never exceeds it)."""
+
+    timeout = 0.05  # what a read that returns empty stands for (the link counts these)
+
+    def __init__(self, device: FakeDevice) -> None:
+        self.device = device
+        self._reader = pr.FrameReader()
+        self._out = bytearray()
+        self._unread: deque[int] = deque()  # bytes left of each reply not yet read
+        self.max_unread = 0
+        self.closed = False
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._out)
+
+    def write(self, data: bytes) -> int:
+        for block in self._reader.feed(data):
+            self.max_unread = max(self.max_unread, len(self._unread) + 1)
+            reply = self.device.handle(block)
+            if reply:
+                self._out += reply
+                self._unread.append(len(reply))
+        return len(data)
+
+    def read(self, size: int = 1) -> bytes:
+        got = bytes(self._out[:size])
+        del self._out[:size]
+        left = len(got)
+        while left and self._unread:
+            take = min(left, self._unread[0])
+            self._unread[0] -= take
+            left -= take
+            if not self._unread[0]:
+                self._unread.popleft()
+        return got
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeBoard:
+    """``FakeDevice`` on the master side of a pty (``.port`` is the slave's path), for tests
+    that must name a port (the CLI's); device attributes (``faults``, ``locked`` …) pass
+    through."""
+
+    def __init__(self, classes: int = 10, width: int = 16, locked: bool = False) -> None:
+        self.__dict__["device"] = FakeDevice(classes, width, locked)
+        self.master, slave = os.openpty()
+        tty.setraw(slave)
+        self.port = os.ttyname(slave)
+        self._slave = slave
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["device"], name)
+
+    def __setattr__(self, name, value):
+        if name in ("faults", "locked", "configured"):
+            setattr(self.device, name, value)
+        else:
+            self.__dict__[name] = value
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=2)
+        os.close(self.master)
+        os.close(self._slave)
 
     def _serve(self) -> None:
         reader = pr.FrameReader()
@@ -124,16 +196,14 @@ class FakeBoard:
             except OSError:
                 return
             for block in reader.feed(data):
-                reply = self._handle(block)
+                reply = self.device.handle(block)
                 if reply:
                     os.write(self.master, reply)
 
 
 @pytest.fixture
 def board():
-    b = FakeBoard()
-    yield b
-    b.close()
+    return FakeDevice()
 
 
 @pytest.fixture
@@ -146,18 +216,28 @@ def expected(params, p):
     return alter(params, p, words).out
 
 
-def opened(board, params, **kw):
-    return open_backend("serial", params, port=board.port, timeout=TIMEOUT, **kw)
+def opened(device, params, ports: list | None = None, **kw):
+    def factory(port: str, baudrate: int) -> FakePort:
+        fake = FakePort(device)
+        if ports is not None:
+            ports.append(fake)
+        return fake
+
+    return open_backend("serial", params, port="fake0", timeout=TIMEOUT, port_factory=factory,
+                        **kw)
 
 
 def test_vectors_match_the_spec_and_device_locks(board, params):
     p = random_vectors(np.random.default_rng(0), 100, params)
-    with opened(board, params) as be:
-        assert board.locked and be.frame_vectors == MAX_VECTORS
+    ports: list[FakePort] = []
+    with opened(board, params, ports) as be:
+        assert board.locked and be.frame_vectors == MAX_VECTORS and be.window == WINDOW
         got = np.concatenate([be.process(p[:33]), be.process(p[33:])])
         assert be.position == 100 and be.status().vectors_out == 100
     np.testing.assert_array_equal(got, expected(params, p))
     assert (got != p).any(axis=1).sum() > 10
+    # pipelined: a whole window of frames went out before a reply was read, never more
+    assert ports[0].max_unread == WINDOW and ports[0].closed
 
 
 def test_nack_from_line_noise_is_retried(board, params):
@@ -166,6 +246,17 @@ def test_nack_from_line_noise_is_retried(board, params):
         board.faults = ["corrupt", "corrupt"]
         got = be.process(p)
         assert be.nacks_retried == 2
+    np.testing.assert_array_equal(got, expected(params, p))
+
+
+def test_frames_behind_a_refused_one_wait_for_it(board, params):
+    """A frame in the middle of a window is damaged: the device refuses the frames behind it
+    (SEQUENCE), and the backend resends from it, so the keystream order is kept."""
+    p = random_vectors(np.random.default_rng(5), 5 * MAX_VECTORS, params)
+    with opened(board, params) as be:
+        board.faults = [None, "corrupt"]
+        got = be.process(p)
+        assert be.nacks_retried == 1 and board.vseq == 5
     np.testing.assert_array_equal(got, expected(params, p))
 
 
@@ -197,6 +288,13 @@ def test_silent_device(board, params):
         opened(board, params)
 
 
+def test_device_that_stops_answering(board, params):
+    with opened(board, params) as be:
+        board.faults = ["silent"]
+        with pytest.raises(DeviceNotFound, match="stopped answering"):
+            be.process(random_vectors(np.random.default_rng(6), 3, params))
+
+
 def test_garbage(board, params):
     board.faults = ["garbage_all"]
     with pytest.raises(DeviceProtocolError, match="garbage"):
@@ -204,26 +302,38 @@ def test_garbage(board, params):
 
 
 def test_already_locked_device(params):
-    board = FakeBoard(locked=True)
-    try:
-        with pytest.raises(DeviceLockedError, match="locked"):
-            opened(board, params)
-        board.locked = False  # as if reset: now it accepts the set
-        board.configured = False
-        with opened(board, params) as be:
-            p = random_vectors(np.random.default_rng(4), 5, params)
-            np.testing.assert_array_equal(be.process(p), expected(params, p))
-        # locked now: a second host with other parameters is refused
-        with pytest.raises(DeviceLockedError):
-            opened(board, keygen(classes=10, seed=99))
-    finally:
-        board.close()
+    device = FakeDevice(locked=True)
+    with pytest.raises(DeviceLockedError, match="locked"):
+        opened(device, params)
+    device.locked = False  # as if reset: now it accepts the set
+    device.configured = False
+    with opened(device, params) as be:
+        p = random_vectors(np.random.default_rng(4), 5, params)
+        np.testing.assert_array_equal(be.process(p), expected(params, p))
+    # locked now: a second host with other parameters is refused
+    with pytest.raises(DeviceLockedError):
+        opened(device, keygen(classes=10, seed=99))
 
 
 def test_device_for_other_classes(params):
-    board = FakeBoard(classes=4)
+    with pytest.raises(BackendError, match="N=4"):
+        opened(FakeDevice(classes=4), params)
+
+
+def test_device_of_another_protocol_version(board, params):
+    board.version = 1  # a bitstream of the stop-and-wait protocol
+    with pytest.raises(DeviceProtocolError, match="protocol version 1"):
+        opened(board, params)
+
+
+def test_fake_board_on_a_pty_answers(params):
+    """The pty wrapper other tests use (the CLI's) serves the same device."""
+    import serial
+
+    board = FakeBoard()
     try:
-        with pytest.raises(BackendError, match="N=4"):
-            opened(board, params)
+        with serial.Serial(board.port, 3_000_000, timeout=0.05) as ser:
+            st = pr.FrameLink(ser, timeout=10.0).status()
+        assert (st.version, st.window, st.max_vectors) == (PROTOCOL_VERSION, WINDOW, MAX_VECTORS)
     finally:
         board.close()

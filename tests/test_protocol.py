@@ -9,14 +9,16 @@ from hypothesis import strategies as st
 
 from dynamarks.host import protocol as pr
 from dynamarks.host.errors import DynamarksError
-from dynamarks.rtl.wire import (
+from dynamarks.wire import (
     FRAME_OVERHEAD,
     STATUS_BYTES,
     FrameType,
     NackReason,
     buffer_depth,
     config_bytes,
+    line_bytes_per_frame,
     max_vectors_per_frame,
+    vectors_per_second,
 )
 
 
@@ -120,12 +122,15 @@ def test_pack_unpack_vectors(width):
 
 def test_status_parse():
     counters = [11, 22, 33, 44, 55, 66, 77]
-    payload = (bytes([1, 10, 16, 0b1011]) + (50).to_bytes(2, "little") + bytes([5, 0])
-               + (0x0230).to_bytes(2, "little") + bytes(2)
+    # PROTOCOL §5, byte by byte: version, N, W, flags, max_vectors (2), last NACK, window,
+    # NACKs seen (2), vseq, reserved, then the seven counters
+    payload = (bytes([2, 10, 16, 0b1011]) + (50).to_bytes(2, "little") + bytes([5, 4])
+               + (0x0230).to_bytes(2, "little") + bytes([0x21, 0])
                + b"".join(c.to_bytes(4, "little") for c in counters))
     assert len(payload) == STATUS_BYTES
     s = pr.Status.parse(payload)
-    assert (s.version, s.classes, s.width, s.max_vectors, s.last_nack) == (1, 10, 16, 50, 5)
+    assert (s.version, s.classes, s.width, s.max_vectors, s.last_nack) == (2, 10, 16, 50, 5)
+    assert (s.window, s.vseq) == (4, 0x21)
     assert (s.configured, s.ready, s.locked, s.cfg_refused) == (True, True, False, True)
     assert s.nacks_seen == 0x0230
     assert (s.frames_ok, s.frames_nacked, s.vectors_in, s.vectors_out, s.rejected,
@@ -215,6 +220,23 @@ class TestExpectedNack:
         assert pr.expected_nack(blk, **unconf) == NackReason.NOT_CONFIGURED
         assert pr.expected_nack(self.block(FrameType.LOCK), **unconf) == NackReason.NOT_CONFIGURED
         assert pr.expected_nack(self.block(FrameType.STATUS), **unconf) is None
+        # VECTORS must carry the device's next VECTORS sequence number; checked last
+        in_seq = self.block(FrameType.VECTORS, vec, seq=7)
+        assert pr.expected_nack(in_seq, **kw, vseq=7) is None
+        assert pr.expected_nack(in_seq, **kw, vseq=6) == NackReason.SEQUENCE
+        assert pr.expected_nack(in_seq, **unconf, vseq=6) == NackReason.NOT_CONFIGURED
+        assert pr.expected_nack(self.block(FrameType.STATUS, seq=9), **kw, vseq=6) is None
+
+
+def test_line_rate_figures():
+    # PROTOCOL §7 by hand: 50 vectors of 10 two-byte words = 1,000 payload bytes; with header
+    # and CRC 1,006; COBS adds a code byte per started 254-byte run (4), plus the delimiter:
+    # 1,011 bytes a frame, 10,110 bits at 8N1. At 3 Mbaud: 296.7 frames/s, 14,837 vectors/s.
+    assert line_bytes_per_frame(1000) == 1006 + 4 + 1
+    worst = pr.encode_frame(FrameType.VECTORS, 1, bytes(range(1, 201)) * 5)  # no zero to save
+    assert len(worst) == line_bytes_per_frame(1000)
+    assert vectors_per_second(3_000_000, 10, 16, 50) == pytest.approx(3e6 / 10 / 1011 * 50)
+    assert vectors_per_second(3_000_000, 10, 16, 50) > 10_000
 
 
 @pytest.fixture

@@ -134,21 +134,25 @@ def test_delta_range_and_formula(width):
 
     async def tb(ctx):
         for t in range(len(cases) + 2):       # fully pipelined: one new input per cycle
+            ctx.set(dut.load, t < len(cases))
+            ctx.set(dut.fire, 1 <= t <= len(cases))
             if t < len(cases):
                 a, b, r = cases[t]
                 ctx.set(dut.a, a)
                 ctx.set(dut.b, b)
                 ctx.set(dut.r, r)
-                ctx.set(dut.valid, 1)
-            else:
-                ctx.set(dut.valid, 0)
             if t >= 2:
-                assert ctx.get(dut.valid_out)
-                got.append(ctx.get(dut.delta))
+                got.append(ctx.get(dut.hi))
             await ctx.tick()
+        ctx.set(dut.load, 1)                  # the result holds without `fire`
+        ctx.set(dut.fire, 0)
+        for _ in range(3):
+            await ctx.tick()
+            assert ctx.get(dut.hi) == got[-1]
 
     run_sim(dut, tb)
-    for (a, b, r), d in zip(cases, got, strict=True):
+    for (a, b, r), hi in zip(cases, got, strict=True):
+        d = a + hi                            # Δ
         assert d == a + ((r * (b - a)) >> 16)
         assert a <= d <= b - 1
 
@@ -197,14 +201,17 @@ def test_alter_stage():
 
     async def tb(ctx):
         for p, is_i, hit, ok, delta in cases:
+            a = rng.randint(0, delta)         # Δ = a + hi, split anywhere
             ctx.set(dut.en, 1)
             ctx.set(dut.p, p)
+            ctx.set(dut.a, a)
             ctx.set(dut.is_i, is_i)
             ctx.set(dut.ok, ok)
             await ctx.tick()
             ctx.set(dut.en, 0)
+            ctx.set(dut.a, rng.randrange(1 << width))   # only its value at `en` counts
             ctx.set(dut.hit, hit)
-            ctx.set(dut.delta, delta)
+            ctx.set(dut.hi, delta - a)
             got.append(ctx.get(dut.out))
 
     run_sim(dut, tb)

@@ -108,7 +108,7 @@ def test_throughput_and_latency(classes, width):
     assert spacing == {classes}
     latency = {o - i for i, o in zip(res.in_first_cycles, res.out_first_cycles, strict=True)}
     assert latency == {classes + LATENCY_EXTRA}
-    assert classes + LATENCY_EXTRA <= classes + 8
+    assert classes + LATENCY_EXTRA <= classes + 4    # the latency budget (issue 10)
 
 
 def _mutate_framing(rng, vectors, classes):

@@ -1,5 +1,5 @@
 """The bench infrastructure itself: runner glue, discovery, the scoreboard's framing model,
-and proof that a wrong design fails the benches (a deliberately broken stand-in unit)."""
+and proof that a wrong design fails the benches (a deliberately broken copy of the unit)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from dynamarks.host.params import keygen
 from dynamarks.host.reference import ReferenceUnit
 from dynamarks.sim import runner, toolchain
-from dynamarks.sim.designs import placeholder_verilog
+from dynamarks.sim.designs import unit_verilog
 from dynamarks.sim.runner import Bench, discover, run_bench, toplevel_of
 from dynamarks.sim.unit_tb import UnitScoreboard
 from dynamarks.sim.vectors import random_params, random_vectors
@@ -102,13 +102,13 @@ def test_scoreboard_flags_a_wrong_word_and_a_wrong_mark():
 @pytest.mark.sim
 @pytest.mark.parametrize("bug", [False, True], ids=["correct", "broken"])
 def test_a_broken_unit_fails_the_bench(bug):
-    """The stand-in unit passes the corner-case bench; a copy that ignores SPEC §9's
-    ``j == i`` rule fails it, with a word-level mismatch."""
+    """The unit passes the corner-case bench; a copy that ignores SPEC §9's ``j == i`` rule
+    fails it, with a word-level mismatch."""
     bench = Bench(
-        name=f"placeholder{'_bug' if bug else ''}",
-        verilog=functools.partial(placeholder_verilog, 10, 16, bug=bug),
+        name=f"unit{'_bug' if bug else ''}",
+        verilog=functools.partial(unit_verilog, 10, 16, bug=bug),
         test_module="dynamarks.sim.tb_unit",
-        env={"DMK_CLASSES": "10", "DMK_WIDTH": "16", "DMK_SIM_DUT": "placeholder"},
+        env={"DMK_CLASSES": "10", "DMK_WIDTH": "16"},
     )
     result = run_bench(bench, "icarus", seed=1, testcase="test_extremes")
     assert result.tests == 1 and result.error is None, result.summary()

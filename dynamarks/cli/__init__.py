@@ -24,7 +24,9 @@ VERBS: dict[str, tuple[str, str]] = {
     "seal": ("seal", "seal a parameter file with a TPM 2.0"),
     "alter": ("alter", "stream float softmax rows (.npy) through the unit"),
     "predict": ("predict", "run a model on a data-set split through the unit (batch, .npy)"),
+    "serve": ("serve", "serve the protected prediction API over HTTP (Open Inference Protocol)"),
     "board-sim": ("board_sim", "serve the simulated board on a pseudo-terminal"),
+    "export-ip": ("export_ip", "export the unit as AXI IP (Verilog, C header, IP-XACT, FuseSoC)"),
     "verify": ("verify", "is a suspect model stolen? (Algorithm 2 and the keyed test)"),
     "experiment": ("experiment", "reproduce the paper's experiments"),
     "demo": ("demo", "the end-to-end story (what `make demo` runs)"),
@@ -33,6 +35,14 @@ VERBS: dict[str, tuple[str, str]] = {
 
 class VerbImportError(RuntimeError):
     """A verb's module could not be imported: the installation is broken."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (and exit status 2), like
+    every other user error, pointing at ``--help`` instead of printing the usage block."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _verb_module(verb: str):
@@ -44,7 +54,7 @@ def _verb_module(verb: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="dynamarks",
         description="DynaMarks in hardware: watermark a model's prediction API against "
         "extraction, and prove it on a stolen surrogate.",
@@ -71,7 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VerbImportError as exc:
         print(f"dynamarks: broken installation: {exc}", file=sys.stderr)
         return 1
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return exc.code if isinstance(exc.code, int) else 2
     run = getattr(args, "_run", None)
     if run is None:
         parser.print_help()

@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baud",
         type=int,
-        default=115200,
-        help="nominal baud rate the design is built for (115200)",
+        default=3_000_000,
+        help="nominal baud rate the design is built for (3000000)",
     )
     parser.add_argument(
         "--divisor", type=int, default=4, help="simulated clock cycles per UART bit, >= 4 (4)"

@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="only the reference-model chapter")
     p.add_argument("--vectors", type=int, default=10_000, help="vectors for --quick")
     p.add_argument("--seed", type=int, default=None, help="reproducible run (tests)")
+    p.add_argument("--attacker-http", action="store_true",
+                   help="the attacker queries the API served over loopback HTTP (OIP v2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,4 +33,4 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from dynamarks.models.story import run_story
 
-    return int(run_story(args.out, console=console) or 0)
+    return int(run_story(args.out, console=console, attacker_http=args.attacker_http) or 0)

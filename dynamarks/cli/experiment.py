@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="table1: retrain the victim")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default 2 for table1, 1 per job for suite/sweep)")
+    parser.add_argument("--attacker-http", action="store_true",
+                        help="table1: the attacker queries the API served over loopback HTTP "
+                        "(OIP v2)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         out = args.out or f"out/table1-{args.dataset}{'-fast' if args.fast else ''}"
         run_table1(args.dataset, out, backend=args.backend,
                    profile="fast" if args.fast else "full", data_root=args.data, seed=args.seed,
-                   use_cache=not args.no_cache)
+                   use_cache=not args.no_cache, attacker_http=args.attacker_http)
         return 0
     from dataclasses import replace
 

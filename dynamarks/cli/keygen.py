@@ -33,12 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dynamarks.host.atomic import check_writable
     from dynamarks.host.errors import DynamarksError
     from dynamarks.host.params import save_params
     from dynamarks.host.presets import keygen_preset
 
-    if args.output.exists() and not args.force:
-        raise DynamarksError(f"{args.output} exists; use --force to overwrite it")
+    check_writable(args.output, overwrite=args.force)
     if args.concentration is not None and args.preset != "robust":
         raise DynamarksError("--concentration applies to the robust preset only")
     overrides = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta), ("a", args.a),

@@ -1,7 +1,10 @@
-"""Wire-format constants of the host ↔ board protocol (docs/PROTOCOL.md), shared by both sides.
+"""Wire-format constants of the host ↔ board protocol (docs/PROTOCOL.md) and of the parameter-set
+encoding (SPEC §3.2): the one home of these numbers.
 
-Pure Python, no Amaranth: the gateware (``dynamarks.rtl.framing``, ``dynamarks.rtl.top``) and the
-host codec (``dynamarks.host.protocol``) both import this module, so the numbers below exist once.
+Pure Python and standard library only (no Amaranth, no numpy): the gateware
+(``dynamarks.rtl.framing``, ``dynamarks.rtl.top`` and its parts), the host codec
+(``dynamarks.host.protocol``) and the parameter encoding (``dynamarks.host.params``) all import
+this module, so a host install never pulls in gateware and each number exists once.
 
 Frame before COBS: ``type(1) | seq(1) | length(2, LE) | payload(length) | CRC-16(2, big-endian)``.
 The CRC is CRC-16/CCITT-FALSE over every byte before it; with the CRC appended big-endian the CRC of
@@ -10,9 +13,12 @@ the whole frame is 0 (the receiver's check).
 
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 
-PROTOCOL_VERSION = 1
+#: docs/PROTOCOL.md version. 2: pipelined (a window of frames in flight, advertised in STATUS;
+#: VECTORS frames carry a sequence the device checks, NACK SEQUENCE).
+PROTOCOL_VERSION = 2
 
 #: Bytes of a frame around the payload: type, seq, length (2) and the CRC (2).
 HEADER_BYTES = 4
@@ -22,10 +28,12 @@ FRAME_OVERHEAD = 6
 CRC16_POLY = 0x1021
 CRC16_INIT = 0xFFFF
 
-#: SPEC §3.2 parameter-set encoding: 8-byte header, 5 words key+IV... see config_bytes().
+#: SPEC §3.2 parameter-set encoding: an 8-byte header (magic, version, W, N, reserved 0), the
+#: 32-bit words of :func:`config_words`, a CRC-32. :data:`PARAMS_HEADER` packs the header.
 PARAMS_MAGIC = b"DMKP"
 PARAMS_VERSION = 1
-PARAMS_HEADER_BYTES = 8
+PARAMS_HEADER = struct.Struct("<4sBBBB")
+PARAMS_HEADER_BYTES = PARAMS_HEADER.size
 
 #: Length of the STATUS reply payload (layout in docs/PROTOCOL.md §5).
 STATUS_BYTES = 40
@@ -56,6 +64,7 @@ class NackReason(IntEnum):
     CLASSES = 0x07  # payload does not fit the device's N and W (wrong number of classes)
     LOCKED = 0x08  # CONFIGURE after LOCK
     NOT_CONFIGURED = 0x09  # VECTORS or LOCK before a successful CONFIGURE
+    SEQUENCE = 0x0A  # VECTORS whose seq is not the device's next VECTORS sequence number
 
 
 def word_bytes(width: int) -> int:
@@ -63,14 +72,21 @@ def word_bytes(width: int) -> int:
     return (width + 7) // 8
 
 
+def config_words(classes: int) -> int:
+    """32-bit words of the SPEC §3.2 encoding between header and CRC-32 (what the device writes
+    into its parameter store): key+IV (5), then per class alpha, beta, a, b, C[i][0..N-1]."""
+    return 5 + classes * (4 + classes)
+
+
 def config_bytes(classes: int) -> int:
     """Length of the SPEC §3.2 encoding (the CONFIGURE payload) for N classes."""
-    return PARAMS_HEADER_BYTES + 20 + 4 * classes * (4 + classes) + 4
+    return PARAMS_HEADER_BYTES + 4 * config_words(classes) + 4
 
 
-def config_words(classes: int) -> int:
-    """32-bit words the device writes into the parameter store: key+IV (5) and the class tables."""
-    return 5 + classes * (4 + classes)
+def params_header(classes: int, width: int) -> bytes:
+    """The 8-byte SPEC §3.2 header of a parameter set for N classes and W bits (the first bytes
+    of a CONFIGURE payload that a device built for N, W accepts)."""
+    return PARAMS_HEADER.pack(PARAMS_MAGIC, PARAMS_VERSION, width, classes, 0)
 
 
 def buffer_depth(classes: int, width: int, max_vectors: int | None = None) -> int:
@@ -94,3 +110,22 @@ def max_vectors_per_frame(classes: int, width: int, max_vectors: int | None = No
         return max_vectors
     depth = buffer_depth(classes, width)
     return min(0xFFFF, (depth - FRAME_OVERHEAD) // (classes * word_bytes(width)))
+
+
+#: Frame buffers (slots) of the device by default: the window it advertises in STATUS.
+DEFAULT_SLOTS = 4
+
+
+def line_bytes_per_frame(payload: int) -> int:
+    """Bytes on the line for a frame with ``payload`` bytes: header and CRC, the COBS code bytes
+    (at most one per 254 bytes, plus the first) and the delimiter (worst case)."""
+    raw = payload + FRAME_OVERHEAD
+    return raw + raw // 254 + 1 + 1
+
+
+def vectors_per_second(baud: float, classes: int, width: int, vectors: int) -> float:
+    """Line-rate bound of a pipelined host (PROTOCOL §7): frames of ``vectors`` vectors each way
+    at once (full duplex), 10 bits a byte (8N1); the longer direction limits. Replies carry as
+    many bytes as requests, so each direction needs ``line_bytes_per_frame`` bytes a frame."""
+    per_frame = line_bytes_per_frame(vectors * classes * word_bytes(width))
+    return baud / 10 / per_frame * vectors

@@ -1,0 +1,139 @@
+"""Frame buffers for a pipelined board: ``slots`` byte buffers used as a ring by three agents.
+
+A frame moves through one slot in three phases, each owned by one agent, in ring order::
+
+    free ──rx_done──▶ received ──ex_done──▶ executed ──tx_done──▶ free
+    (receiver writes)  (executor reads/writes)  (sender reads/writes)
+
+so one frame can be received while an earlier one is executed and a still earlier one is sent.
+Three pointers (``rx``, ``ex``, ``tx``; one bit wider than the slot index, so that full and
+empty differ) name the slot each agent works on; a phase ends with a one-cycle strobe.
+
+:class:`BufferPort` — what an agent drives: ``raddr`` → ``rdata`` one cycle later (synchronous,
+as iCE40/ECP5 block RAM), and a write port ``we``/``waddr``/``wdata``.
+
+:class:`FrameSlots` ports (seen from the slots):
+
+* ``rx`` (In BufferPort, writes only) and ``rx_free`` (Out: the slot at the ``rx`` pointer is
+  free, so the receiver may take bytes) and ``rx_done`` (In strobe: a frame is complete);
+* ``ex`` (In BufferPort), ``ex_valid`` (Out: a received frame waits), ``ex_done`` (In strobe,
+  with ``ex_len``: the reply's length, header and payload, before its CRC);
+* ``tx`` (In BufferPort), ``tx_valid`` (Out: an executed frame waits, with ``tx_len``),
+  ``tx_done`` (In strobe: its reply has been handed to the UART; the slot is free again);
+* ``used`` (Out): slots not free (for STATUS and tests).
+
+Invariants: at most one agent owns a slot; an agent's strobe while it owns nothing is ignored
+(``ex_done`` without ``ex_valid``, ``tx_done`` without ``tx_valid``, ``rx_done`` without
+``rx_free``); frames leave in the order they arrived. Writes: the receiver has priority, then
+the executor, then the sender, but by the ring discipline only the owner of a slot writes it.
+Cost: ``slots`` memories of ``depth`` bytes, 2-way read-address and 3-way write multiplexers per
+slot, one ``slots``-way read-data multiplexer per reading agent.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+
+class BufferPort(wiring.Signature):
+    """A byte buffer seen from the agent using it (see the module docstring)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        super().__init__({
+            "raddr": Out(range(depth)),
+            "rdata": In(8),
+            "we": Out(1),
+            "waddr": Out(range(depth)),
+            "wdata": Out(8),
+        })
+
+    def __eq__(self, other) -> bool:
+        return type(other) is type(self) and other.depth == self.depth
+
+    def __repr__(self) -> str:
+        return f"BufferPort({self.depth})"
+
+
+def drive_port(m: Module, target, source) -> None:
+    """``target`` (a flipped BufferPort) follows ``source`` (an agent's port) this cycle; for
+    the multiplexers of a parent that shares one port between several agents in turn."""
+    m.d.comb += [target.raddr.eq(source.raddr), target.we.eq(source.we),
+                 target.waddr.eq(source.waddr), target.wdata.eq(source.wdata),
+                 source.rdata.eq(target.rdata)]
+
+
+class FrameSlots(wiring.Component):
+    """``slots`` (a power of two) buffers of ``depth`` bytes in a ring (see the module docstring).
+    """
+
+    def __init__(self, slots: int, depth: int) -> None:
+        if slots < 2 or slots & (slots - 1):
+            raise ValueError("slots must be a power of two, at least 2")
+        self.slots, self.depth = slots, depth
+        len_shape = range(depth + 1)
+        super().__init__({
+            "rx": In(BufferPort(depth)),
+            "rx_free": Out(1),
+            "rx_done": In(1),
+            "ex": In(BufferPort(depth)),
+            "ex_valid": Out(1),
+            "ex_done": In(1),
+            "ex_len": In(len_shape),
+            "tx": In(BufferPort(depth)),
+            "tx_valid": Out(1),
+            "tx_done": In(1),
+            "tx_len": Out(len_shape),
+            "used": Out(range(slots + 1)),
+        })
+
+    def elaborate(self, platform) -> Module:
+        m = Module()
+        k = self.slots
+        bits = (k - 1).bit_length()  # slot index bits
+        ptr = {name: Signal(bits + 1, name=f"{name}_ptr") for name in ("rx", "ex", "tx")}
+        idx = {name: p[:bits] for name, p in ptr.items()}
+        used = ptr["rx"] - ptr["tx"]
+        m.d.comb += [
+            self.used.eq(used[:bits + 1]),
+            self.rx_free.eq(used[:bits + 1] != k),
+            self.ex_valid.eq(ptr["rx"] != ptr["ex"]),
+            self.tx_valid.eq(ptr["ex"] != ptr["tx"]),
+        ]
+        with m.If(self.rx_done & self.rx_free):
+            m.d.sync += ptr["rx"].eq(ptr["rx"] + 1)
+        with m.If(self.ex_done & self.ex_valid):
+            m.d.sync += ptr["ex"].eq(ptr["ex"] + 1)
+        with m.If(self.tx_done & self.tx_valid):
+            m.d.sync += ptr["tx"].eq(ptr["tx"] + 1)
+
+        lens = Array(Signal(range(self.depth + 1), name=f"len{i}") for i in range(k))
+        with m.If(self.ex_done):
+            m.d.sync += lens[idx["ex"]].eq(self.ex_len)
+        m.d.comb += self.tx_len.eq(lens[idx["tx"]])
+
+        ex_rdata, tx_rdata = [], []
+        for i in range(k):
+            mem = Memory(shape=8, depth=self.depth, init=[])
+            m.submodules[f"slot{i}"] = mem
+            rp, wp = mem.read_port(), mem.write_port()
+            # (the executor's pointer equals the sender's when every slot waits to be sent:
+            # ownership, not the pointer alone, selects)
+            is_rx, is_ex = idx["rx"] == i, (idx["ex"] == i) & self.ex_valid
+            m.d.comb += rp.addr.eq(self.tx.raddr)
+            with m.If(is_ex):
+                m.d.comb += rp.addr.eq(self.ex.raddr)
+            with m.If(is_rx & self.rx.we):
+                m.d.comb += [wp.en.eq(1), wp.addr.eq(self.rx.waddr), wp.data.eq(self.rx.wdata)]
+            with m.Elif(is_ex & self.ex.we):
+                m.d.comb += [wp.en.eq(1), wp.addr.eq(self.ex.waddr), wp.data.eq(self.ex.wdata)]
+            with m.Elif((idx["tx"] == i) & self.tx.we):
+                m.d.comb += [wp.en.eq(1), wp.addr.eq(self.tx.waddr), wp.data.eq(self.tx.wdata)]
+            ex_rdata.append(rp.data)
+            tx_rdata.append(rp.data)
+        m.d.comb += [self.ex.rdata.eq(Array(ex_rdata)[idx["ex"]]),
+                     self.tx.rdata.eq(Array(tx_rdata)[idx["tx"]])]
+        return m
