@@ -22,8 +22,8 @@ import numpy as np
 
 from dynamarks.host.params import keygen
 from dynamarks.host.reference import ReferenceUnit
+from dynamarks.host.verilated_unit import VerilatedUnit
 from dynamarks.sim.vectors import random_vectors
-from dynamarks.sim.verilated_unit import VerilatedUnit
 
 
 def bench_size(classes: int, width: int, vectors: int, repeat: int) -> dict[str, float]:

@@ -1,7 +1,7 @@
 """The ``rtl`` backend: the WatermarkUnit's Verilog, compiled with Verilator, driven in batches.
 
-``open_backend("rtl", params, **opts)`` wraps the simulation team's batch harness
-:mod:`dynamarks.sim.verilated_unit` (the generated Verilog of ``WatermarkUnit(classes=N,
+``open_backend("rtl", params, **opts)`` wraps the batch harness
+:mod:`dynamarks.host.verilated_unit` (the generated Verilog of ``WatermarkUnit(classes=N,
 width=W)`` compiled by Verilator into a shared library with a C++ loop that streams a whole
 batch of vectors through the unit's sink and collects its source, so Python is called once
 per batch, not once per clock). Options: ``build_dir`` (where the Verilator build is cached,
@@ -26,12 +26,8 @@ from dynamarks.host.params import Params
 
 
 def _harness():
-    try:
-        from dynamarks.sim import verilated_unit
-    except ImportError as exc:
-        raise BackendError(
-            f"the rtl backend needs dynamarks.sim.verilated_unit (Verilator harness): {exc}"
-        ) from None
+    from dynamarks.host import verilated_unit
+
     return verilated_unit
 
 
@@ -60,7 +56,7 @@ class RtlBackend(Backend):
             raise
 
     def _process(self, p: np.ndarray) -> np.ndarray:
-        from dynamarks.sim.verilated_unit import HarnessError
+        from dynamarks.host.verilated_unit import HarnessError
 
         try:
             return np.asarray(self._unit.process(p), dtype=np.int64)

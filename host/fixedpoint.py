@@ -85,14 +85,23 @@ def largest_remainder(q: np.ndarray, one: int) -> np.ndarray:
     need = r > 0
     if not need.any():
         return p
-    th = np.full(m, np.inf)
-    srt = np.sort(frac[need], axis=1)  # ascending: the r-th largest sits at n - r
-    th[need] = srt[np.arange(srt.shape[0]), n - r[need]]
+    if need.all():
+        srt = np.sort(frac, axis=1)  # ascending: the r-th largest sits at n - r
+        th = srt[np.arange(m), n - r]
+    else:
+        th = np.full(m, np.inf)
+        srt = np.sort(frac[need], axis=1)
+        th[need] = srt[np.arange(srt.shape[0]), n - r[need]]
     above = frac > th[:, None]
     at = frac == th[:, None]
-    # Of the entries tied at the threshold, the lowest indices take what is left.
+    inc = above | at
+    # Where more entries tie at the threshold than there are units left, the lowest indices
+    # take them (rare: exact float ties).
     left = r - above.sum(axis=1)
-    inc = above | (at & (np.cumsum(at, axis=1) <= left[:, None]))
+    tie = np.flatnonzero(at.sum(axis=1) > left)
+    if tie.size:
+        sub = at[tie]
+        inc[tie] = above[tie] | (sub & (np.cumsum(sub, axis=1) <= left[tie, None]))
     p += inc
     return p
 

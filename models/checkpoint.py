@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from dynamarks.host.atomic import atomic_output
 from dynamarks.host.errors import DynamarksError
 from dynamarks.models.networks import build, spec_of
 
@@ -80,9 +81,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **meta: Any)
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
     return digest
 
 

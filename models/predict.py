@@ -6,7 +6,6 @@ backend, in data-set order) and a per-class summary of what the unit altered.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,13 +76,10 @@ def stream_model(
 
 
 def save_npy_atomically(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.npy")
-    try:
-        np.save(tmp, arr)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DynamarksError(f"cannot write {path}: {exc.strerror}") from None
+    from dynamarks.host.atomic import atomic_output
+
+    with atomic_output(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, arr)
 
 
 def print_summary(summary: ServeSummary, names: tuple[str, ...], backend: str) -> None:

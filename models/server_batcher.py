@@ -74,6 +74,12 @@ class _Recover:
 _STOP = object()
 
 
+def _refuse(job: _Job) -> None:
+    """Fail a job that will not run (unless its client already cancelled it)."""
+    if job.future.set_running_or_notify_cancel():
+        job.future.set_exception(BatchError(503, "the server is shutting down"))
+
+
 class Batcher:
     """See the module doc. ``metrics`` is a :class:`ServerMetrics` or None."""
 
@@ -166,7 +172,7 @@ class Batcher:
                 continue
             assert isinstance(item, _Job)
             if self._stopping and not self._drain:
-                item.future.set_exception(BatchError(503, "the server is shutting down"))
+                _refuse(item)
                 continue
             if not item.future.set_running_or_notify_cancel():
                 continue  # the client went away before its turn: nothing consumed
@@ -191,7 +197,7 @@ class Batcher:
             except queue.Empty:
                 break
             if isinstance(item, _Job):
-                item.future.set_exception(BatchError(503, "the server is shutting down"))
+                _refuse(item)
             elif isinstance(item, _Recover):
                 item.future.set_result(False)
 

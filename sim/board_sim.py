@@ -23,9 +23,6 @@ decide "no reply" with them, never with the host's clock.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import os
 import selectors
 import shutil
@@ -36,22 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dynamarks.host.errors import DynamarksError
+from dynamarks.host.verilator import BENCH_FLAGS, cache_key, locked
 from dynamarks.sim import toolchain
 from dynamarks.wire import buffer_depth, max_vectors_per_frame
 
 HARNESS = Path(__file__).resolve().parent / "board_sim.cpp"
 TOP_NAME = "board"
 KEEP_BUILDS = 4
-VERILATOR_FLAGS = (
-    "-Wno-fatal",
-    "-Wno-lint",
-    "-Wno-style",
-    "--x-assign",
-    "0",
-    "--x-initial",
-    "0",
-    "-O3",
-)
+#: the benches' flag set (X resolved to 0) with the model optimised
+VERILATOR_FLAGS = (*BENCH_FLAGS, "-O3")
 
 
 class BoardSimError(DynamarksError):
@@ -92,29 +82,13 @@ def board_verilog(
     return verilog.convert(top, name=TOP_NAME)
 
 
-@contextlib.contextmanager
-def _flock(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def build_board_sim(verilog: str) -> Path:
     """Compile ``verilog`` with the pty harness; return the executable (cached by content)."""
-    version = toolchain.verilator_env()
     toolchain.require("verilator")
-    h = hashlib.sha256()
-    for part in (verilog, HARNESS.read_text(), version, *VERILATOR_FLAGS):
-        h.update(part.encode())
-        h.update(b"\0")
     root = toolchain.build_root() / "board_sim"
-    out = root / h.hexdigest()[:16]
+    out = root / cache_key(verilog, HARNESS.read_text(), *VERILATOR_FLAGS)
     exe = out / "obj" / "board_sim"
-    with _flock(root / ".lock"):
+    with locked(root / ".lock"):
         if exe.is_file():
             return exe
         out.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,6 @@ back in ``BenchResult.metrics``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -40,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.etree import ElementTree
 
+from dynamarks.host.verilator import BENCH_FLAGS, BENCH_MAKE, locked, prune
 from dynamarks.sim import toolchain
 
 #: Environment variable through which a running test finds the metrics file.
@@ -47,18 +47,9 @@ METRICS_ENV = "DMK_METRICS_FILE"
 
 TIMESCALE = ("1ns", "1ps")
 
-#: Extra Verilator options: Amaranth's Verilog is lint-clean enough for simulation but not
-#: for Verilator's style checks; warnings must not stop the build.
-VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "0", "--x-initial", "0")
-
-#: make variables for the Verilator build: one translation unit and no C++ optimisation.
-#: A cocotb bench spends its time in Python, not in the model, so this halves the compile
-#: time (and a split build's precompiled headers take 140 MB per design).
-VERILATOR_MAKE = ("VM_PARALLEL_BUILDS=0", "OPT_FAST=-O1", "OPT_SLOW=-O0", "OPT_GLOBAL=-O1")
-
-#: Cached builds of one bench (or harness) with older sources are deleted once this old;
-#: younger ones may still be in use by a concurrent run.
-STALE_S = 3600.0
+#: Verilator options and make variables of the benches (one set, in host/verilator.py).
+VERILATOR_ARGS = BENCH_FLAGS
+VERILATOR_MAKE = BENCH_MAKE
 
 
 @dataclass(frozen=True)
@@ -154,18 +145,6 @@ def _design_hash(verilog: str, toplevel: str, simulator: str, args: Sequence[str
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock file, so that two processes never build into one folder at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def _makeflags(assignments: Sequence[str]) -> Iterator[None]:
     """Add make variable assignments to ``MAKEFLAGS`` for the builds inside the block."""
     old = os.environ.get("MAKEFLAGS")
@@ -178,17 +157,6 @@ def _makeflags(assignments: Sequence[str]) -> Iterator[None]:
             os.environ.pop("MAKEFLAGS", None)
         else:
             os.environ["MAKEFLAGS"] = old
-
-
-def prune(root: Path, pattern: str, max_age_s: float = STALE_S) -> None:
-    """Delete cached builds matching ``pattern`` in ``root`` untouched for ``max_age_s``."""
-    now = time.time()
-    for old in root.glob(pattern):
-        try:
-            if now - old.stat().st_mtime > max_age_s:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
 
 
 def _runner(simulator: str):
@@ -211,7 +179,7 @@ def build(bench: Bench, simulator: str, verilog: str | None = None) -> tuple[Pat
     build_dir = root / f"{bench.name}-{simulator}-{key}"
     stamp = build_dir / ".built"
     t0 = time.monotonic()
-    with _locked(root / f".{bench.name}-{simulator}.lock"):
+    with locked(root / f".{bench.name}-{simulator}.lock"):
         if stamp.is_file():
             return build_dir, top, 0.0
         prune(root, f"{bench.name}-{simulator}-*")

@@ -30,6 +30,15 @@ from dynamarks.host.params import keygen, save_params
 from dynamarks.host.rowfile import CHUNK_ELEMENTS
 
 ALTER = ("alter", "--params", "{params}", "--in", "{x}", "--out", "{tmp}/y.npy")
+PREDICT = ("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{tmp}/y.npy")
+SERVE = ("serve", "--model", "{garbage}", "--params", "{params}")
+
+
+def alter_in(path: str) -> tuple[str, ...]:
+    """`dynamarks alter` with valid parameters on input ``path``."""
+    return ("alter", "--params", "{params}", "--in", path, "--out", "{tmp}/y.npy")
+
+
 ROWS_PER_CHUNK = CHUNK_ELEMENTS // 10
 
 BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
@@ -74,26 +83,18 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
         (("alter", "--secrets", "{garbage}", "--in", "{x}", "--out", "{tmp}/y.npy"), "sealed"),
         (("alter", "--secrets", "{tmp}/missing.sealed", "--in", "{x}", "--out", "{tmp}/y.npy"),
          "missing.sealed"),
-        (("alter", "--params", "{params}", "--in", "{tmp}/missing.npy", "--out", "{tmp}/y.npy"),
-         "does not exist"),
-        (("alter", "--params", "{params}", "--in", "{dir}", "--out", "{tmp}/y.npy"),
-         "directory"),
-        (("alter", "--params", "{params}", "--in", "{text}", "--out", "{tmp}/y.npy"), ".npy"),
-        (("alter", "--params", "{params}", "--in", "{npz}", "--out", "{tmp}/y.npy"), ".npz"),
-        (("alter", "--params", "{params}", "--in", "{x3d}", "--out", "{tmp}/y.npy"), "2-D"),
-        (("alter", "--params", "{params}", "--in", "{x9}", "--out", "{tmp}/y.npy"),
-         "expected 10 classes"),
-        (("alter", "--params", "{params}", "--in", "{xnan}", "--out", "{tmp}/y.npy"),
-         "row 3 contains NaN"),
-        (("alter", "--params", "{params}", "--in", "{xneg}", "--out", "{tmp}/y.npy"),
-         "row 1 has a negative"),
-        (("alter", "--params", "{params}", "--in", "{xsum}", "--out", "{tmp}/y.npy"),
-         "row 0 sums to 0.5"),
-        (("alter", "--params", "{params}", "--in", "{xlate}", "--out", "{tmp}/y.npy"),
-         f"row {ROWS_PER_CHUNK + 7} contains NaN"),
-        (("alter", "--params", "{params}", "--in", "{x}", "--out", "{tmp}/no/dir/y.npy"),
-         "does not exist"),
-        (("alter", "--params", "{params}", "--in", "{x}", "--out", "{dir}"), "directory"),
+        (alter_in("{tmp}/missing.npy"), "does not exist"),
+        (alter_in("{dir}"), "directory"),
+        (alter_in("{text}"), ".npy"),
+        (alter_in("{npz}"), ".npz"),
+        (alter_in("{x3d}"), "2-D"),
+        (alter_in("{x9}"), "expected 10 classes"),
+        (alter_in("{xnan}"), "row 3 contains NaN"),
+        (alter_in("{xneg}"), "row 1 has a negative"),
+        (alter_in("{xsum}"), "row 0 sums to 0.5"),
+        (alter_in("{xlate}"), f"row {ROWS_PER_CHUNK + 7} contains NaN"),
+        ((*ALTER[:-1], "{tmp}/no/dir/y.npy"), "does not exist"),
+        ((*ALTER[:-1], "{dir}"), "directory"),
         ((*ALTER, "--backend", "gpu"), "invalid choice"),
         ((*ALTER, "--backend", "serial"), "--port"),
         ((*ALTER, "--port", "/dev/ttyUSB0"), "serial backend only"),
@@ -108,16 +109,33 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
          "checkpoint"),
         (("predict", "--checkpoint", "{garbage}", "-o", "{tmp}/y.npy"),
          "exactly one of --params"),
-        (("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{tmp}/y.npy",
-          "--backend", "serial"), "--port"),
-        (("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{tmp}/y.npy",
-          "--split", "val"), "invalid choice"),
+        ((*PREDICT, "--backend", "serial"), "--port"),
+        ((*PREDICT, "--split", "val"), "invalid choice"),
+        ((*PREDICT, "--batch-size", "0"), "--batch-size"),
+        ((*PREDICT, "--limit", "-1"), "--limit"),
+        ((*PREDICT[:-1], "{dir}"), "directory"),
+    ],
+    "serve": [
+        (("serve", "--params", "{params}"), "required: --model"),
+        ((*SERVE, "--http-port", "70000"), "TCP port"),
+        ((*SERVE, "--max-batch", "0"), "--max-batch"),
+        ((*SERVE, "--backend", "serial"), "--port"),
+        (("serve", "--model", "{garbage}"), "exactly one of --params"),
+        (("serve", "--model", "{tmp}/missing.pt", "--params", "{params}"), "missing.pt"),
+    ],
+    "export-ip": [
+        (("export-ip",), "required: -o/--output"),
+        (("export-ip", "-o", "{tmp}/ip", "--classes", "1"), "--classes"),
+        (("export-ip", "-o", "{tmp}/ip", "--width", "99"), "--width"),
+        (("export-ip", "-o", "{tmp}/ip", "--name", "bad name!"), "Verilog identifier"),
+        (("export-ip", "-o", "{params}"), "not a folder"),
     ],
     "board-sim": [
         (("board-sim", "--classes", "1"), "--classes"),
         (("board-sim", "--width", "99"), "--width"),
         (("board-sim", "--divisor", "2"), "--divisor"),
         (("board-sim", "--baud", "fast"), "invalid int value"),
+        (("board-sim", "--max-vectors", "0"), "max_vectors"),
     ],
     "verify": [
         (("verify", "--suspect", "{tmp}/s.pt"), "required: --original"),
@@ -128,6 +146,9 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
     ],
     "demo": [
         (("demo", "--vectors", "many"), "invalid int value"),
+        (("demo", "--quick", "--vectors", "0", "-o", "{tmp}/demo"), "--vectors"),
+        (("demo", "--quick", "-o", "{params}"), "not a folder"),
+        (("demo", "--quick", "-o", "{garbage}/sub"), "not a writable folder"),
     ],
 }
 

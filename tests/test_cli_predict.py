@@ -111,14 +111,21 @@ def test_serve_errors_write_nothing(setup, capsys):
     assert not out.exists()
 
 
-@pytest.mark.tpm
-def test_serve_with_sealed_secrets(setup, swtpm, capsys):
+def sealed_predict(setup, swtpm) -> tuple:
+    """Seal the test's parameters under PCR 16 of ``swtpm``; returns (output path, argv of
+    `dynamarks predict` with --secrets)."""
     tmp, data, ckpt, model, params, pfile = setup
     sealed = tmp / "secrets.sealed"
     seal_params(params, sealed, tcti=swtpm.tcti, pcrs=[16])
     out = tmp / "altered.npy"
-    argv = ["predict", "--checkpoint", str(ckpt), "--data", str(data), "--secrets", str(sealed),
-            "--tcti", swtpm.tcti, "-o", str(out), "--quiet"]
+    return out, ["predict", "--checkpoint", str(ckpt), "--data", str(data), "--secrets",
+                 str(sealed), "--tcti", swtpm.tcti, "-o", str(out), "--quiet"]
+
+
+@pytest.mark.tpm
+def test_serve_with_sealed_secrets(setup, swtpm, capsys):
+    out, argv = sealed_predict(setup, swtpm)
+    tmp, data, ckpt, model, params, pfile = setup
     assert cli.main(argv) == 0
     want, _, _ = oracle(model, data, params)
     np.testing.assert_array_equal(np.load(out), want)
@@ -137,14 +144,10 @@ def test_failed_unseal_leaves_the_device_untouched(setup, swtpm, capsys):
     from tests.test_host_serial import FakeBoard
 
     tmp, data, ckpt, model, params, pfile = setup
-    sealed = tmp / "secrets.sealed"
-    seal_params(params, sealed, tcti=swtpm.tcti, pcrs=[16])
     board = FakeBoard()
     try:
-        out = tmp / "altered.npy"
-        argv = ["predict", "--checkpoint", str(ckpt), "--data", str(data), "--secrets",
-                str(sealed), "--tcti", swtpm.tcti, "-o", str(out), "--quiet",
-                "--backend", "serial", "--port", board.port, "--timeout", "1"]
+        out, argv = sealed_predict(setup, swtpm)
+        argv += ["--backend", "serial", "--port", board.port, "--timeout", "1"]
         assert cli.main(argv) == 0  # through the serial backend: same outputs
         want, _, _ = oracle(model, data, params)
         np.testing.assert_array_equal(np.load(out), want)

@@ -61,7 +61,7 @@ def _sim_serial(params, **_: object) -> Iterator[Backend]:
 BACKENDS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     # name: (context manager, modules that must exist)
     "serial-fake": (_fake_serial, ()),
-    "rtl": (_rtl, ("dynamarks.sim.verilated_unit", "dynamarks.rtl.unit")),
+    "rtl": (_rtl, ("dynamarks.host.verilated_unit", "dynamarks.rtl.unit")),
     "serial-sim": (
         _sim_serial, ("dynamarks.sim.board_sim", "dynamarks.rtl.top", "dynamarks.rtl.unit")
     ),

@@ -10,6 +10,7 @@ import threading
 import numpy as np
 import pytest
 
+from dynamarks.host.fixedpoint import to_fixed
 from dynamarks.models.server import PredictionServer, ServerConfig
 from dynamarks.models.server_batcher import Batcher, BatchError
 from dynamarks.models.server_pipeline import UnitSupervisor, UnitUnavailable
@@ -23,6 +24,7 @@ from tests.serve_support import (
     make_params,
     metric,
     run_with_client,
+    softmax_oracle,
 )
 
 
@@ -270,3 +272,86 @@ def test_a_request_the_model_refuses_fails_alone(parts):
     assert np.array_equal(a, expected_answer(picky, params, xs[0], words[1:3]))
     assert np.array_equal(c, expected_answer(picky, params, xs[2], words[3:6]))
     assert unit.position == 6
+
+
+def test_stop_without_drain_refuses_the_queue_and_survives_cancelled_requests(parts):
+    params, device, model = parts
+    unit = UnitSupervisor(device.open)
+    b = started_batcher(model, unit)
+    rng = np.random.default_rng(5)
+    first = b.submit(rows(rng, 1))
+    assert device.entered.wait(10)
+    queued = [b.submit(rows(rng, 2)) for _ in range(3)]
+    assert queued[1].cancel()
+    b.stop(drain=False, timeout=0)  # refuse from now on; the worker is still in the unit
+    device.gate.set()
+    b.stop(drain=False)  # now wait for the worker
+    assert first.result(0).shape == (1, 10)
+    for f in (queued[0], queued[2]):
+        with pytest.raises(BatchError) as err:
+            f.result(0)
+        assert err.value.status == 503
+    assert unit.position == 1
+
+
+def test_graceful_shutdown_answers_requests_in_flight(parts):
+    """uvicorn's shutdown (what SIGTERM triggers) while requests wait on the unit: every one
+    of them is answered, then the lifespan drains the batcher and closes the unit."""
+    import httpx
+    import uvicorn
+
+    from dynamarks.models.server import bind
+
+    params, device, model = parts
+    server = PredictionServer(model, UnitSupervisor(device.open),
+                              ServerConfig(model_name="m", max_batch=4, max_delay=0.0))
+    sock = bind("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/v2/models/m/infer"
+    web = uvicorn.Server(uvicorn.Config(server.app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=web.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    submitted, all_in = [], threading.Event()
+    submit = server.batcher.submit
+
+    def counting_submit(x):  # an event when all six requests are inside the server
+        fut = submit(x)
+        submitted.append(fut)
+        if len(submitted) == 6:
+            all_in.set()
+        return fut
+
+    server.batcher.submit = counting_submit
+    rng = np.random.default_rng(6)
+    xs = [rows(rng, 2) for _ in range(6)]
+    replies: dict[int, httpx.Response] = {}
+
+    def client(i: int) -> None:
+        body = {"inputs": [{"name": "input", "shape": [2, *SHAPE], "datatype": "FP32",
+                            "data": xs[i].astype(np.float64).ravel().tolist()}]}
+        for _ in range(600):  # until the server listens (bounded)
+            try:
+                replies[i] = httpx.post(url, json=body, timeout=60)
+                return
+            except httpx.ConnectError:
+                threading.Event().wait(0.05)
+
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(6)]
+    for t in clients:
+        t.start()
+    assert all_in.wait(60)  # one batch is inside the (gated) unit, the others are queued
+    web.should_exit = True  # graceful shutdown begins
+    device.gate.set()
+    for t in clients:
+        t.join(60)
+    thread.join(60)
+    sock.close()
+    assert sorted(replies) == list(range(6))
+    assert all(r.status_code == 200 for r in replies.values())
+    assert server.unit.position == 12 and not server.unit.ready  # drained, then closed
+    stream = np.concatenate(device.log)
+    words = keystream_words(params, 12)
+    for i, r in replies.items():  # each answer is the unit's output where its rows went
+        codes = to_fixed(softmax_oracle(model, xs[i]), params.width, params.classes)
+        (s,) = [k for k in range(0, 12, 2) if np.array_equal(stream[k : k + 2], codes)]
+        got = np.asarray(json_body(r)["outputs"][0]["data"]).reshape(2, 10)
+        assert np.array_equal(got, expected_answer(model, params, xs[i], words[s : s + 2]))

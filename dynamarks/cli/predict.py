@@ -15,7 +15,6 @@ many vectors the unit altered, found on the host by comparing input and output c
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from dynamarks.cli.options import add_backend_options, add_secret_options
 
@@ -37,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from dynamarks.cli.options import backend_opts_from_args, params_from_args
+    from dynamarks.host.atomic import check_writable
     from dynamarks.host.driver import open_backend
     from dynamarks.host.errors import DynamarksError
     from dynamarks.host.fixedpoint import to_float
@@ -49,7 +49,12 @@ def run(args: argparse.Namespace) -> int:
         summarize,
     )
 
+    if args.batch_size < 1:
+        raise DynamarksError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise DynamarksError(f"--limit must be at least 1, not {args.limit}")
     opts = backend_opts_from_args(args)  # refuse bad options before touching the TPM
+    out_path = check_writable(args.output)
     params = params_from_args(args)  # unsealed into memory only
     model, meta = load_checkpoint(args.checkpoint)
     name = args.dataset or meta.get("dataset") or "fmnist"
@@ -62,9 +67,6 @@ def run(args: argparse.Namespace) -> int:
             f"the data set has {info.classes} classes but the parameter set is for "
             f"{params.classes}"
         )
-    out_path = Path(args.output)
-    if not out_path.parent.is_dir():
-        raise DynamarksError(f"output folder {out_path.parent} does not exist")
 
     with open_backend(args.backend, params, **opts) as backend:
         del params

@@ -1,4 +1,4 @@
-"""The Verilator batch harness (dynamarks.sim.verilated_unit) against the bit-exact reference:
+"""The Verilator batch harness (dynamarks.host.verilated_unit) against the bit-exact reference:
 same outputs word for word, keystream position carried across calls, counters, errors."""
 
 from __future__ import annotations
@@ -6,15 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dynamarks.host import verilated_unit, verilator
 from dynamarks.host.errors import InputError
 from dynamarks.host.params import keygen
 from dynamarks.host.reference import ReferenceUnit
-from dynamarks.sim import toolchain
 from dynamarks.sim.vectors import random_params, random_vectors
 
 pytestmark = pytest.mark.sim
 
-verilated_unit = pytest.importorskip("dynamarks.sim.verilated_unit")
 VerilatedUnit = verilated_unit.VerilatedUnit
 
 
@@ -106,5 +105,5 @@ def test_build_is_cached(unit10):
 
 def test_missing_compiler_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CXX", "no-such-compiler")
-    with pytest.raises(toolchain.ToolchainError, match="no-such-compiler not found"):
-        toolchain.require("verilator")
+    with pytest.raises(verilator.ToolchainError, match="no-such-compiler not found"):
+        verilator.require_verilator()

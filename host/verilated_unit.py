@@ -10,7 +10,7 @@ Interface::
 or, as the host's ``rtl`` backend uses it, ``VerilatedUnit(classes, width)`` followed by
 ``unit.configure(params)``. ``configure`` resets the unit first, so it also works after a lock.
 
-``process`` hands the whole batch to a C++ loop (sim/verilated_unit.cpp) that offers one word
+``process`` hands the whole batch to a C++ loop (host/verilated_unit.cpp) that offers one word
 per clock on the unit's sink, keeps the unit's source always ready and collects every output
 word; Python is called once per batch. The loop relies on rtl/unit.py's stream contract
 (``sink.ready`` and ``source.valid``/``payload`` depend on registers only) to sample the
@@ -18,47 +18,35 @@ handshake before it sets the next inputs, so a clock costs one model evaluation 
 trivial falling-edge one; a unit that broke the contract would fail the bit-exact tests.
 The keystream position lives in the unit, so the results are bit-identical to
 :class:`dynamarks.host.reference.ReferenceUnit` across calls
-(tests/test_sim_verilated_unit.py). Inputs are checked like the reference does
+(tests/test_verilated_unit.py). Inputs are checked like the reference does
 (``check_words``) before a single clock runs.
 
-Build: the Verilog of ``WatermarkUnit(classes=N, width=W)`` (``dynamarks.sim.designs``) plus
+Build: the Verilog of ``WatermarkUnit(classes=N, width=W)`` (:func:`unit_verilog`) plus
 the harness are compiled once into ``build/verilator/unit_n{N}_w{W}-<hash>/libunit.so``; the
 hash covers the Verilog, the harness source, the Verilator version and the flags, so a
 changed design is rebuilt and an unchanged one loads in milliseconds. A missing Verilator
-or C++ compiler raises :class:`~dynamarks.sim.toolchain.ToolchainError` with the fix.
+or C++ compiler raises :class:`~dynamarks.host.verilator.ToolchainError` with the fix.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
+from dynamarks.host import verilator
 from dynamarks.host.params import Params
 from dynamarks.host.reference import check_words
-from dynamarks.sim import toolchain
-from dynamarks.sim.designs import PORTS, config_writes, payload_fields, unit_verilog
-from dynamarks.sim.runner import _locked, prune, toplevel_of
 
 HARNESS = Path(__file__).resolve().parent / "verilated_unit.cpp"
-VERILATOR_FLAGS = (
-    "-O3",
-    "--x-assign",
-    "fast",
-    "--x-initial",
-    "fast",
-    "--noassert",
-    "-Wno-fatal",
-    "-Wno-lint",
-    "-Wno-style",
-)
-CXXFLAGS = ("-O3", "-fPIC", "-std=c++20", "-march=native")
+#: The unit's optional sticky "write or start after lock" flag: the harness reads it when the
+#: generated Verilog has the port.
+REFUSED_PORT = "config__refused"
+TOP = "watermark_unit"
 STATUS_IDLE = 4  # idle clocks before reading counters (they may lag the handshake)
 STALL_LIMIT = 10_000  # clocks with no word in or out before process() gives up
 WARMUP_LIMIT = 100_000  # clocks from cfg_start to ready before configure() gives up
@@ -70,102 +58,57 @@ class HarnessError(RuntimeError):
     """The unit did not behave as its stream contract says (stall, bad marks, no ready)."""
 
 
-def _run(cmd: list[str], cwd: Path, log: Path) -> None:
-    with open(log, "a") as fh:
-        fh.write("$ " + " ".join(cmd) + "\n")
-        fh.flush()
-        proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise toolchain.ToolchainError(f"{cmd[0]} failed (see {log}):\n{tail}")
+def unit_verilog(classes: int, width: int) -> str:
+    """Verilog of ``WatermarkUnit(classes, width)`` (module :data:`TOP`)."""
+    from dynamarks.rtl.verilog import generate_verilog
+
+    return generate_verilog(classes, width, name=TOP)
+
+
+def payload_fields(width: int) -> dict[str, tuple[int, int]]:
+    """Field name -> (offset, width) of the unit's stream payload."""
+    from dynamarks.rtl.unit import word_layout
+
+    return {name: (f.offset, f.width) for name, f in word_layout(width)}
+
+
+def config_writes(params: Params) -> list[tuple[int, int]]:
+    """``(address, word)`` writes that load ``params`` into the unit's config port."""
+    from dynamarks.rtl.param_store import config_writes as rtl_writes
+
+    fields = {"key": params.key, "iv": params.iv, "alpha": params.alpha, "beta": params.beta,
+              "a": params.a, "b": params.b, "C": params.thresholds}
+    return rtl_writes(fields, params.classes)
 
 
 def build_library(classes: int, width: int, build_dir: os.PathLike | None = None) -> Path:
-    """Compile (or find cached) the shared library for ``WatermarkUnit(classes, width)``."""
-    toolchain.require("verilator")
+    """Compile (or find cached) the shared library for ``WatermarkUnit(classes, width)``:
+    ``build/verilator/unit_n{N}_w{W}-<key>/libunit.so`` (see :mod:`dynamarks.host.verilator`)."""
+    verilator.require_verilator()
     verilog = unit_verilog(classes, width)
-    top = toplevel_of(verilog)
-    h = hashlib.sha256()
-    for part in (
-        verilog,
-        HARNESS.read_text(),
-        toolchain.verilator_env(),
-        *VERILATOR_FLAGS,
-        *CXXFLAGS,
-    ):
-        h.update(part.encode() + b"\0")
-    key = h.hexdigest()[:16]
-    root = Path(build_dir) if build_dir else toolchain.build_root() / "verilator"
+    key = verilator.cache_key(verilog, HARNESS.read_text(), *verilator.MODEL_FLAGS,
+                              *verilator.CXXFLAGS)
+    root = Path(build_dir) if build_dir else verilator.build_root() / "verilator"
     name = f"unit_n{classes}_w{width}"
     out = root / f"{name}-{key}"
     lib = out / "libunit.so"
-    with _locked(root / f".{name}.lock"):
+    with verilator.locked(root / f".{name}.lock"):
         if lib.is_file():
             return lib
-        prune(root, f"{name}-*")
+        verilator.prune(root, f"{name}-*")
         shutil.rmtree(out, ignore_errors=True)  # a failed earlier attempt
-        obj = out / "obj"
-        obj.mkdir(parents=True)
-        src = out / f"{top}.v"
+        out.mkdir(parents=True)
+        src = out / f"{TOP}.v"
         src.write_text(verilog)
         log = out / "build.log"
-        _run(
-            [
-                "verilator",
-                "--cc",
-                str(src),
-                "--top-module",
-                top,
-                "--prefix",
-                "Vunit",
-                "-Mdir",
-                str(obj),
-                *VERILATOR_FLAGS,
-                "-CFLAGS",
-                " ".join(CXXFLAGS[1:]),
-            ],
-            out,
-            log,
-        )
-        # One translation unit (VM_PARALLEL_BUILDS=0): the wheel's per-file build relies on
-        # precompiled headers its makefile cannot use.
-        _run(
-            [
-                "make",
-                "-C",
-                str(obj),
-                "-f",
-                "Vunit.mk",
-                f"-j{min(os.cpu_count() or 1, 4)}",
-                "VM_PARALLEL_BUILDS=0",
-                f"OPT_FAST={CXXFLAGS[0]}",
-                "Vunit__ALL.a",
-                "libverilated.a",
-            ],
-            out,
-            log,
-        )
-        inc = Path(os.environ["VERILATOR_ROOT"]) / "include"
-        refused = ["-DHAS_REFUSED"] if re.search(rf"\b{PORTS['refused']}\b", verilog) else []
+        model, runtime = verilator.compile_model(src, TOP, out / "obj", log)
+        refused = ["-DHAS_REFUSED"] if re.search(rf"\b{REFUSED_PORT}\b", verilog) else []
         tmp = out / "libunit.so.tmp"
-        _run(
-            [
-                toolchain.cxx(),
-                "-shared",
-                *CXXFLAGS,
-                *refused,
-                f"-I{obj}",
-                f"-I{inc}",
-                f"-I{inc / 'vltstd'}",
-                str(HARNESS),
-                str(obj / "Vunit__ALL.a"),
-                str(obj / "libverilated.a"),
-                "-o",
-                str(tmp),
-                "-pthread",
-            ],
-            out,
-            log,
+        verilator.run_logged(
+            [verilator.cxx(), "-shared", *verilator.CXXFLAGS, *refused, f"-I{out / 'obj'}",
+             *verilator.include_dirs(), str(HARNESS), str(model), str(runtime), "-o", str(tmp),
+             "-pthread"],
+            out, log,
         )
         tmp.rename(lib)
     return lib
@@ -180,23 +123,13 @@ def _load(lib: Path) -> ctypes.CDLL:
     dll.vu_cycles.argtypes = [ctypes.c_void_p]
     dll.vu_reset.argtypes = [ctypes.c_void_p, ctypes.c_int]
     dll.vu_configure.restype = ctypes.c_int64
-    dll.vu_configure.argtypes = [
-        ctypes.c_void_p,
-        _u32p,
-        _u32p,
-        ctypes.c_int,
-        ctypes.c_int,
-        ctypes.c_int64,
-    ]
+    # (handle, addr[], data[], count, lock, warm-up limit)
+    dll.vu_configure.argtypes = [ctypes.c_void_p, _u32p, _u32p, ctypes.c_int, ctypes.c_int,
+                                 ctypes.c_int64]
     dll.vu_process.restype = ctypes.c_int64
-    dll.vu_process.argtypes = [
-        ctypes.c_void_p,
-        _u32p,
-        _u32p,
-        ctypes.c_int64,
-        ctypes.c_int,
-        ctypes.c_int64,
-    ]
+    # (handle, in[], out[], vectors, classes, stall limit)
+    dll.vu_process.argtypes = [ctypes.c_void_p, _u32p, _u32p, ctypes.c_int64, ctypes.c_int,
+                               ctypes.c_int64]
     dll.vu_status.argtypes = [ctypes.c_void_p, ctypes.c_int, _u32p]
     return dll
 
@@ -221,7 +154,7 @@ class VerilatedUnit:
         self.classes, self.width = classes, int(width)
         self.lib_path = build_library(classes, self.width, build_dir)
         self._dll = _load(self.lib_path)
-        f = payload_fields(classes, self.width)
+        f = payload_fields(self.width)
         self._h = self._dll.vu_new(self.width, f["data"][0], f["first"][0], f["last"][0])
         self.params: Params | None = None
         self.warmup_cycles = 0
