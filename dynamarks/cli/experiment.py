@@ -51,9 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dynamarks.cli.options import backend_opts_from_args
     from dynamarks.host.errors import DynamarksError
     from dynamarks.models.training import set_threads
 
+    backend_opts = backend_opts_from_args(args)
     if args.which == "table1":
         from dynamarks.models.experiments import run_table1
 
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         out = args.out or f"out/table1-{args.dataset}{'-fast' if args.fast else ''}"
         run_table1(args.dataset, out, backend=args.backend,
                    profile="fast" if args.fast else "full", data_root=args.data, seed=args.seed,
-                   use_cache=not args.no_cache, attacker_http=args.attacker_http)
+                   use_cache=not args.no_cache, attacker_http=args.attacker_http,
+                   backend_opts=backend_opts)
         return 0
     from dataclasses import replace
 
