@@ -8,8 +8,8 @@ __all__ = ["AlterStage"]
 
 
 class AlterStage(wiring.Component):
-    """One add/subtract per word, in two halves: ``± a`` in the first cycle, ``± hi`` in the
-    second (``Δ = a + hi``, see :class:`~dynamarks.rtl.delta.DeltaGen`).
+    """One add/subtract per word, in two halves: the word's role and ``p ± a`` in the first
+    cycle, ``± hi`` in the second (``Δ = a + hi``, see :class:`~dynamarks.rtl.delta.DeltaGen`).
 
     What it does
         For word ``k`` of a vector, with ``is_i = (k == i)``, ``hit = (k == j)`` (from the
@@ -19,25 +19,24 @@ class AlterStage(wiring.Component):
         * ``hit & ~is_i & ok``  → ``p + Δ``   (the receiver; j ≠ i since k ≠ i)
         * otherwise             → ``p``       (including ``j == i``: the vector is unchanged)
 
-        On ``en`` it registers ``p``, ``q = p − a`` (``is_i``) or ``p + a`` (otherwise), and
-        ``give = ok & is_i``, ``recv = ok & ~is_i``. In the next cycle ``hit`` (the sampler's
-        register) and ``hi`` (held by the Δ generator) arrive, and
-        ``out = change ? q ± hi : p`` with ``change = (give & ~hit) | (recv & hit)``: each
-        cycle has one W-bit carry chain, fed by registers (``a`` and ``hi`` are registers).
+        On ``en`` it registers ``p``, ``moved = p − a`` (``is_i``) or ``p + a``,
+        ``change = ok & (is_i ^ hit)`` and ``sub = change & is_i``. In the next cycle ``hi``
+        (held by the Δ generator) arrives and ``out = change ? moved ± hi : p + 0``: each
+        cycle has one W-bit carry chain between registers, with one LUT in front of it.
 
     Interface
-        ``en``, ``p``, ``a``, ``is_i``, ``ok`` in the cycle of ``en``; ``hit`` and ``hi`` in the
+        ``en``, ``p``, ``a``, ``is_i``, ``ok``, ``hit`` in the cycle of ``en``; ``hi`` in the
         following cycle; ``out``.
 
     Latency
-        1 cycle: ``out`` (combinational from the registers, ``hit`` and ``hi``) is the result
-        for the word of the last cycle with ``en``, and holds while ``en`` is low.
+        1 cycle: ``out`` (combinational from the registers and ``hi``) is the result for the
+        word of the last cycle with ``en``, and holds while ``en`` is low.
 
     Invariants
         Per vector, either no word changes or exactly two do, by ``−Δ`` at ``i`` and ``+Δ`` at
         ``j``: the sum is preserved. With a parameter set that passes SPEC §3.1 and a
         well-formed input, neither changed word wraps around (the top-1 safety condition); the
-        intermediate ``q`` may, but the result is taken modulo 2^W as a whole.
+        intermediate ``p ∓ a`` may, but the result is taken modulo 2^W as a whole.
     """
 
     def __init__(self, width: int):
@@ -57,20 +56,22 @@ class AlterStage(wiring.Component):
         m = Module()
         w = self.width
         p_r = Signal(w, reset_less=True)
-        q = Signal(w, reset_less=True)
-        give = Signal()
-        recv = Signal()
+        moved = Signal(w, reset_less=True)
+        change = Signal()
+        sub = Signal()
+        change_now = Signal()
+        m.d.comb += change_now.eq(self.ok & (self.is_i ^ self.hit))
         with m.If(self.en):
             m.d.sync += [
                 p_r.eq(self.p),
                 # p − a = p + ~a + 1: one carry chain with the operand chosen in front of it.
-                q.eq((self.p + Mux(self.is_i, ~self.a, self.a) + self.is_i)[:w]),
-                give.eq(self.ok & self.is_i),
-                recv.eq(self.ok & ~self.is_i),
+                moved.eq((self.p + Mux(self.is_i, ~self.a, self.a) + self.is_i)[:w]),
+                change.eq(change_now),
+                sub.eq(change_now & self.is_i),
             ]
-        sub = give & ~self.hit           # p − Δ = q − hi = q + ~hi + 1
-        add = recv & self.hit            # p + Δ = q + hi
-        total = Signal(w)
-        m.d.comb += total.eq((q + Mux(sub, ~self.hi, self.hi) + sub)[:w])
-        m.d.comb += self.out.eq(Mux(sub | add, total, p_r))
+        # (p − a) − hi = (p − a) + ~hi + 1;  (p + a) + hi;  p + 0. Both operands are chosen by
+        # one LUT each from registers, in front of the carry chain.
+        base = Mux(change, moved, p_r)
+        operand = Mux(change, Mux(sub, ~self.hi, self.hi), 0)
+        m.d.comb += self.out.eq((base + operand + sub)[:w])
         return m

@@ -16,13 +16,12 @@ class Argmax(wiring.Component):
         replaces the maximum only if it is strictly greater, so ties keep the lowest index
         (``i = min{k : p[k] == max(p)}``, exactly ``numpy.argmax``).
 
-        Stage 1 registers the word with ``gt = data > max'`` where ``max'`` is the running
-        maximum including the word in stage 2 (forwarded: one comparator against
+        Stage 1 registers the word with ``take = first | data > max'`` where ``max'`` is the
+        running maximum including the word in stage 2 (forwarded: one comparator against
         ``take ? data_r : max``, the 2:1 choice made from registers before the carry chain);
-        stage 2 updates
-        ``max``/``index`` from the stage-1 registers when ``first | gt`` of that word, a
-        function of two registers. So neither the comparator's carry chain nor the sink's
-        handshake reaches the enable of the 20-odd result flip-flops.
+        stage 2 updates ``max``/``index`` from the stage-1 registers when ``take``, a register.
+        So neither the comparator's carry chain nor the sink's handshake reaches the enable of
+        the 20-odd result flip-flops.
 
     Interface
         ``valid``, ``first``, ``data`` (W bits) in; ``max`` (W bits), ``index`` (0…N−1) out,
@@ -62,24 +61,23 @@ class Argmax(wiring.Component):
         # it (forwarded from stage 2).
         data_r = Signal(self.width, reset_less=True)
         pos_r = Signal(range(self.classes), reset_less=True)
-        # (No reset: after a reset they may say "take" once more for a stale word, which only
-        # rewrites max/index before the next vector's `first` overwrites them anyway.)
-        first_r = Signal(reset_less=True)
-        gt_r = Signal(reset_less=True)
         pos = Signal(range(self.classes))
         m.d.comb += pos.eq(Mux(self.first, 0, self.count))
         # Stage 2 takes the stage-1 word when it starts a vector or beats the maximum. After
         # an idle cycle the stage-1 registers still hold the last word: taking it again changes
         # nothing, so `valid` need not appear here.
-        take = first_r | gt_r
-        # The forwarding choice before one comparator: each bit of the operand is a 4-input
-        # function of data_r, max, first_r and gt_r (one LUT, in parallel with the input word's
-        # arrival), and the carry chain's output goes straight into gt_r.
+        # `take` (the stage-1 word starts a vector or beats the maximum) is a register. (No
+        # reset: after a reset it may say "take" once more for a stale word, which only
+        # rewrites max/index before the next vector's `first` overwrites them anyway.)
+        take = Signal(reset_less=True)
+        # The forwarding choice before one comparator: each bit of the operand is a 3-input
+        # function of data_r, max and take (one LUT, in parallel with the input word's
+        # arrival), and the carry chain's output goes (through one OR) into `take`.
         gt_fwd = self.data > Mux(take, data_r, self.max)
         with m.If(self.valid):
             m.d.sync += [
                 self.count.eq(pos + 1), data_r.eq(self.data), pos_r.eq(pos),
-                first_r.eq(self.first), gt_r.eq(gt_fwd),
+                take.eq(self.first | gt_fwd),
             ]
         # Stage 2: the running result.
         with m.If(take):

@@ -3,9 +3,9 @@
 Every harness drives :class:`dynamarks.rtl.unit.WatermarkUnit` through its ports (``sink`` /
 ``source`` streams, the ``config`` port, counters) with free inputs (``AnySeq``) and free
 parameters (``AnyConst``), so the proofs hold for every input sequence and, where stated, for
-every parameter set that passes SPEC §3.1. Beyond the ports they read only the strobes the
-unit documents for proofs (``vector_done``, ``word_out``, …) and, for the two-copy induction,
-register bits found by the taint analysis below.
+every parameter set that passes SPEC §3.1. Beyond the ports they read only the strobes of the
+unit's observation interface ``unit.probe`` (``vector_done``, ``word_out``, …) and, for the
+two-copy induction, register bits found by the taint analysis below.
 
 Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
 
@@ -103,10 +103,11 @@ def elaborate_unit(classes: int, width: int, external_keystream: bool, unit_cls=
     :class:`FreeDeltaGen` (see there). ``unit_cls`` (default :class:`WatermarkUnit`) lets the
     tests prove deliberately broken variants.
     """
+    import dynamarks.rtl.sequencer as sequencer_module
     import dynamarks.rtl.unit as unit_module
 
     cls = unit_cls or unit_module.WatermarkUnit
-    patch = (mock.patch.object(unit_module, "DeltaGen", FreeDeltaGen) if free_delta
+    patch = (mock.patch.object(sequencer_module, "DeltaGen", FreeDeltaGen) if free_delta
              else contextlib.nullcontext())
     with patch:
         unit = cls(classes=classes, width=width, external_keystream=external_keystream)
@@ -530,8 +531,10 @@ class TriviumTimingHarness(Elaboratable):
 
 
 class DeltaRangeHarness(Elaboratable):
-    """``delta_range``: the real :class:`DeltaGen`, free inputs every cycle; whenever a result
-    comes out for inputs with ``a < b ≤ ONE``, ``a ≤ delta < b``."""
+    """``delta_range``: the real :class:`DeltaGen`, loading and firing every cycle (a pure
+    two-stage pipeline, so k-induction needs no invariant; holding between strobes is plain
+    enable flip-flops, checked in tests/test_rtl_blocks.py), free inputs every cycle; whenever
+    a result comes out for inputs with ``a < b ≤ ONE``, ``a ≤ a + hi < b``."""
 
     def __init__(self, width: int = WIDTH):
         self.w = width
@@ -541,19 +544,14 @@ class DeltaRangeHarness(Elaboratable):
         w = self.w
         m.submodules.dut = dut = DeltaGen(w)
         a, b, r = AnySeq(w), AnySeq(w), AnySeq(16)
-        load, fire = AnySeq(1), AnySeq(1)
-        m.d.comb += [dut.a.eq(a), dut.b.eq(b), dut.r.eq(r), dut.load.eq(load),
-                     dut.fire.eq(fire)]
-        # The inputs of the last load (a1, b1) and of the load before the last fire (a2, b2).
+        m.d.comb += [dut.a.eq(a), dut.b.eq(b), dut.r.eq(r), dut.load.eq(1), dut.fire.eq(1)]
         ok = Signal()
         m.d.comb += ok.eq((a < b) & (b <= 1 << (w - 1)))
-        a1, b1, ok1, a2, b2, ok2, fired = (Signal(w), Signal(w), Signal(), Signal(w),
-                                           Signal(w), Signal(), Signal())
-        with m.If(load):
-            m.d.sync += [a1.eq(a), b1.eq(b), ok1.eq(ok)]
-        with m.If(fire):
-            m.d.sync += [a2.eq(a1), b2.eq(b1), ok2.eq(ok1), fired.eq(1)]
-        with m.If(fired & ok2):
+        a1, b1, ok1, a2, b2, ok2, v1, v2 = (Signal(w), Signal(w), Signal(), Signal(w),
+                                            Signal(w), Signal(), Signal(), Signal())
+        m.d.sync += [a1.eq(a), b1.eq(b), ok1.eq(ok), a2.eq(a1), b2.eq(b1), ok2.eq(ok1),
+                     v1.eq(1), v2.eq(v1)]
+        with m.If(v2 & ok2):
             m.d.comb += Assert((a2 <= a2 + dut.hi) & (a2 + dut.hi < b2))
         return m
 
@@ -592,7 +590,11 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
         Job("unit_vectors", "a b c d e",
             lambda: VectorHarness(classes, width, handshakes=()), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "
-            "words; 3 whole vectors streamed back to back", fast=True, script=MAP_MEMORIES),
+            "words; 3 whole vectors streamed back to back", script=MAP_MEMORIES,
+            # Not in `make test` for now: since the alter stage adds Δ in two halves
+            # ((p ± a) ± hi, issue 10) yices needs > 15 min per step once the first vector's
+            # last word is checked (step 33 of 39), on a loaded 2-core machine.
+            needs_fast_solver=True),
         Job("unit_vectors_cover", "depth",
             lambda: VectorHarness(classes, width, cover_vectors=3, handshakes=()), "cover",
             d, "that depth reaches a third altered vector at the output", fast=True,

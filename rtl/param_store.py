@@ -18,7 +18,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 __all__ = [
-    "ConfigSignature", "ParamStore", "memory_attrs", "SPACE_C", "SPACE_WINDOW", "SPACE_KEY",
+    "ConfigSignature", "TableReadSignature", "ParamStore", "memory_attrs", "SPACE_C",
+    "SPACE_WINDOW", "SPACE_KEY",
     "class_bits", "config_addr_width", "config_address", "config_writes",
 ]
 
@@ -148,6 +149,19 @@ class ConfigSignature(wiring.Signature):
         return f"ConfigSignature({self.classes})"
 
 
+class TableReadSignature(wiring.Signature):
+    """The tables' read ports, seen from the reader: ``win_addr``, ``win_en``, ``c_cls``,
+    ``c_index``, ``c_en`` (out); ``alpha``, ``beta``, ``a``, ``b``, ``c_data`` (in)."""
+
+    def __init__(self, classes: int, width: int):
+        super().__init__({
+            "win_addr": Out(range(classes)), "win_en": Out(1),
+            "alpha": In(width), "beta": In(width), "a": In(width), "b": In(width),
+            "c_cls": Out(range(classes)), "c_index": Out(range(classes)), "c_en": Out(1),
+            "c_data": In(C_BITS),
+        })
+
+
 class ParamStore(wiring.Component):
     """The secret tables, write-only from outside, with a lock.
 
@@ -168,9 +182,10 @@ class ParamStore(wiring.Component):
 
     Interface
         ``cfg_addr``, ``cfg_data``, ``cfg_we``, ``cfg_start``, ``cfg_lock`` (in), ``locked``
-        (out). Internal read side: ``win_addr``/``win_en`` → ``alpha``, ``beta``, ``a``, ``b``;
-        ``c_cls``/``c_index``/``c_en`` → ``c_data``. Trivium side: ``key_we``, ``key_addr``,
-        ``key_data``, ``start`` (registers).
+        (out). Internal read side ``read`` (:class:`TableReadSignature`): ``win_addr``/
+        ``win_en`` → ``alpha``, ``beta``, ``a``, ``b``; ``c_cls``/``c_index``/``c_en`` →
+        ``c_data``. Trivium side: ``key_we``, ``key_addr``, ``key_data``, ``start``
+        (registers).
 
     Latency
         The configuration port is decoded and registered: a write (or start) presented in cycle
@@ -200,16 +215,7 @@ class ParamStore(wiring.Component):
             "cfg_start": In(1),
             "cfg_lock": In(1),
             "locked": Out(1),
-            "win_addr": In(range(classes)),
-            "win_en": In(1),
-            "alpha": Out(width),
-            "beta": Out(width),
-            "a": Out(width),
-            "b": Out(width),
-            "c_cls": In(range(classes)),
-            "c_index": In(range(classes)),
-            "c_en": In(1),
-            "c_data": Out(C_BITS),
+            "read": In(TableReadSignature(classes, width)),
             "key_we": Out(1),
             "key_addr": Out(3),
             "key_data": Out(32),
@@ -272,21 +278,21 @@ class ParamStore(wiring.Component):
         ]
 
         m.d.comb += [
-            win_rd.addr.eq(self.win_addr),
-            win_rd.en.eq(self.win_en),
-            self.alpha.eq(win_rd.data[0]),
-            self.beta.eq(win_rd.data[1]),
-            self.a.eq(win_rd.data[2]),
-            self.b.eq(win_rd.data[3]),
+            win_rd.addr.eq(self.read.win_addr),
+            win_rd.en.eq(self.read.win_en),
+            self.read.alpha.eq(win_rd.data[0]),
+            self.read.beta.eq(win_rd.data[1]),
+            self.read.a.eq(win_rd.data[2]),
+            self.read.b.eq(win_rd.data[3]),
         ]
         # C table address {class, index}, each field B bits wide.
         c_index = Signal(b)
         c_cls = Signal(b)
         m.d.comb += [
-            c_index.eq(self.c_index),
-            c_cls.eq(self.c_cls),
+            c_index.eq(self.read.c_index),
+            c_cls.eq(self.read.c_cls),
             c_rd.addr.eq(Cat(c_index, c_cls)),
-            c_rd.en.eq(self.c_en),
-            self.c_data.eq(c_rd.data),
+            c_rd.en.eq(self.read.c_en),
+            self.read.c_data.eq(c_rd.data),
         ]
         return m

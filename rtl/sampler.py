@@ -26,7 +26,8 @@ class Sampler(wiring.Component):
 
     Interface
         ``en`` (this word is consumed), ``first`` (word 0 of a vector), ``u`` (16 bits), ``c``
-        (17 bits) in; ``hit`` out.
+        (17 bits) in; ``hit`` out; ``hit_now``: the value ``hit`` takes at this ``en``
+        (combinational, for a consumer that registers its own decision).
 
     Latency
         1 cycle: ``hit`` (a register) is valid the cycle after ``en`` and holds while ``en``
@@ -44,13 +45,15 @@ class Sampler(wiring.Component):
             "u": In(16),
             "c": In(17),
             "hit": Out(1),
+            "hit_now": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         lt = Signal()
         lt_now = Signal()
-        m.d.comb += lt_now.eq(self.u < self.c)
+        m.d.comb += [lt_now.eq(self.u < self.c),
+                     self.hit_now.eq(lt_now & (self.first | ~lt))]
         with m.If(self.en):
-            m.d.sync += [lt.eq(lt_now), self.hit.eq(lt_now & (self.first | ~lt))]
+            m.d.sync += [lt.eq(lt_now), self.hit.eq(self.hit_now)]
         return m

@@ -1,7 +1,7 @@
 """A pipeline's output register with a one-word skid register: the reusable end of a
 stall-as-a-whole pipeline."""
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,26 +13,27 @@ class SkidBuffer(wiring.Component):
 
     What it does
         The pipeline in front presents one word per cycle (``i_valid``, ``i_payload``) and
-        moves on whenever ``advance`` is high. The word goes into the output register when
-        that is free (``~source.valid | source.ready``); otherwise into the skid register,
-        and ``advance`` falls. While the skid register is full the pipeline holds; the skid
-        word moves into the output register on the next ``source.ready``, and ``advance``
-        rises again. So ``source.ready`` reaches only these two registers and ``advance``, a
-        flip-flop — never the pipeline's enables, however long the pipeline.
+        moves on whenever ``advance`` is high; the word is then written into one of two
+        registers (a two-entry ring: no multiplexer in front of them, so the pipeline's last
+        stage ends right at a flip-flop). ``source`` shows the older of the held words.
+        ``advance`` falls when both registers would be full, and rises again when
+        ``source.ready`` frees one. So ``source.ready`` reaches only the ring's pointers and
+        ``advance``, a flip-flop — never the pipeline's enables, however long the pipeline.
 
     Interface
         ``i_valid`` (in), ``i_payload`` (in, ``shape``): the pipeline's last stage;
         ``advance`` (out, a register, 1 after reset): the pipeline may move on this cycle (the
-        word on ``i_*`` is taken); ``source`` (out, ``stream.Signature(shape)``).
+        word on ``i_*`` is taken); ``advance_next`` (out): its value in the next cycle (for
+        registers that must know one cycle ahead); ``source`` (out,
+        ``stream.Signature(shape)``).
 
     Latency
-        1 cycle: a word taken in cycle t is on ``source`` from cycle t+1 (or, if it went into
-        the skid register, the cycle after the word before it is handed over).
+        1 cycle: a word taken in cycle t is on ``source`` from cycle t+1 if it is the oldest.
 
     Invariants
-        ``lib.stream`` rules: ``source.valid`` and ``source.payload`` are registers, stable
-        while ``valid & ~ready``; words leave in the order they were taken, none lost or
-        doubled; at most two words are held.
+        ``lib.stream`` rules: ``source.valid`` is a register; ``source.payload`` is a 2:1
+        choice between registers by a register, stable while ``valid & ~ready``; words leave
+        in the order they were taken, none lost or doubled; at most two words are held.
     """
 
     def __init__(self, shape):
@@ -41,18 +42,38 @@ class SkidBuffer(wiring.Component):
             "i_valid": In(1),
             "i_payload": In(shape),
             "advance": Out(1, init=1),
+            "advance_next": Out(1),
             "source": Out(stream.Signature(shape)),
         })
 
     def elaborate(self, platform):
         m = Module()
         src = self.source
-        skid = Signal(self.shape)
-        with m.If(~self.advance):                            # skid full
-            with m.If(src.ready):
-                m.d.sync += [src.payload.eq(skid), self.advance.eq(1)]
-        with m.Elif(~src.valid | src.ready):                 # output register free
-            m.d.sync += [src.payload.eq(self.i_payload), src.valid.eq(self.i_valid)]
-        with m.Elif(self.i_valid):
-            m.d.sync += [skid.eq(self.i_payload), self.advance.eq(0)]
+        regs = [Signal(self.shape, name=f"word{k}") for k in range(2)]
+        wp = Signal()           # ring entry the next word goes into
+        rp = Signal()           # ring entry on `source`
+        count = Signal(range(3))
+        push = Signal()
+        pop = Signal()
+        m.d.comb += [
+            push.eq(self.advance & self.i_valid),
+            pop.eq(src.valid & src.ready),
+            src.payload.eq(Mux(rp, regs[1], regs[0])),
+        ]
+        for k in range(2):
+            with m.If(push & (wp == k)):
+                m.d.sync += regs[k].eq(self.i_payload)
+        count_next = Signal(range(3))
+        m.d.comb += [
+            count_next.eq(count + push - pop),
+            # Full after this cycle: the pipeline holds (its word, if any, waits in O3).
+            self.advance_next.eq(count_next != 2),
+        ]
+        m.d.sync += [
+            count.eq(count_next),
+            src.valid.eq(count_next != 0),
+            wp.eq(wp ^ push),
+            rp.eq(rp ^ pop),
+            self.advance.eq(self.advance_next),
+        ]
         return m

@@ -8,11 +8,11 @@
    ``build/synth/<board>/top/dynamarks_top.{bin,bit}``;
 2. the watermark unit alone, wrapped by :class:`~dynamarks.rtl.platforms.UnitIOWrapper`
    (registered I/O, so every path is register to register) and placed on the same board at
-   the same clock;
+   the unit's Fmax target (:data:`UNIT_FMAX_TARGET`);
 3. ``reports/<board>/synth.json`` and ``reports/<board>/synth.md``: LCs/LUTs, FFs, DSPs,
    BRAMs and Fmax per clock domain of both builds, against the targets (N=10, W=16: unit
-   ≤ 1,500 LCs on the iCE40UP5K; unit Fmax ≥ 48 MHz on the iCE40UP5K and ≥ 125 MHz on the
-   ECP5, speed grade 6).
+   ≤ 800 LCs on the iCE40UP5K, wrapper subtracted; unit Fmax ≥ 72 MHz on the iCE40UP5K and
+   ≥ 180 MHz on the ECP5-85F, speed grade 6).
 
 The tools are YoWASP's (yosys, nextpnr-ice40/-ecp5, icepack/ecppack from PyPI), named by the
 YOSYS, NEXTPNR_ICE40, ICEPACK, NEXTPNR_ECP5 and ECPPACK environment variables (the Makefile sets
@@ -57,8 +57,14 @@ from dynamarks.rtl.platforms import (
 REPO = Path(__file__).resolve().parent.parent
 #: Default design size (the issue's targets are stated for these).
 CLASSES, WIDTH = 10, 16
-#: LC budget of the unit alone on the iCE40UP5K (issue 4).
-UNIT_LC_TARGET = 1500
+#: LC budget of the unit alone (wrapper subtracted) on the iCE40UP5K (issue 10; the unit
+#: build with its registered-I/O wrapper: ≤ 1,000). Reported by the flow, not yet met.
+UNIT_LC_TARGET = 800
+#: Regression ceiling for ``yosys_stats``' LC estimate of the unit (N=10, W=16; 1,185 now,
+#: 1,318 before issue 10): tests/test_synth.py fails if a change grows the unit past it.
+UNIT_LC_CEILING = 1250
+#: Fmax targets of the unit-only build (issue 10), MHz; the unit is placed at this clock.
+UNIT_FMAX_TARGET = {"icebreaker": 72.0, "ulx3s": 180.0}
 BAUD = 3_000_000  # the board top's line rate (PROTOCOL §1)
 
 #: Yosys commands run right after the design is read. Amaranth writes every synchronous read
@@ -261,7 +267,8 @@ def build(board: str, design: str = "top", *, variant: str | None = None,
     announce_first_run(env, ["YOSYS", "NEXTPNR_ICE40" if fam == "ice40" else "NEXTPNR_ECP5",
                              "ICEPACK" if fam == "ice40" else "ECPPACK"])
     if clk_mhz is None:  # the top at a clock it meets; the unit at its Fmax target
-        clk_mhz = info.top_mhz if design == "top" else info.default_mhz
+        clk_mhz = info.top_mhz if design == "top" else UNIT_FMAX_TARGET.get(board,
+                                                                             info.default_mhz)
     f_sync = sync_frequency(info, clk_mhz)
     if design == "top":
         inner = make_top(classes, width, f_sync)
@@ -353,14 +360,16 @@ _KINDS = {
 
 
 def block_stats(design: Elaboratable, family: str = "ice40", *, name: str = "unit",
-                workdir: Path | None = None) -> dict[str, dict[str, int]]:
+                depth: int = 2, workdir: Path | None = None) -> dict[str, dict[str, int]]:
     """Per-block cell counts of ``design`` with the hierarchy kept (``synth_ice40 -dsp
     -noflatten`` / ``synth_ecp5 -noflatten``).
 
-    Returns ``{block: {"LUT4", "FF", "carry", "LUTRAM", "BRAM", "DSP"}}`` where ``block`` is a
-    direct submodule of the top (its own submodules, e.g. a memory, are counted in it) and
-    ``"(glue)"`` is the top's own logic. Without flattening yosys cannot optimise across block
-    boundaries, so the sum is a little above a flat build's.
+    Returns ``{block: {"LUT4", "FF", "carry", "LUTRAM", "BRAM", "DSP"}}`` where ``block`` is
+    a path of submodules (``sequencer/alter``) down to ``depth`` levels: a block's row counts
+    its own cells (its submodules have rows of their own, except below ``depth``, where they
+    are counted in it) and ``"(glue)"`` is the top's own logic. The rows add up to the whole.
+    Without flattening yosys cannot optimise across block boundaries, so the sum is a little
+    above a flat build's.
     """
     env = tool_env()
     announce_first_run(env, ["YOSYS"])
@@ -400,19 +409,27 @@ def block_stats(design: Elaboratable, family: str = "ice40", *, name: str = "uni
         return {k: sum(v for t, v in cells.items() if t.startswith(pre))
                 for k, pre in _KINDS.items()}
 
+    # One row per block down to `depth` levels (a block's row counts its own cells; deeper
+    # blocks, e.g. a memory, are counted in their parent at the last level).
     blocks: dict[str, dict[str, int]] = {}
-    top = own.get(name, Counter())
-    glue: Counter[str] = Counter()
-    for typ, cnt in top.items():
-        sub = strip(typ)
-        if sub in own:
-            label = re.sub(r"\$\d+$", "", sub.removeprefix(name + "."))
-            agg = kinds(total(sub))
-            prev = blocks.get(label, dict.fromkeys(_KINDS, 0))
-            blocks[label] = {k: prev[k] + agg[k] * cnt for k in _KINDS}
-        else:
-            glue[typ] += cnt
-    blocks["(glue)"] = kinds(glue)
+
+    def walk(mod: str, label: str, level: int, mult: int) -> None:
+        mine: Counter[str] = Counter()
+        for typ, cnt in own.get(mod, {}).items():
+            sub = strip(typ)
+            if sub not in own:
+                mine[typ] += cnt
+            elif level < depth:
+                child = re.sub(r"\$\d+$", "", sub.rsplit(".", 1)[-1])
+                walk(sub, f"{label}/{child}" if label else child, level + 1, mult * cnt)
+            else:
+                for kk, vv in total(sub).items():
+                    mine[kk] += vv * cnt
+        row = kinds(mine)
+        prev = blocks.get(label or "(glue)", dict.fromkeys(_KINDS, 0))
+        blocks[label or "(glue)"] = {k: prev[k] + row[k] * mult for k in _KINDS}
+
+    walk(name, "", 0, 1)
     return blocks
 
 
@@ -423,7 +440,8 @@ def block_table(blocks: dict[str, dict[str, int]]) -> list[str]:
     tot = dict.fromkeys(cols, 0)
     for blk in sorted(blocks, key=lambda b: (b == "(glue)", b)):
         row = blocks[blk]
-        lines.append(f"| {blk} | " + " | ".join(str(row[c]) for c in cols) + " |")
+        label = blk if "/" not in blk else "&nbsp;&nbsp;" + blk
+        lines.append(f"| {label} | " + " | ".join(str(row[c]) for c in cols) + " |")
         for c in cols:
             tot[c] += row[c]
     lines.append("| **total** | " + " | ".join(f"**{tot[c]}**" for c in cols) + " |")
@@ -459,7 +477,7 @@ def _ice40_lc_estimate(netlist: dict, top: str) -> int:
 
 def targets(board: str) -> dict:
     info = BOARDS[board]
-    t = {"unit_fmax_mhz": info.target_unit_mhz}
+    t = {"unit_fmax_mhz": UNIT_FMAX_TARGET.get(board, info.target_unit_mhz)}
     if board == "icebreaker":
         t["unit_logic_cells"] = UNIT_LC_TARGET
     return t

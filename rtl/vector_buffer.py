@@ -5,7 +5,25 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["VectorBuffer"]
+__all__ = ["VectorBuffer", "BufferWriteSignature", "BufferReadSignature"]
+
+
+class BufferWriteSignature(wiring.Signature):
+    """The buffer's write side, seen from the writer: ``en``, ``first``, ``data``, ``commit``,
+    ``abort``, ``move`` (out), ``space`` (in). See :class:`VectorBuffer`."""
+
+    def __init__(self, width: int):
+        super().__init__({
+            "en": Out(1), "first": Out(1), "data": Out(width), "commit": Out(1),
+            "abort": Out(1), "move": Out(1), "space": In(1),
+        })
+
+
+class BufferReadSignature(wiring.Signature):
+    """The buffer's read side, seen from the reader: ``next``, ``en`` (out), ``data`` (in)."""
+
+    def __init__(self, width: int):
+        super().__init__({"next": Out(1), "en": Out(1), "data": In(width)})
 
 
 class VectorBuffer(wiring.Component):
@@ -19,14 +37,14 @@ class VectorBuffer(wiring.Component):
         because it only reads vectors the unit has announced as complete.
 
     Interface
-        Write side: ``w_en``, ``w_first`` (this word restarts the vector), ``w_data``,
-        ``commit`` (with the last word's ``w_en``: the vector is complete), ``abort`` (drop the
-        uncommitted words), ``w_move`` (``w_en | abort``, given separately so that the
-        caller can compute it in one logic level), ``w_space`` (out: at least two words are
-        free, from registers only; registered by the caller it means "a word can be written
-        this cycle", so at most ``depth − 1`` words are ever stored).
-        Read side: ``r_next`` (advance the read pointer after this cycle's read), ``r_en``
-        (read-port enable: low holds ``r_data``), ``r_data`` (out).
+        ``write`` (``In(BufferWriteSignature(W))``): ``en``, ``first`` (this word restarts the
+        vector), ``data``, ``commit`` (with the last word's ``en``: the vector is complete),
+        ``abort`` (drop the uncommitted words), ``move`` (``en | abort``, given separately so
+        that the caller can compute it in one logic level), ``space`` (out: at least two words
+        are free, from registers only; registered by the caller it means "a word can be
+        written this cycle", so at most ``depth − 1`` words are ever stored).
+        ``read`` (``In(BufferReadSignature(W))``): ``next`` (advance the read pointer after
+        this cycle's read), ``en`` (read-port enable: low holds ``data``), ``data`` (out).
 
     Latency
         ``r_data`` is the word at the read pointer of the previous cycle where ``r_en`` was high
@@ -44,16 +62,8 @@ class VectorBuffer(wiring.Component):
             raise ValueError("depth must be a power of two")
         self.width, self.depth = width, depth
         super().__init__({
-            "w_en": In(1),
-            "w_first": In(1),
-            "w_data": In(width),
-            "commit": In(1),
-            "abort": In(1),
-            "w_move": In(1),
-            "w_space": Out(1),
-            "r_next": In(1),
-            "r_en": In(1),
-            "r_data": Out(width),
+            "write": In(BufferWriteSignature(width)),
+            "read": In(BufferReadSignature(width)),
         })
 
     def elaborate(self, platform):
@@ -71,24 +81,24 @@ class VectorBuffer(wiring.Component):
         rptr = Signal(abits + 1)    # next word to read
         waddr = Signal(abits + 1)
         m.d.comb += [
-            waddr.eq(Mux(self.w_first, wbase, wptr)),
+            waddr.eq(Mux(self.write.first, wbase, wptr)),
             wr.addr.eq(waddr[:abits]),
-            wr.data.eq(self.w_data),
-            wr.en.eq(self.w_en),
+            wr.data.eq(self.write.data),
+            wr.en.eq(self.write.en),
             rd.addr.eq(rptr[:abits]),
-            rd.en.eq(self.r_en),
-            self.r_data.eq(rd.data),
+            rd.en.eq(self.read.en),
+            self.read.data.eq(rd.data),
         ]
         # The write pointer moves on any word of a vector (written or aborting): its enable is
-        # `w_move` (== w_en | abort) and only its value depends on which.
-        with m.If(self.w_move):
-            m.d.sync += wptr.eq(Mux(self.abort, wbase, waddr + 1))
-        with m.If(self.commit):
+        # `move` (== en | abort) and only its value depends on which.
+        with m.If(self.write.move):
+            m.d.sync += wptr.eq(Mux(self.write.abort, wbase, waddr + 1))
+        with m.If(self.write.commit):
             m.d.sync += wbase.eq(waddr + 1)
-        with m.If(self.r_next):
+        with m.If(self.read.next):
             m.d.sync += rptr.eq(rptr + 1)
         # At least two free words (from registers only): a caller that registers this flag
         # knows there is at least one free word in the next cycle (one word per cycle is written
         # at most). This keeps the pointer subtraction off the sink's ready → accept path.
-        m.d.comb += self.w_space.eq((wptr - rptr)[:abits + 1] < self.depth - 1)
+        m.d.comb += self.write.space.eq((wptr - rptr)[:abits + 1] < self.depth - 1)
         return m

@@ -43,12 +43,15 @@ def unit_verilog(classes: int, width: int, bug: bool = False) -> str:
     class IgnoresJEqualsI(AlterStage):
         def elaborate(self, platform):
             m = Module()
-            p_r, give, recv = Signal(self.width), Signal(), Signal()
+            w = self.width
+            base, change, sub = Signal(w), Signal(), Signal()
+            change_now = self.ok & (self.is_i | self.hit)     # j == i: still gives Δ
+            moved = (self.p + Mux(self.is_i, ~self.a, self.a) + self.is_i)[:w]
             with m.If(self.en):
-                m.d.sync += [p_r.eq(self.p), give.eq(self.ok & self.is_i),
-                             recv.eq(self.ok & ~self.is_i)]
-            operand = Mux(self.hit & recv, self.delta, Mux(give, ~self.delta, 0))
-            m.d.comb += self.out.eq((p_r + operand + give)[:self.width])
+                m.d.sync += [base.eq(Mux(change_now, moved, self.p)), change.eq(change_now),
+                             sub.eq(change_now & self.is_i)]
+            operand = Mux(change, Mux(sub, ~self.hi, self.hi), 0)
+            m.d.comb += self.out.eq((base + operand + sub)[:w])
             return m
 
     class BrokenUnit(WatermarkUnit):

@@ -31,6 +31,7 @@ from dynamarks.rtl.formal_harness import (
     registers_and_taint,
     vectors_depth,
 )
+from dynamarks.rtl.sequencer import OutputSequencer
 from dynamarks.rtl.unit import WatermarkUnit
 
 _BIN = Path(sys.executable).parent
@@ -67,36 +68,44 @@ def test_proof_passes(name, tmp_path, solver):
 # ---- mutants the proofs must reject -----------------------------------------------------------
 
 
-class LeakyCounterUnit(WatermarkUnit):
-    """Counts an extra rejected vector whenever a config word written has bit 0 set: the
-    ``rejected`` counter then depends on the secret parameters."""
+class LeakySequencer(OutputSequencer):
+    """Counts an extra vector out whenever the threshold on the C table's read port has bit 0
+    set: the ``vectors_out`` counter then depends on the secret parameters."""
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        with m.If(self.config.we & self.config.data[0]):
-            m.d.sync += self.rejected.eq(self.rejected + 1)
+        with m.If(self.tables.c_data[0]):
+            m.d.sync += self.vectors_out.eq(self.vectors_out + 1)
         return m
 
 
+class LeakyCounterUnit(WatermarkUnit):
+    output_sequencer = LeakySequencer
+
+
 class OffByOneAlter(AlterStage):
-    """The alter stage with the two's-complement ``+ 1`` of ``p − Δ`` forgotten: the argmax
+    """The alter stage with the two's-complement ``+ 1`` of ``base − hi`` forgotten: the argmax
     word loses Δ + 1, so the vector's sum drops by one (breaks (a))."""
 
     def elaborate(self, platform):
         m = Module()
-        p_r, give, recv = Signal(self.width), Signal(), Signal()
+        w = self.width
+        base, change, sub = Signal(w), Signal(), Signal()
+        change_now = self.ok & (self.is_i ^ self.hit)
+        moved = (self.p + Mux(self.is_i, ~self.a, self.a) + self.is_i)[:w]
         with m.If(self.en):
-            m.d.sync += [p_r.eq(self.p), give.eq(self.ok & self.is_i),
-                         recv.eq(self.ok & ~self.is_i)]
-        operand = Mux(self.hit & recv, self.delta, Mux(~self.hit & give, ~self.delta, 0))
-        m.d.comb += self.out.eq((p_r + operand)[:self.width])
+            m.d.sync += [base.eq(Mux(change_now, moved, self.p)), change.eq(change_now),
+                         sub.eq(change_now & self.is_i)]
+        operand = Mux(change, Mux(sub, ~self.hi, self.hi), 0)
+        m.d.comb += self.out.eq((base + operand)[:w])     # "+ sub" forgotten
         return m
 
 
 @pytest.mark.formal
 def test_secret_leak_is_caught(tmp_path, solver):
+    # Depth 6: a config write lands, the table is read, the counter counts, all within it.
     job = Job("leak", "e", lambda: SecretsHarness(CLASSES, WIDTH, unit_cls=LeakyCounterUnit),
-              "prove", 3)
+              "prove", 6)
     res = run_job(job, solver, root=tmp_path)
     assert res.status == "FAIL", res.status
 

@@ -207,10 +207,12 @@ def test_alter_stage():
             ctx.set(dut.a, a)
             ctx.set(dut.is_i, is_i)
             ctx.set(dut.ok, ok)
+            ctx.set(dut.hit, hit)
             await ctx.tick()
             ctx.set(dut.en, 0)
-            ctx.set(dut.a, rng.randrange(1 << width))   # only its value at `en` counts
-            ctx.set(dut.hit, hit)
+            for sig in (dut.p, dut.a):              # only their values at `en` count
+                ctx.set(sig, rng.randrange(1 << width))
+            ctx.set(dut.hit, rng.randrange(2))
             ctx.set(dut.hi, delta - a)
             got.append(ctx.get(dut.out))
 
@@ -239,35 +241,35 @@ def test_vector_buffer_commit_abort_and_space():
             readable = len(committed)          # committed before this cycle
             # writer: random words, restarts, commits and aborts
             action = rng.random()
-            ctx.set(dut.w_en, 0)
-            ctx.set(dut.w_first, 0)
-            ctx.set(dut.commit, 0)
-            ctx.set(dut.abort, 0)
-            ctx.set(dut.w_move, 0)
-            space = ctx.get(dut.w_space)
+            ctx.set(dut.write.en, 0)
+            ctx.set(dut.write.first, 0)
+            ctx.set(dut.write.commit, 0)
+            ctx.set(dut.write.abort, 0)
+            ctx.set(dut.write.move, 0)
+            space = ctx.get(dut.write.space)
             if action < 0.6 and space:
                 x = rng.randrange(1 << width)
                 restart = not current or rng.random() < 0.1
-                ctx.set(dut.w_data, x)
-                ctx.set(dut.w_en, 1)
-                ctx.set(dut.w_first, int(restart))
-                ctx.set(dut.w_move, 1)
+                ctx.set(dut.write.data, x)
+                ctx.set(dut.write.en, 1)
+                ctx.set(dut.write.first, int(restart))
+                ctx.set(dut.write.move, 1)
                 current = [x] if restart else current + [x]
                 if rng.random() < 0.3:
-                    ctx.set(dut.commit, 1)
+                    ctx.set(dut.write.commit, 1)
                     committed += current
                     current = []
             elif action < 0.65 and current:
-                ctx.set(dut.abort, 1)
-                ctx.set(dut.w_move, 1)
+                ctx.set(dut.write.abort, 1)
+                ctx.set(dut.write.move, 1)
                 current = []
             # reader: reads committed words only
             nxt = rng.random() < 0.5 and readable > len(read)
-            ctx.set(dut.r_next, int(nxt))
-            ctx.set(dut.r_en, 1)
+            ctx.set(dut.read.next, int(nxt))
+            ctx.set(dut.read.en, 1)
             await ctx.tick()
             if nxt:
-                read.append(ctx.get(dut.r_data))
+                read.append(ctx.get(dut.read.data))
         out["read"], out["committed"] = read, committed
 
     run_sim(dut, tb)
@@ -292,17 +294,18 @@ def test_param_store_write_read_lock():
     async def read_all(ctx):
         win, c = [], []
         for i in range(classes):
-            ctx.set(dut.win_addr, i)
-            ctx.set(dut.win_en, 1)
+            ctx.set(dut.read.win_addr, i)
+            ctx.set(dut.read.win_en, 1)
             await ctx.tick()
-            win.append((ctx.get(dut.alpha), ctx.get(dut.beta), ctx.get(dut.a), ctx.get(dut.b)))
+            win.append((ctx.get(dut.read.alpha), ctx.get(dut.read.beta), ctx.get(dut.read.a),
+                        ctx.get(dut.read.b)))
             row = []
             for k in range(classes):
-                ctx.set(dut.c_cls, i)
-                ctx.set(dut.c_index, k)
-                ctx.set(dut.c_en, 1)
+                ctx.set(dut.read.c_cls, i)
+                ctx.set(dut.read.c_index, k)
+                ctx.set(dut.read.c_en, 1)
                 await ctx.tick()
-                row.append(ctx.get(dut.c_data))
+                row.append(ctx.get(dut.read.c_data))
             c.append(row)
         return win, c
 

@@ -1,0 +1,20 @@
+"""Payload layouts shared by the unit's components."""
+
+from amaranth import unsigned
+from amaranth.lib import data
+
+from .param_store import class_bits
+
+__all__ = ["word_layout", "descriptor_layout"]
+
+
+def word_layout(width: int) -> data.StructLayout:
+    """Payload of the unit's word streams: ``data`` (W bits), ``first``, ``last``."""
+    return data.StructLayout({"data": unsigned(width), "first": 1, "last": 1})
+
+
+def descriptor_layout(classes: int, width: int) -> data.StructLayout:
+    """What the output side needs of a complete vector before its first word goes out:
+    ``index`` (the argmax i), ``max`` (p_i) and ``wf`` (well formed: the sum is ONE)."""
+    return data.StructLayout({"index": unsigned(class_bits(classes)), "max": unsigned(width),
+                              "wf": 1})

@@ -1,0 +1,174 @@
+"""The unit's output side: reads each vector back, draws Δ and j, alters two words."""
+
+from amaranth import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .alter import AlterStage
+from .delta import DeltaGen
+from .layouts import descriptor_layout, word_layout
+from .param_store import TableReadSignature, class_bits
+from .sampler import Sampler
+from .skid import SkidBuffer
+from .vector_buffer import BufferReadSignature
+from .window import Window
+
+__all__ = ["OutputSequencer"]
+
+
+class OutputSequencer(wiring.Component):
+    """Streams each complete vector out of the buffer, altered per SPEC §7–§9.
+
+    What it does
+        For each descriptor (class index i, maximum p_i, well formed) it reads the vector's
+        words and the thresholds ``C[i][k]`` back, word by word; with word 0 it reads the
+        window/Δ row of class i and takes one keystream word ``R`` (``r = R & 0xFFFF`` for Δ,
+        ``u = R >> 16`` for j). The pipeline (all stages advance together on ``adv``, a
+        register from the skid buffer, so ``source.ready`` reaches no enable)::
+
+            stage  cycle (word k)  what happens
+            O0     X+k     issue word k: read buffer[k] and C[i][k]; word 0 also reads the
+                           window/Δ row of class i and takes the descriptor
+            O1     X+1+k   block RAM outputs → registers. Word 0: keystream word taken
+                           (r and b − a into the Δ multiplier's input registers, u held),
+                           window test alpha < p_i < beta registered
+            O2     X+2+k   sampler compares u < C[i][k] (is k == j?); the alter stage
+                           registers the word's role and p ± a (or p). Word 0: the
+                           product r·(b − a) is registered (hi, held)
+            O3     X+3+k   alter: (p ± a) ± hi, or p + 0 → output (or skid) register
+            out    X+4+k   on ``source``
+
+        With a descriptor offered in the cycle after the vector's last word (X = T+1), the
+        first word is out at T+5: latency N + 4 from the first word in. Values that belong to
+        the whole vector are registered as its word 0 passes a stage and hold for its other
+        words.
+
+    Interface
+        ``descriptor`` (``In(stream.Signature(descriptor_layout(N, W)))``); ``keystream``
+        (``In(stream.Signature(32))``, ``ready`` is a register); ``buf``
+        (``Out(BufferReadSignature(W))``), ``tables`` (``Out(TableReadSignature(N, W))``):
+        the block RAM read ports; ``source`` (``Out(stream.Signature(word_layout(W)))``);
+        ``vectors_out`` (32 bits, wraps; one cycle after the last word's handshake); strobes
+        ``word_out``, ``vector_sent``, ``ks_take`` (see ``ProbeSignature``).
+
+    Invariants
+        One keystream word per descriptor, taken as its word 0 leaves O1, and a word must be
+        on offer then (the Trivium refills in 32/bits ≤ N cycles). ``source`` follows the
+        ``lib.stream`` rules (registers; payload stable while ``valid & ~ready``).
+    """
+
+    def __init__(self, classes: int, width: int, alter_stage: type = AlterStage):
+        self.classes, self.width = classes, width
+        self.alter_stage = alter_stage
+        super().__init__({
+            "descriptor": In(stream.Signature(descriptor_layout(classes, width))),
+            "keystream": In(stream.Signature(32)),
+            "buf": Out(BufferReadSignature(width)),
+            "tables": Out(TableReadSignature(classes, width)),
+            "source": Out(stream.Signature(word_layout(width))),
+            "vectors_out": Out(32),
+            "word_out": Out(1),
+            "vector_sent": Out(1),
+            "ks_take": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, w = self.classes, self.width
+        b = class_bits(n)
+        m.submodules.window = window = Window(w)
+        m.submodules.delta = delta = DeltaGen(w)
+        m.submodules.sampler = sampler = Sampler()
+        m.submodules.alter = alter = self.alter_stage(w)
+        m.submodules.skid = skid = SkidBuffer(word_layout(w))
+        desc, ks, tab, buf = self.descriptor, self.keystream, self.tables, self.buf
+        adv = skid.advance
+
+        # O0: issue.
+        o_k = Signal(range(n))               # next word to issue
+        o_idx = Signal(b)                    # class index of the vector being issued
+        starting = Signal(init=1)            # register: o_k == 0
+        issue, pop = Signal(), Signal()
+        cur_idx = Signal(b)
+        m.d.comb += [
+            issue.eq(adv & (~starting | desc.valid)),
+            pop.eq(issue & starting),
+            desc.ready.eq(pop),
+            cur_idx.eq(Mux(starting, desc.payload.index, o_idx)),
+            buf.next.eq(issue), buf.en.eq(adv),
+            tab.c_cls.eq(cur_idx), tab.c_index.eq(o_k), tab.c_en.eq(adv),
+            tab.win_addr.eq(desc.payload.index), tab.win_en.eq(pop),
+        ]
+        with m.If(issue):
+            m.d.sync += [o_k.eq(Mux(o_k == n - 1, 0, o_k + 1)), starting.eq(o_k == n - 1)]
+        with m.If(pop):
+            m.d.sync += o_idx.eq(desc.payload.index)
+
+        # O0 → O1
+        o1_valid, o1_first, o1_last = Signal(), Signal(), Signal()
+        o1_k, o1_idx = Signal(range(n)), Signal(b)   # compared in O1 (off the issue path)
+        o1_max = Signal(w, reset_less=True)
+        o1_wf = Signal(reset_less=True)
+        with m.If(adv):
+            m.d.sync += [o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
+                         o1_k.eq(o_k), o1_idx.eq(cur_idx)]
+            with m.If(pop):
+                m.d.sync += [o1_max.eq(desc.payload.max), o1_wf.eq(desc.payload.wf)]
+
+        # O1 → O2: block RAM outputs into registers; word 0 takes the keystream word.
+        # `head1` (word 0 leaves O1 this cycle) == adv & o1_valid & o1_first, computed a cycle
+        # ahead into a register: it is the keystream's `ready`, which enables the Trivium's
+        # 288 state flip-flops, so it must come straight from a flip-flop.
+        head1 = Signal()
+        m.d.sync += head1.eq(skid.advance_next & Mux(adv, issue, o1_valid)
+                             & Mux(adv, starting, o1_first))
+        o2_valid, o2_first, o2_last, o2_is_i = Signal(), Signal(), Signal(), Signal()
+        o2_p = Signal(w, reset_less=True)
+        o2_c = Signal(17, reset_less=True)
+        o2_u = Signal(16, reset_less=True)
+        o2_a = Signal(w, reset_less=True)
+        o2_wf = Signal(reset_less=True)
+        m.d.comb += [
+            ks.ready.eq(head1), self.ks_take.eq(head1),
+            window.value.eq(o1_max), window.alpha.eq(tab.alpha), window.beta.eq(tab.beta),
+            window.en.eq(head1),
+            delta.a.eq(tab.a), delta.b.eq(tab.b), delta.r.eq(ks.payload[:16]),
+            delta.load.eq(head1),
+        ]
+        with m.If(adv):
+            m.d.sync += [o2_valid.eq(o1_valid), o2_first.eq(o1_first), o2_last.eq(o1_last),
+                         o2_is_i.eq(o1_k == o1_idx), o2_p.eq(buf.data), o2_c.eq(tab.c_data)]
+        with m.If(head1):
+            m.d.sync += [o2_u.eq(ks.payload[16:]), o2_a.eq(tab.a), o2_wf.eq(o1_wf)]
+
+        # O2 → O3: sampler and alter stage take the word; word 0 fires the product.
+        o3_valid, o3_first, o3_last = Signal(), Signal(), Signal()
+        m.d.comb += [
+            delta.fire.eq(adv & o2_valid & o2_first),
+            sampler.en.eq(adv & o2_valid), sampler.first.eq(o2_first),
+            sampler.u.eq(o2_u), sampler.c.eq(o2_c),
+            alter.en.eq(adv & o2_valid), alter.p.eq(o2_p), alter.a.eq(o2_a),
+            alter.is_i.eq(o2_is_i), alter.ok.eq(o2_wf & window.inside),
+            alter.hit.eq(sampler.hit_now),
+        ]
+        with m.If(adv):
+            m.d.sync += [o3_valid.eq(o2_valid), o3_first.eq(o2_first), o3_last.eq(o2_last)]
+
+        # O3 → output register (or skid register).
+        m.d.comb += [
+            alter.hi.eq(delta.hi),
+            skid.i_valid.eq(o3_valid),
+            skid.i_payload.data.eq(alter.out),
+            skid.i_payload.first.eq(o3_first),
+            skid.i_payload.last.eq(o3_last),
+        ]
+        wiring.connect(m, skid.source, wiring.flipped(self.source))
+        src = self.source
+        m.d.comb += [
+            self.word_out.eq(src.valid & src.ready),
+            self.vector_sent.eq(src.valid & src.ready & src.payload.last),
+        ]
+        sent_r = Signal()
+        m.d.sync += [sent_r.eq(self.vector_sent),
+                     self.vectors_out.eq(self.vectors_out + sent_r)]
+        return m
