@@ -12,7 +12,7 @@
   unit's ``config.locked`` / ``config.running``.
 
 The encoding's own CRC-32 is not checked here: the frame CRC-16 protected the transfer and the
-host validated the set. Latency: 3 cycles a byte (read, use, advance), then 2 cycles to start.
+host validated the set. Latency: 4 cycles a byte (read, wait, use, advance), then 1 to start.
 Invariants: nothing is written outside the configuration map; ``buf`` is only read.
 """
 
@@ -85,7 +85,9 @@ class ConfigWriter(wiring.Component):
                     m.d.sync += [raddr.eq(first), byte.eq(0), key.eq(1), kw.eq(0), cls.eq(0),
                                  fld.eq(0)]
                     m.next = "READ"
-            with m.State("READ"):  # the buffer reads raddr
+            with m.State("READ"):  # the buffer reads raddr (data two cycles later)
+                m.next = "WAIT"
+            with m.State("WAIT"):
                 m.next = "USE"
             with m.State("USE"):
                 m.d.sync += [word.eq(Cat(word[8:], self.buf.rdata)), raddr.eq(raddr + 1),

@@ -25,10 +25,12 @@ Schedule (one state a cycle unless it waits):
            SEQUENCE; the outcome is registered
 ``ACT``    starts the engine (CONFIGURE: ConfigWriter; VECTORS: VectorPump), strobes LOCK, or
            goes to the reply (STATUS, NACK); counts the frame (``frames_ok``/``frames_nacked``,
-           ``last_nack``, ``nacks_seen``)
+           ``last_nack``, ``nacks_seen``). Every strobe to an engine and every count is a
+           register set here, acting one cycle later, so no decision drives another block's
+           logic in the same cycle
 ``CFG``    waits for the ConfigWriter (3 cycles a byte); then ``configured``, ``vseq`` ← 0
 ``VEC``    waits for the VectorPump (≈ 2·⌈W/8⌉ + 1 cycles a word); then ``vseq`` + 1
-``REPLY``  ReplyBuilder writes the reply (one cycle a byte + 3); ``ex_done``
+``REPLY``  ReplyBuilder writes the reply (one cycle a byte + 3); ``ex_done`` (registered)
 =========  ==================================================================================
 
 The buffer port is multiplexed from a register (``owner``), so no decision sits in front of
@@ -100,7 +102,12 @@ class Dispatcher(wiring.Component):
         vseq = Signal(8)
         frames_ok, frames_nacked = Signal(32), Signal(32)
         last_nack, nacks_seen = Signal(8), Signal(16)
-        count_ok, count_nack, nack_code = Signal(), Signal(), Signal(4)
+        count_ok, count_nack, nack_code = Signal(), Signal(), Signal(4)  # (registered pulses)
+        cfg_go, pump_go, reply_go, lock_go = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [count_ok.eq(0), count_nack.eq(0), cfg_go.eq(0), pump_go.eq(0),
+                     reply_go.eq(0), lock_go.eq(0)]
+        m.d.comb += [cfg.start.eq(cfg_go), pump.start.eq(pump_go), reply.start.eq(reply_go),
+                     cfg.lock.eq(lock_go)]
         with m.If(count_ok):
             m.d.sync += frames_ok.eq(frames_ok + 1)
         with m.If(count_nack):
@@ -117,6 +124,8 @@ class Dispatcher(wiring.Component):
         assert len(status) == STATUS_BYTES
         m.d.comb += reply.status.eq(Cat(*status))
 
+        m.d.sync += self.ex_done.eq(0)
+
         # ---- the frame being executed
         d = Signal(descriptor_layout)
         act = Signal(4)  # a NackReason or an ACT_* code
@@ -130,11 +139,12 @@ class Dispatcher(wiring.Component):
                     drive_port(m, wiring.flipped(self.buf), engine.buf)
 
         def to_reply(rtype: FrameType, reason: int = 0) -> None:
-            m.d.sync += [reply.rtype.eq(rtype), reply.reason.eq(reason), owner.eq(3)]
+            m.d.sync += [reply.rtype.eq(rtype), reply.reason.eq(reason), owner.eq(3),
+                         reply_go.eq(1)]
             if rtype == FrameType.NACK:
-                m.d.comb += [count_nack.eq(1), nack_code.eq(reason)]
+                m.d.sync += [count_nack.eq(1), nack_code.eq(reason)]
             else:
-                m.d.comb += count_ok.eq(1)
+                m.d.sync += count_ok.eq(1)
             m.next = "REPLY"
 
         with m.FSM():
@@ -155,15 +165,13 @@ class Dispatcher(wiring.Component):
                 m.next = "ACT"
             with m.State("ACT"):
                 with m.If(act == ACT_CONFIGURE):
-                    m.d.comb += cfg.start.eq(1)
-                    m.d.sync += [configured.eq(0), owner.eq(1)]
+                    m.d.sync += [cfg_go.eq(1), configured.eq(0), owner.eq(1)]
                     m.next = "CFG"
                 with m.Elif(act == ACT_VECTORS):
-                    m.d.comb += pump.start.eq(1)
-                    m.d.sync += owner.eq(2)
+                    m.d.sync += [pump_go.eq(1), owner.eq(2)]
                     m.next = "VEC"
                 with m.Elif(act == ACT_LOCK):
-                    m.d.comb += cfg.lock.eq(1)
+                    m.d.sync += lock_go.eq(1)
                     to_reply(FrameType.ACK)
                 with m.Elif(act == ACT_STATUS):
                     to_reply(FrameType.STATUS_REPLY)
@@ -179,12 +187,10 @@ class Dispatcher(wiring.Component):
                 with m.If(pump.done):
                     m.d.sync += vseq.eq(vseq + 1)
                     to_reply(FrameType.VECTORS_REPLY)
-            with m.State("REPLY"):
-                m.d.comb += reply.start.eq(1)
-                m.next = "REPLY_WAIT"
-            with m.State("REPLY_WAIT"):
+            with m.State("REPLY"):  # reply_go was set on the way here
                 with m.If(reply.done):
-                    m.d.comb += [self.ex_done.eq(1), self.ex_len.eq(reply.length)]
-                    m.d.sync += owner.eq(0)
-                    m.next = "IDLE"
+                    m.d.sync += [self.ex_done.eq(1), self.ex_len.eq(reply.length), owner.eq(0)]
+                    m.next = "DONE"
+            with m.State("DONE"):  # ex_done is high: the slot goes to the sender
+                m.next = "IDLE"
         return m

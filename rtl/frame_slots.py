@@ -9,8 +9,10 @@ so one frame can be received while an earlier one is executed and a still earlie
 Three pointers (``rx``, ``ex``, ``tx``; one bit wider than the slot index, so that full and
 empty differ) name the slot each agent works on; a phase ends with a one-cycle strobe.
 
-:class:`BufferPort` — what an agent drives: ``raddr`` → ``rdata`` one cycle later (synchronous,
-as iCE40/ECP5 block RAM), and a write port ``we``/``waddr``/``wdata``.
+:class:`BufferPort` — what an agent drives: ``raddr`` → ``rdata`` **two** cycles later (the
+block RAM's synchronous read, then a register after the slot multiplexer, so no logic follows
+the RAM's slow clock-to-out in the same cycle), and a write port ``we``/``waddr``/``wdata``
+(written at the next clock edge).
 
 :class:`FrameSlots` ports (seen from the slots):
 
@@ -134,6 +136,6 @@ class FrameSlots(wiring.Component):
                 m.d.comb += [wp.en.eq(1), wp.addr.eq(self.tx.waddr), wp.data.eq(self.tx.wdata)]
             ex_rdata.append(rp.data)
             tx_rdata.append(rp.data)
-        m.d.comb += [self.ex.rdata.eq(Array(ex_rdata)[idx["ex"]]),
+        m.d.sync += [self.ex.rdata.eq(Array(ex_rdata)[idx["ex"]]),
                      self.tx.rdata.eq(Array(tx_rdata)[idx["tx"]])]
         return m

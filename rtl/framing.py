@@ -1,8 +1,8 @@
 """COBS frame decoder and encoder with CRC-16, working on a byte buffer (docs/PROTOCOL.md §2).
 
 Both blocks talk to a frame buffer through a :class:`~dynamarks.rtl.frame_slots.BufferPort`
-(``buf``: a synchronous read port, data one cycle after the address as on iCE40 block RAM, and a
-write port), so the parent decides which buffer each one works on
+(``buf``: a read port, data two cycles after the address — the block RAM and a register — and
+a write port), so the parent decides which buffer each one works on
 (:class:`~dynamarks.rtl.frame_slots.FrameSlots`: one slot receives while others are executed
 and sent).
 
@@ -25,11 +25,11 @@ and sent).
 
 :class:`FrameEncoder` — buffer → COBS-encoded reply on a byte stream.
   On ``start`` with ``length`` = L (bytes 0..L-1 in the buffer: header and payload), it computes
-  the CRC over them (2 cycles a byte), writes it big-endian at L and L+1, then sends the COBS
+  the CRC over them (3 cycles a byte), writes it big-endian at L and L+1, then sends the COBS
   encoding of the L+2 bytes (exactly as :func:`dynamarks.host.protocol.cobs_encode`) and a 0x00
   delimiter on ``source``. ``busy`` is high from the cycle of ``start`` until the delimiter has
   been taken. Each byte is read twice (once to find the next zero, once to send it), so it
-  needs about 4·(L+2) cycles plus the sink's back-pressure; the UART's 10·divisor cycles a byte
+  needs about 6·(L+2) cycles plus the sink's back-pressure; the UART's 10·divisor cycles a byte
   dominate.
 
 Invariants: the decoder never writes at or above ``depth``; the encoder never emits 0x00 except
@@ -206,6 +206,9 @@ class FrameEncoder(wiring.Component):
                     m.next = "CRC"
             with m.State("CRC"):  # the buffer reads addr; CRC_ADD sees buf[addr]
                 m.d.comb += self.busy.eq(1)
+                m.next = "CRC_WAIT"
+            with m.State("CRC_WAIT"):
+                m.d.comb += self.busy.eq(1)
                 m.next = "CRC_ADD"
             with m.State("CRC_ADD"):
                 m.d.comb += self.busy.eq(1)
@@ -227,6 +230,9 @@ class FrameEncoder(wiring.Component):
             with m.State("SCAN"):  # find the block: up to 254 non-zero bytes
                 # addr == blk + run; the buffer reads addr, at_end and full settle
                 m.d.comb += self.busy.eq(1)
+                m.next = "SCAN_WAIT"
+            with m.State("SCAN_WAIT"):
+                m.d.comb += self.busy.eq(1)
                 m.next = "SCAN_CHECK"
             with m.State("SCAN_CHECK"):
                 m.d.comb += self.busy.eq(1)
@@ -243,7 +249,10 @@ class FrameEncoder(wiring.Component):
                     with m.If(sent == run):
                         m.next = "NEXT"
                     with m.Else():
-                        m.next = "DATA"
+                        m.next = "DATA_WAIT"
+            with m.State("DATA_WAIT"):  # buf[addr] arrives (addr changed two cycles ago)
+                m.d.comb += self.busy.eq(1)
+                m.next = "DATA"
             with m.State("DATA"):  # rd_data = buf[addr]: offer it
                 m.d.comb += self.busy.eq(1)
                 with m.If(~out.valid | out.ready):

@@ -262,8 +262,12 @@ class PllClock(Elaboratable):
             m.d.por += timer.eq(0)
         with m.Elif(timer != self.por_cycles):
             m.d.por += timer.eq(timer + 1)
-        m.d.comb += ResetSignal("sync").eq(timer != self.por_cycles)
-        m.d.comb += self.locked.eq(timer == self.por_cycles)
+        # The reset leaves a register: its fan-out to every flip-flop starts at a clock edge,
+        # not behind the timer's comparator.
+        rst = Signal(init=1)
+        m.d.por += rst.eq(timer != self.por_cycles)
+        m.d.comb += ResetSignal("sync").eq(rst)
+        m.d.comb += self.locked.eq(~rst)
         # The sync clock's frequency constraint is written by synth.py (net "clk" of the
         # flattened design); Amaranth's add_clock_constraint names a hierarchical net that
         # yosys merges away.

@@ -68,14 +68,20 @@ class ReplyBuilder(wiring.Component):
                 m.d.comb += plen.eq(self.vlen)
 
         # The image: header, then two bytes that depend on the reply, then status bytes 2…
+        # (what depends on the reply's type is registered at start: only the word multiplexer
+        # sits between registers)
         st = [self.status[8 * i:8 * i + 8] for i in range(STATUS_BYTES)]
         p0, p1 = Signal(8), Signal(8)
+        p0_r, p1_r, plen_r, t_r, s_r = Signal(8), Signal(8), Signal(16), Signal(8), Signal(8)
         m.d.comb += [p0.eq(self.ftype), p1.eq(self.ftype)]
         with m.If(is_status):
             m.d.comb += [p0.eq(st[0]), p1.eq(st[1])]
         with m.Elif(is_nack):
             m.d.comb += p0.eq(self.reason)
-        image = [self.rtype, self.seq, plen[:8], plen[8:], p0, p1, *st[2:]]
+        with m.If(self.start):
+            m.d.sync += [p0_r.eq(p0), p1_r.eq(p1), plen_r.eq(plen), t_r.eq(self.rtype),
+                         s_r.eq(self.seq)]
+        image = [t_r, s_r, plen_r[:8], plen_r[8:], p0_r, p1_r, *st[2:]]
         image += [Const(0, 8)] * (-len(image) % 4)
         words = Array(Cat(*image[i:i + 4]) for i in range(0, len(image), 4))
 

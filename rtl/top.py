@@ -29,11 +29,13 @@ So a frame is received while earlier ones are executed and sent: the device adve
 ``slots`` as its window in STATUS, and a host that keeps at most that many frames unanswered
 never loses one (PROTOCOL §6). The throughput is the line's (PROTOCOL §7).
 
-Latency (clock cycles): decoder 3 after the delimiter; checker 2; dispatcher 3 + the engine
-(VECTORS ≈ (2·⌈W/8⌉ + 1) per word plus the unit's latency; CONFIGURE 3 per parameter byte) + the
-reply (bytes + 4); encoder 2 per byte for the CRC, then the COBS scan — for a 50-vector frame at
-N=10, W=16 about 5,000 cycles from the request's delimiter to the reply's start bit, against
-10·divisor cycles per UART byte (160 at 48 MHz and 3 Mbaud).
+Buffer reads take two cycles (block RAM, then a register after the slot multiplexer), so no
+logic follows a block RAM output in the same cycle. Latency (clock cycles): decoder 3 after the
+delimiter; checker 2; dispatcher 3 + the engine (VECTORS ≈ (3·⌈W/8⌉ + 1) per word plus the
+unit's latency; CONFIGURE 4 per parameter byte) + the reply (bytes + 4); encoder 3 per byte for
+the CRC, then the COBS scan — for a 50-vector frame at N=10, W=16 about 7,500 cycles from the
+request's delimiter to the reply's start bit, against 10·divisor cycles per UART byte (160 at
+48 MHz and 3 Mbaud): pipelined, it is hidden behind the next frame's reception.
 
 Invariants: no status word, reply or port carries a parameter, the key or the IV; CONFIGURE after
 LOCK is refused before it reaches the unit; a frame that fails any check never touches the unit,
@@ -135,11 +137,15 @@ class BoardTop(wiring.Component):
         wiring.connect(m, enc.buf, slots.tx)
         wiring.connect(m, enc.source, tx.sink)
         m.d.comb += self.uart_tx.eq(tx.tx)
-        sending = Signal()
+        # (the encoder's start and length come from registers: the ring's pointer comparison
+        # does not reach into the encoder's address logic in the same cycle)
+        sending, go = Signal(), Signal()
+        length = Signal.like(slots.tx_len)
+        m.d.sync += go.eq(0)
+        m.d.comb += [enc.start.eq(go), enc.length.eq(length)]
         with m.If(~sending & slots.tx_valid):
-            m.d.comb += [enc.start.eq(1), enc.length.eq(slots.tx_len)]
-            m.d.sync += sending.eq(1)
-        with m.If(sending & ~enc.busy):
+            m.d.sync += [go.eq(1), sending.eq(1), length.eq(slots.tx_len)]
+        with m.If(sending & ~go & ~enc.busy):
             m.d.comb += slots.tx_done.eq(1)
             m.d.sync += sending.eq(0)
         return m

@@ -9,7 +9,7 @@ Two independent machines:
 =========  ==================================================================  ===============
 machine    does                                                                cycles a word
 =========  ==================================================================  ===============
-reader     reads the payload's little-endian ⌈W/8⌉-byte words from byte        2·⌈W/8⌉ + 1
+reader     reads the payload's little-endian ⌈W/8⌉-byte words from byte        3·⌈W/8⌉ + 1
            ``HEADER_BYTES`` on and offers them on ``sink`` (``first``/``last``
            every N words), from registers only
 writer     takes each output word from ``source`` and writes it back over       ⌈W/8⌉ + 1
@@ -68,7 +68,9 @@ class VectorPump(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [raddr.eq(HEADER_BYTES), rbyte.eq(0), rword.eq(0)]
                     m.next = "READ"
-            with m.State("READ"):  # the buffer reads raddr
+            with m.State("READ"):  # the buffer reads raddr (data two cycles later)
+                m.next = "WAIT"
+            with m.State("WAIT"):
                 m.next = "USE"
             with m.State("USE"):
                 m.d.sync += [rsh.eq(Cat(rsh[8:], self.buf.rdata)), raddr.eq(raddr + 1),
@@ -94,6 +96,7 @@ class VectorPump(wiring.Component):
         waddr = Signal(range(self.depth + 1))
         wsh = Signal(8 * nb)
         wbyte = Signal(range(max(nb, 2)))
+        wlast = Signal()  # waddr == last, registered with waddr (no comparator before `done`)
         src = self.source
         ready = Signal()  # source.ready, from a register
         m.d.comb += src.ready.eq(ready)
@@ -101,7 +104,7 @@ class VectorPump(wiring.Component):
         with m.FSM(name="writer"):
             with m.State("IDLE"):
                 with m.If(self.start):
-                    m.d.sync += [waddr.eq(HEADER_BYTES), wbyte.eq(0), ready.eq(1)]
+                    m.d.sync += [waddr.eq(HEADER_BYTES), wbyte.eq(0), ready.eq(1), wlast.eq(0)]
                     m.next = "WAIT"
             with m.State("WAIT"):
                 with m.If(src.valid):  # ready is high: a transfer
@@ -110,9 +113,10 @@ class VectorPump(wiring.Component):
             with m.State("WRITE"):
                 m.d.comb += [self.buf.we.eq(1), self.buf.waddr.eq(waddr),
                              self.buf.wdata.eq(wsh[:8])]
-                m.d.sync += [wsh.eq(wsh >> 8), waddr.eq(waddr + 1), wbyte.eq(wbyte + 1)]
+                m.d.sync += [wsh.eq(wsh >> 8), waddr.eq(waddr + 1), wbyte.eq(wbyte + 1),
+                             wlast.eq(waddr + 1 == last)]
                 with m.If(wbyte == nb - 1):
-                    with m.If(waddr == last):
+                    with m.If(wlast):
                         m.d.sync += self.done.eq(1)
                         m.next = "IDLE"
                     with m.Else():

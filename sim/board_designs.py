@@ -83,7 +83,9 @@ class FramingLoopback(wiring.Component):
         wiring.connect(m, enc.source, wiring.flipped(self.source))
         for name in decoder_status_members(self.depth):
             m.d.comb += getattr(self, name).eq(getattr(dec, name))
-        m.d.comb += [rp.addr.eq(enc.buf.raddr), enc.buf.rdata.eq(rp.data)]
+        # the BufferPort's read latency: the block RAM, then a register
+        m.d.comb += rp.addr.eq(enc.buf.raddr)
+        m.d.sync += enc.buf.rdata.eq(rp.data)
 
         good = ~dec.framing & ~dec.overflow & (dec.length >= 6) & dec.crc_ok
         with m.FSM():
