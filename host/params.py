@@ -12,7 +12,6 @@ Secrets never appear in ``repr``/``str`` or in the message of any exception rais
 from __future__ import annotations
 
 import os
-import secrets
 import struct
 import zlib
 from collections.abc import Sequence
@@ -195,47 +194,15 @@ def keygen(
     b: float = PAPER_B,
     seed: int | None = None,
 ) -> Params:
-    """A fresh parameter set with the paper's defaults.
+    """A fresh parameter set with the paper's defaults (the ``paper`` preset of
+    :mod:`dynamarks.host.presets`, which draws it).
 
     The favoured index of every V_i, the key and the IV come from the OS CSPRNG (``secrets``)
     unless ``seed`` is given, which makes the set reproducible — for tests only.
     """
-    if seed is None:
-        randbelow, randbytes = secrets.randbelow, secrets.token_bytes
-    else:
-        rng = np.random.default_rng(seed)
+    from dynamarks.host.presets import keygen_preset
 
-        def randbelow(n: int) -> int:
-            return int(rng.integers(n))
-
-        def randbytes(n: int) -> bytes:
-            return rng.bytes(n)
-
-    if not MIN_CLASSES <= classes <= MAX_CLASSES:
-        raise ParameterError(f"number of classes must be in {MIN_CLASSES}..{MAX_CLASSES}")
-    if not MIN_WIDTH <= width <= MAX_WIDTH:
-        raise ParameterError(f"word width must be in {MIN_WIDTH}..{MAX_WIDTH} bits")
-    one = 1 << (width - 1)
-    # The paper's beta = 1 excludes only p = 1.0 exactly, which a float softmax almost never
-    # reaches; after quantization every p > 1 - 2**-W is the code ONE. So beta >= 1.0 maps to
-    # ONE + 1, keeping those confident vectors in the window as the float algorithm does.
-    al = min(code(alpha, width), one)
-    be = one + 1 if beta >= 1.0 else code(beta, width)
-    lo, hi = code(a, width), code(b, width)
-    tables = [
-        thresholds_from_table(paper_table(classes, randbelow(classes))) for _ in range(classes)
-    ]
-    return Params(
-        classes=classes,
-        width=width,
-        alpha=(al,) * classes,
-        beta=(be,) * classes,
-        a=(lo,) * classes,
-        b=(hi,) * classes,
-        thresholds=tuple(tables),
-        key=randbytes(10),
-        iv=randbytes(10),
-    ).validate()
+    return keygen_preset("paper", classes, width, alpha=alpha, beta=beta, a=a, b=b, seed=seed)
 
 
 def save_params(params: Params, path: str | os.PathLike[str]) -> None:
