@@ -21,9 +21,17 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     arithmetic no word can wrap around; (d) a vector that is not well formed or whose maximum
     is outside its class's window comes out unchanged; (e, data side) at most two words
     change; and vectors come out whole, in order, one per accepted vector, first/last on words
-    0 and N−1. Bounded: the depth covers the table writes and three whole vectors in and out;
+    0 and N−1. Stronger per word (this job only, the output never stalls): a changed word
+    is exactly ``p − Δ`` (argmax) or ``p + Δ`` (other), in full width, with ``Δ = a[i] + hi``
+    and ``hi`` the :class:`FreeDeltaGen` value of its vector; and per vector, either no word
+    changed or the argmax word and exactly one other. The whole-vector checks are made on
+    registered copies one cycle (b d e, the pairing) and two cycles (a) after the last word:
+    smtbmc assumes what it has proven at earlier steps, so the sum check is arithmetic on
+    proven per-word facts instead of one SAT problem through the whole datapath (> 15 min per
+    step with the Δ split ``(p ± a) ± hi``; ~2 min for the job now). Bounded: the depth covers
+    the table writes, three whole vectors in and out and the two delayed cycles;
     ``unit_vectors_cover`` shows that this depth does reach a third *altered* vector at the
-    output (so the bound is not vacuous).
+    output and its last delayed check (so the bound is not vacuous).
 
 ``unit_backpressure``, ``unit_gaps`` (bmc; a b c d e; ``make formal`` only)
     The same scoreboard with ``source.ready`` free (back-pressure at any cycle; vectors in
@@ -33,9 +41,14 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     the 10 minutes tried, nor did both handshakes free at once at N = 2 in 20 minutes.
 
 ``delta_range`` (prove)
-    The real Δ generator: ``a ≤ Δ < b`` for every ``r`` and every ``a < b ≤ ONE``. The two
-    scoreboard jobs use :class:`FreeDeltaGen` — any Δ in ``[a, b)`` with the block's timing —
-    in its place: assume–guarantee, which keeps the multiplier out of the unit-level proofs.
+    The real Δ generator with free inputs and free ``load``/``fire`` strobes: from the cycle
+    after a ``fire`` until the next, ``0 ≤ hi < b − a`` (W bits) for the ``a``, ``b`` of the
+    last ``load`` before that ``fire``, for every ``r`` and every ``a < b ≤ ONE``; i.e.
+    ``a ≤ Δ = a + hi < b``. **Assumption discharged here:** the scoreboard jobs build the
+    unit with :class:`FreeDeltaGen` in its place — ``hi`` a free value chosen at ``fire`` and
+    *assumed* ``< b − a`` of the last ``load`` (same signal, bounds, width and timing as this
+    lemma): assume–guarantee, which keeps the multiplier out of the unit-level proofs. Every
+    property those jobs prove of the unit with the stand-in thus holds with the real block.
 
 ``unit_secrets`` (prove; e)
     Two units (real Trivium each) get the same stream inputs, handshakes, resets and config
