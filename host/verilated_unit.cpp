@@ -31,7 +31,6 @@
 #define CFG_LOCK config___05Flock
 #define CFG_RUNNING config___05Frunning
 #define CFG_LOCKED config___05Flocked
-#define CFG_REFUSED config___05Frefused  // optional port: build with -DHAS_REFUSED
 
 namespace {
 
@@ -207,8 +206,7 @@ int64_t vu_process(void* p, const uint32_t* in, uint32_t* out, int64_t m, int n,
     return got;
 }
 
-// Status outputs: vectors_in, vectors_out, rejected, running, locked, refused (refused is
-// 0xFFFFFFFF when the unit has no such port). Runs `idle` clocks first (both streams idle)
+// Status outputs: vectors_in, vectors_out, rejected, running, locked. Runs `idle` clocks first (both streams idle)
 // so that counters registered a cycle or two after the last handshake have caught up.
 void vu_status(void* p, int idle, uint32_t* out) {
     auto* h = static_cast<Harness*>(p);
@@ -222,11 +220,6 @@ void vu_status(void* p, int idle, uint32_t* out) {
     out[2] = t->rejected;
     out[3] = t->CFG_RUNNING;
     out[4] = t->CFG_LOCKED;
-#ifdef HAS_REFUSED
-    out[5] = t->CFG_REFUSED;
-#else
-    out[5] = 0xFFFFFFFFu;
-#endif
 }
 
 }  // extern "C"

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -45,7 +44,6 @@ from dynamarks.host.reference import check_words
 HARNESS = Path(__file__).resolve().parent / "verilated_unit.cpp"
 #: The unit's optional sticky "write or start after lock" flag: the harness reads it when the
 #: generated Verilog has the port.
-REFUSED_PORT = "config__refused"
 TOP = "watermark_unit"
 STATUS_IDLE = 4  # idle clocks before reading counters (they may lag the handshake)
 STALL_LIMIT = 10_000  # clocks with no word in or out before process() gives up
@@ -102,10 +100,9 @@ def build_library(classes: int, width: int, build_dir: os.PathLike | None = None
         src.write_text(verilog)
         log = out / "build.log"
         model, runtime = verilator.compile_model(src, TOP, out / "obj", log)
-        refused = ["-DHAS_REFUSED"] if re.search(rf"\b{REFUSED_PORT}\b", verilog) else []
         tmp = out / "libunit.so.tmp"
         verilator.run_logged(
-            [verilator.cxx(), "-shared", *verilator.CXXFLAGS, *refused, f"-I{out / 'obj'}",
+            [verilator.cxx(), "-shared", *verilator.CXXFLAGS, f"-I{out / 'obj'}",
              *verilator.include_dirs(), str(HARNESS), str(model), str(runtime), "-o", str(tmp),
              "-pthread"],
             out, log,
@@ -216,7 +213,7 @@ class VerilatedUnit:
         if waited < 0:
             raise HarnessError(f"the unit did not start running within {WARMUP_LIMIT} clocks")
         status = self.status()
-        if status.get("refused") == 1 or status["locked"] != int(lock):
+        if status["locked"] != int(lock):
             raise HarnessError("the unit refused its configuration")
         self.params = params
         self.warmup_cycles = int(waited)
@@ -254,15 +251,11 @@ class VerilatedUnit:
         return int(self._dll.vu_cycles(self._handle()))
 
     def status(self) -> dict[str, int]:
-        """Counters and flags: vectors_in, vectors_out, rejected, running, locked and, when
-        the unit has the port, refused."""
-        buf = (ctypes.c_uint32 * 6)()
+        """Counters and flags: vectors_in, vectors_out, rejected, running, locked."""
+        buf = (ctypes.c_uint32 * 5)()
         self._dll.vu_status(self._handle(), STATUS_IDLE, buf)
-        names = ("vectors_in", "vectors_out", "rejected", "running", "locked", "refused")
-        status = dict(zip(names, (int(x) for x in buf), strict=True))
-        if status["refused"] == 0xFFFFFFFF:
-            del status["refused"]
-        return status
+        names = ("vectors_in", "vectors_out", "rejected", "running", "locked")
+        return dict(zip(names, (int(x) for x in buf), strict=True))
 
     def counters(self) -> dict[str, int]:
         """The unit's counters: vectors_in, vectors_out, rejected."""

@@ -261,9 +261,11 @@ def run_table1(
     reporter: Reporter | None = None,
     use_cache: bool = True,
     attacker_http: bool = False,
+    backend_opts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run the experiment (module doc) and write its outputs; returns the results dict.
-    ``attacker_http``: the attacker queries the API served over loopback HTTP."""
+    ``attacker_http``: the attacker queries the API served over loopback HTTP.
+    ``backend_opts``: options of ``backend`` (the serial backend's port, baud rate, timeout)."""
     prof = PROFILES[profile] if isinstance(profile, str) else profile
     rep = reporter or Reporter()
     out = Path(out_dir)
@@ -282,7 +284,8 @@ def run_table1(
     lab.params = keygen(classes=data.info.classes, seed=seed + 7)
     save_params(lab.params, out / "params.dmk")
 
-    api = ProtectedAPI(victim, lab.params, backend, fallback=True, seed=seed)
+    api = ProtectedAPI(victim, lab.params, backend, fallback=True, seed=seed,
+                       backend_opts=backend_opts)
     if api.fallback_reason:
         rep.say(f"  [yellow]{api.fallback_reason}[/]")
     if attacker_http:  # the deployed path: OIP over HTTP (models.server_loopback)
@@ -290,7 +293,10 @@ def run_table1(
 
         api = served_api(api)
     float_api = ProtectedAPI(victim, lab.params, "float", seed=seed + 1)
-    owner = ProtectedAPI(victim, lab.params, api.backend, seed=seed + 2)  # owner's own unit
+    # The owner's own unit. A board is locked to the attacker-facing API once configured, so
+    # the owner then uses the reference, bit-identical by SPEC.
+    owner_backend = "reference" if api.backend == "serial" else api.backend
+    owner = ProtectedAPI(victim, lab.params, owner_backend, seed=seed + 2)
     res = lab.results
     res["setup"] = {
         "dataset": data.info.name, "profile": asdict(prof), "backend_requested": backend,

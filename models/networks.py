@@ -11,6 +11,8 @@ same module can be trained with hard or soft targets.
 * ``resnet18`` — ResNet-18 (He et al.: 4 stages of 2 basic blocks, 64-128-256-512 channels
   times ``width/64``). For inputs up to 64 pixels the stem is the usual small-image stem (one
   3x3 convolution, stride 1, no max pooling), otherwise the ImageNet stem (7x7 stride 2 + pool).
+* ``mlp`` — a two-hidden-layer perceptron (``hidden`` units): the surrogate architecture
+  that is neither the victims' CNN nor ResNet, and a fast model for tests.
 * ``vgg11`` — VGG-11 (configuration "A": 8 convolutions, 3 fully-connected layers), channels
   times ``width/64``; a max pooling is skipped when the feature map is already 1 pixel wide,
   so 28x28 and 32x32 inputs work.
@@ -165,11 +167,33 @@ class VGG11(nn.Module):
         return self.classifier(self.features(x))
 
 
+class MLP(nn.Module):
+    """Flatten → FC(hidden) → ReLU → FC(hidden) → ReLU → FC(classes): a surrogate that is
+    neither convolutional like the victims nor residual like ResNet-18 (and a fast test model)."""
+
+    def __init__(
+        self, in_channels: int = 1, classes: int = 10, image_size: int = 28, hidden: int = 256
+    ) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(in_channels * image_size * image_size, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 ARCHS: dict[str, type[nn.Module]] = {
     "fmnist_cnn": FashionCNN,
     "cifar_cnn": CifarCNN,
     "resnet18": ResNet18,
     "vgg11": VGG11,
+    "mlp": MLP,
 }
 
 

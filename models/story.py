@@ -39,7 +39,8 @@ from rich.panel import Panel
 from rich.table import Table
 
 from dynamarks.host.errors import DynamarksError
-from dynamarks.host.params import Params, keygen, save_params
+from dynamarks.host.params import Params, save_params
+from dynamarks.host.presets import keygen_preset
 from dynamarks.models import plots
 from dynamarks.models.api import ProtectedAPI
 from dynamarks.models.checkpoint import save_checkpoint
@@ -47,7 +48,13 @@ from dynamarks.models.datasets import subset
 from dynamarks.models.experiments import Data, Lab, Profile, altered_mask
 from dynamarks.models.progress import Reporter
 from dynamarks.models.training import predict_proba, set_determinism
-from dynamarks.models.verification import algorithm2, bootstrap_eta, queries_needed
+from dynamarks.models.verification import (
+    algorithm2,
+    bootstrap_eta,
+    favoured_indices,
+    keyed_test,
+    queries_needed,
+)
 
 DEMO = Profile(  # same victim training as the full table1 profile: they share the cache
     "demo", None, None, epochs=8, batch_size=128, resnet_width=16, resnet_epochs=2,
@@ -78,18 +85,18 @@ def _secrets(out: Path, rep: Reporter, stack: contextlib.ExitStack) -> tuple[Par
         rep.say(f"  software TPM 2.0 running ({tcti})")
     except (DynamarksError, ImportError) as exc:
         rep.say(f"  [yellow]no TPM here ({exc}): the secrets stay in a 0600 file[/]")
-        params = keygen(10)
+        params = keygen_preset("robust", 10)
         save_params(params, out / "params.dmk")
         return params, f"params file (no TPM: {exc})"
     rep.say("[bold]2. secrets[/]")
-    params = keygen(10)
+    params = keygen_preset("robust", 10)
     sealed = out / "secrets.sealed"
     sealed.unlink(missing_ok=True)
     seal_params(params, sealed, tcti=tcti)
     blob = sealed.read_bytes()
     leaked = params.encode()[8:-4] in blob or params.key in blob
-    rep.say(f"  parameter set generated (α=0.9, β=1, a=0.01, b=0.19, V_i with one index at "
-            f"2/11; Trivium key and IV from the OS CSPRNG) and sealed → {sealed} "
+    rep.say(f"  parameter set generated (preset robust: α=0.9, β=1, a=0.01, b=0.19, V_i with "
+            f"0.6 on one other class; Trivium key and IV from the OS CSPRNG) and sealed → {sealed} "
             f"({len(blob)} bytes, plaintext in file: {'YES' if leaked else 'no'})")
     del params
     params = load_secret_params(sealed, tcti=tcti)
@@ -173,16 +180,20 @@ def run_story(
             save_checkpoint(out / "checkpoints" / "benign.pt", benign, dataset="fmnist",
                             seed=bseed, role="benign")
 
-        rep.say("[bold]7. the owner verifies[/] (Algorithm 2, whole test set as V, τ = 1)")
+        rep.say("[bold]7. the owner verifies[/] (keyed test at α = 0.01 and Algorithm 2 with "
+                "τ = 1, whole test set as V)")
         with rep.stage("verification"):
             rows = {}
+            fav = favoured_indices(params)
             for name, model in (("stolen surrogate", stolen), ("benign model", benign)):
                 s = predict_proba(model, data.x_test)
+                kt = keyed_test(s, lab.p_test, fav)
                 v = algorithm2(s, lab.p_test, lab.q_test, y, 10)
                 bs = bootstrap_eta(s, lab.p_test, lab.q_test, y, 10, resamples=profile.resamples)
                 qn = queries_needed(s, lab.p_test, lab.q_test, y, 10, watermarked=v.detected,
                                     resamples=50)
                 rows[name] = {**v.summary(), "accuracy": float((s.argmax(1) == y).mean()),
+                              "p_value": kt.p_value, "keyed_detected": kt.p_value <= 0.01,
                               "eta_1pct": bs.low, "eta_99pct": bs.high, "p_boot": bs.p_boot,
                               "queries_needed_99pct": qn["needed"], "curve": qn["curve"],
                               "jsd_org": v.jsd_org, "jsd_alt": v.jsd_alt, "probs": s}
@@ -205,12 +216,14 @@ def run_story(
 
 
 def _print_verdicts(rep: Reporter, rows: dict[str, dict[str, Any]]) -> None:
-    t = Table(title="Algorithm 2 verdicts")
-    for col in ("model", "accuracy", "δ_org", "δ_alt", "η", "η 1–99% (half V)", "p_boot",
-                "queries for 99%", "verdict"):
+    t = Table(title="Verdicts: keyed test (exact p) and Algorithm 2 (η)")
+    for col in ("model", "accuracy", "keyed p", "δ_org", "δ_alt", "η", "η 1–99% (half V)",
+                "p_boot", "queries for 99%", "verdict (η)"):
         t.add_column(col, justify="right")
     for name, r in rows.items():
-        t.add_row(name, f"{100 * r['accuracy']:.2f}%", f"{r['delta_org']:.2f}",
+        t.add_row(name, f"{100 * r['accuracy']:.2f}%",
+                  f"[bold]{r['p_value']:.2g}[/]" + (" ✔" if r["keyed_detected"] else ""),
+                  f"{r['delta_org']:.2f}",
                   f"{r['delta_alt']:.2f}", f"[bold]{r['eta']:.2f}[/]",
                   f"{r['eta_1pct']:.2f}–{r['eta_99pct']:.2f}", f"{r['p_boot']:.3f}",
                   str(r["queries_needed_99pct"] or "> 5000"),
@@ -226,13 +239,13 @@ def _report(story: dict[str, Any]) -> str:
         f"Fidelity: accuracy {100 * story['acc_org']:.2f}% without the unit, "
         f"{100 * story['acc_alt']:.2f}% with it; {100 * story['altered_fraction']:.1f}% of "
         "answers altered.", "",
-        "| model | accuracy | δ_org | δ_alt | η | η 1–99% (half V) | p_boot | "
-        "queries for 99% | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | accuracy | keyed p | δ_org | δ_alt | η | η 1–99% (half V) | p_boot | "
+        "queries for 99% | verdict (η) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in story["models"].items():
         lines.append(
-            f"| {name} | {100 * r['accuracy']:.2f}% | {r['delta_org']:.2f} | "
+            f"| {name} | {100 * r['accuracy']:.2f}% | {r['p_value']:.2g} | {r['delta_org']:.2f} | "
             f"{r['delta_alt']:.2f} | {r['eta']:.2f} | {r['eta_1pct']:.2f}–{r['eta_99pct']:.2f} "
             f"| {r['p_boot']:.3f} | {r['queries_needed_99pct'] or '> 5000'} | "
             f"{'detected' if r['detected'] else 'not detected'} |")

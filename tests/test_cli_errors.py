@@ -30,6 +30,7 @@ from dynamarks.host.params import keygen, save_params
 from dynamarks.host.rowfile import CHUNK_ELEMENTS
 
 ALTER = ("alter", "--params", "{params}", "--in", "{x}", "--out", "{tmp}/y.npy")
+VERIFY = ("verify", "--suspect", "{garbage}", "--original", "{garbage}", "--params", "{params}")
 PREDICT = ("predict", "--checkpoint", "{garbage}", "--params", "{params}", "-o", "{tmp}/y.npy")
 SERVE = ("serve", "--model", "{garbage}", "--params", "{params}")
 
@@ -139,10 +140,24 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
     ],
     "verify": [
         (("verify", "--suspect", "{tmp}/s.pt"), "required: --original"),
+        ((*VERIFY, "--backend", "serial"), "--port"),
+        ((*VERIFY, "--port", "/dev/ttyUSB0"), "serial backend only"),
+        (("verify", "--suspect", "{garbage}", "--original", "{tmp}/missing.pt", "--params",
+          "{params}"), "missing.pt"),
+        (VERIFY, "not a readable checkpoint"),
+        (("verify", "--suspect", "{garbage}", "--original", "{garbage}"),
+         "exactly one of --params"),
+        (("verify", "export-queries", "--original", "{garbage}", "-o", "{tmp}/q.txt"),
+         "FILE.npy"),
+        (("verify", "export-queries", "--original", "{garbage}", "-o", "{tmp}/no/q.npy"),
+         "does not exist"),
     ],
     "experiment": [
         (("experiment", "table9"), "invalid choice"),
         (("experiment",), "required: which"),
+        (("experiment", "table1", "--port", "/dev/ttyUSB0"), "serial backend only"),
+        (("experiment", "table1", "--backend", "serial"), "--port"),
+        (("experiment", "suite", "--backend", "rtl"), "reference or float"),
     ],
     "demo": [
         (("demo", "--vectors", "many"), "invalid int value"),

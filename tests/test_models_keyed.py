@@ -92,7 +92,8 @@ def test_p_value_null_by_simulation():
             edges.append(t)
     edges[-1] = 90
     probs = np.diff([rank_sum_cdf([9] * n, t) for t in edges])
-    counts = np.array([np.sum((ts > lo) & (ts <= hi)) for lo, hi in zip(edges, edges[1:])])
+    pairs = zip(edges[:-1], edges[1:], strict=True)
+    counts = np.array([np.sum((ts > lo) & (ts <= hi)) for lo, hi in pairs])
     assert stats.chisquare(counts, probs * reps / probs.sum()).pvalue > 1e-3
     level = 0.05
     assert np.mean(pv <= level) <= level + 3 * np.sqrt(level * (1 - level) / reps)

@@ -118,15 +118,19 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "export-queries":
         if not args.out or not args.out.endswith(".npy"):
             raise DynamarksError("export-queries needs -o FILE.npy")
+        from dynamarks.host.atomic import atomic_output, check_writable
+
+        check_writable(args.out)
         _, meta = load_checkpoint(args.original)
         _, x, _ = _verification_set(args, meta)
-        np.save(args.out, x.numpy().astype(np.float32))
+        with atomic_output(args.out) as tmp, open(tmp, "wb") as f:
+            np.save(f, x.numpy().astype(np.float32))
         print(f"wrote {args.out}: {len(x)} verification inputs of shape {tuple(x.shape[1:])}")
         return 0
     if not args.suspect:
         raise DynamarksError("give --suspect MODEL (or the action export-queries)")
 
-    from dynamarks.cli.options import params_from_args
+    from dynamarks.cli.options import backend_opts_from_args, params_from_args
     from dynamarks.models import plots
     from dynamarks.models.api import ProtectedAPI
     from dynamarks.models.progress import Reporter
@@ -143,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
 
     set_determinism(0)
     rep = Reporter()
+    backend_opts = backend_opts_from_args(args)  # refuse bad options before the TPM is asked
     params = params_from_args(args)  # unseal first: a TPM failure leaves nothing half done
     original, meta = load_checkpoint(args.original)
     dataset, x, y = _verification_set(args, meta)
@@ -156,7 +161,8 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, KeyError, ValueError) as exc:
             raise DynamarksError(f"cannot read benign η from {args.calibration}: {exc}") from None
     s, ident = _suspect_answers(args.suspect, x, params.classes)
-    with ProtectedAPI(original, params, args.backend, fallback=True) as api:
+    with ProtectedAPI(original, params, args.backend, fallback=True,
+                      backend_opts=backend_opts) as api:
         if api.fallback_reason:
             rep.say(f"[yellow]{api.fallback_reason}[/]")
         p = api.clean(x)

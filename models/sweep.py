@@ -1,0 +1,172 @@
+"""The preset sweep: detection power, honest-user cost and visibility of parameter choices.
+
+For every candidate (``CANDIDATES``: V_i concentration, window α, Δ range) on the suite's
+victim and data (:class:`dynamarks.models.suite.Context`):
+
+* **cost to honest users** — on the verification set, accuracy of F_alt (must equal F_org's),
+  and the negative log-likelihood, expected calibration error (15 equal-width confidence bins)
+  and Brier score of the API's answers, beside F_org's;
+* **visibility** — how well an attacker tells altered from unaltered answers: a logistic
+  regression (scikit-learn) on the sorted answer vector and its logarithm, trained on half of
+  the API's answers to the verification inputs (label: the unit altered it) and scored by ROC
+  AUC on the other half (0.5 = invisible);
+* **detection power** — a surrogate (``sweep_arch``, an MLP by default: the sweep ranks
+  settings, the attack suite measures the victim's own architecture) trained on the API's
+  answers for the attacker's pool, and the same surrogate fine-tuned on 1,000 true labels:
+  keyed p on all verification queries and median p on 100 and 1,000, and η.
+
+``run_sweep`` returns one row per candidate; ``fig_tradeoff`` plots power against cost and
+visibility.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dynamarks.host.presets import Preset, keygen_preset
+from dynamarks.models.api import ProtectedAPI
+from dynamarks.models.suite import Context
+from dynamarks.models.training import predict_proba, train
+from dynamarks.models.verification import (
+    algorithm2,
+    favoured_indices,
+    keyed_queries_needed,
+    keyed_test,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    preset: Preset
+
+
+def _c(label: str, alpha: float, a: float, b: float, conc: float | None) -> Candidate:
+    return Candidate(label, Preset(label, alpha, 1.0, a, b, conc, label))
+
+
+CANDIDATES: tuple[Candidate, ...] = (
+    _c("paper", 0.9, 0.01, 0.19, None),
+    _c("V 0.3, paper window", 0.9, 0.01, 0.19, 0.3),
+    _c("V 0.6, paper window", 0.9, 0.01, 0.19, 0.6),
+    _c("V 0.9, paper window", 0.9, 0.01, 0.19, 0.9),
+    _c("V 0.6, α 0.8, Δ .05–.25", 0.8, 0.05, 0.25, 0.6),
+    _c("V 0.6, α 0.9, Δ .10–.35", 0.9, 0.10, 0.35, 0.6),
+    _c("V 0.6, α 0.7, Δ .02–.18", 0.7, 0.02, 0.18, 0.6),
+)
+
+
+def honest_cost(probs: np.ndarray, y: np.ndarray, bins: int = 15) -> dict[str, float]:
+    """Accuracy, NLL, ECE and Brier score of probability rows against labels."""
+    probs = np.clip(np.asarray(probs, dtype=np.float64), 0.0, 1.0)
+    m = len(y)
+    conf, pred = probs.max(1), probs.argmax(1)
+    correct = (pred == y).astype(float)
+    edges = np.linspace(0, 1, bins + 1)
+    idx = np.clip(np.digitize(conf, edges[1:-1]), 0, bins - 1)
+    ece = sum(abs(correct[idx == k].mean() - conf[idx == k].mean()) * np.mean(idx == k)
+              for k in range(bins) if np.any(idx == k))
+    onehot = np.eye(probs.shape[1])[y]
+    return {
+        "accuracy": float(correct.mean()),
+        "nll": float(-np.mean(np.log(np.maximum(probs[np.arange(m), y], 1e-12)))),
+        "ece": float(ece),
+        "brier": float(np.mean(np.sum((probs - onehot) ** 2, axis=1))),
+    }
+
+
+def visibility_auc(answers: np.ndarray, altered: np.ndarray, seed: int = 0) -> float:
+    """ROC AUC of a logistic regression telling altered answers from unaltered ones."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    if altered.all() or not altered.any():
+        return float("nan")
+    srt = -np.sort(-answers, axis=1)
+    feats = np.hstack([srt, np.log(np.maximum(srt, 1e-9))])
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(answers))
+    half = len(order) // 2
+    tr, te = order[:half], order[half:]
+    clf = LogisticRegression(max_iter=2000).fit(feats[tr], altered[tr])
+    return float(roc_auc_score(altered[te], clf.predict_proba(feats[te])[:, 1]))
+
+
+def evaluate_candidate(ctx: Context, cand: Candidate, *, key_seed: int = 0,
+                       sweep_arch: str = "mlp", ft_labels: int = 1000) -> dict[str, Any]:
+    """One row of the sweep (module doc)."""
+    d = ctx._data()
+    params = keygen_preset(cand.preset, ctx.info.classes, seed=2000 + key_seed)
+    fav = favoured_indices(params)
+    victim = ctx.victim()
+    y = d["yt"].numpy()
+    p = predict_proba(victim, d["xt"])
+    with ProtectedAPI(victim, params, ctx.profile.backend, seed=key_seed) as api:
+        q = api.alter(p)
+        pool = api.query(d["xp"])
+    altered = np.abs(q - p).max(1) > 1e-3
+    row: dict[str, Any] = {
+        "label": cand.label, "alpha": cand.preset.alpha, "a": cand.preset.a, "b": cand.preset.b,
+        "concentration": cand.preset.concentration, "altered_fraction": float(altered.mean()),
+        "org": honest_cost(p, y), "alt": honest_cost(q, y),
+        "visibility_auc": visibility_auc(q, altered, key_seed),
+    }
+    sur = train(ctx.new_model(sweep_arch, 1), d["xp"], torch.from_numpy(pool).float(),
+                ctx.cfg(1))
+    xf, yf = ctx.labelled(ft_labels, seed=9)
+    ft = train(copy.deepcopy(sur), xf, yf, ctx.cfg(21, ctx.profile.ft_epochs))
+    for name, model in (("stolen", sur), (f"ft{ft_labels}", ft)):
+        s = predict_proba(model, d["xt"])
+        need = keyed_queries_needed(s, p, fav, sizes=(100, 1000), repeats=10, seed=key_seed)
+        med = {c["queries"]: c["median_p"] for c in need["curve"]}
+        row[name] = {"accuracy": float((s.argmax(1) == y).mean()),
+                     "p_value": keyed_test(s, p, fav).p_value,
+                     "p_at_100": med.get(100), "p_at_1000": med.get(1000),
+                     "eta": algorithm2(s, p, q, y, ctx.info.classes).eta}
+    return row
+
+
+def run_sweep(ctx: Context, candidates: Sequence[Candidate] = CANDIDATES,
+              progress=None, **kw: Any) -> list[dict[str, Any]]:
+    rows = []
+    for c in candidates:
+        rows.append(evaluate_candidate(ctx, c, **kw))
+        if progress:
+            progress(c.label)
+    return rows
+
+
+def fig_tradeoff(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    """Detection power (−log10 keyed p after fine-tuning) against the honest users' NLL cost
+    and against visibility, one point per candidate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for r in rows:
+        ft = next(v for k, v in r.items() if k.startswith("ft") and isinstance(v, dict))
+        power = -np.log10(max(ft["p_value"], 1e-300))
+        cost = r["alt"]["nll"] - r["org"]["nll"]
+        for ax, xv in ((axes[0], cost), (axes[1], r["visibility_auc"])):
+            ax.scatter(xv, power, s=40)
+            ax.annotate(r["label"], (xv, power), fontsize=7, xytext=(3, 3),
+                        textcoords="offset points")
+    axes[0].set_xlabel("NLL of the API's answers − NLL of F_org (nats)")
+    axes[1].set_xlabel("visibility: ROC AUC of altered vs unaltered answers")
+    for ax in axes:
+        ax.set_ylabel("−log10 keyed p after fine-tuning on 1,000 labels")
+        ax.axhline(3, color="grey", ls=":", lw=1)
+    fig.suptitle("Preset trade-off: detection power vs honest-user cost and visibility")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

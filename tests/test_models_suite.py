@@ -1,0 +1,89 @@
+"""The attack/calibration suite on tiny synthetic data: plain path, resume from the content
+cache, and the same jobs as Ray tasks on a 2-CPU local Ray.
+
+Oracles: a surrogate stolen from the robust API is detected by the keyed test and a
+hard-label one (which never saw the alteration) is not; a rerun trains nothing (training is
+replaced by a function that fails) and reproduces the results; Ray returns the same rows as
+the plain path.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dynamarks.models import suite
+from dynamarks.models.datasets import write_idx
+from dynamarks.models.progress import Reporter
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("suite")
+    data = root / "data"
+    data.mkdir()
+    templates = torch.rand(10, 28, 28, generator=torch.Generator().manual_seed(99)) > 0.5
+    for prefix, n, seed in (("train", 1200, 1), ("t10k", 400, 2)):
+        g = torch.Generator().manual_seed(seed)
+        y = torch.randint(0, 10, (n,), generator=g)
+        x = (templates[y].float() + 0.7 * torch.randn(n, 28, 28, generator=g)).clamp(0, 1)
+        write_idx(data / f"{prefix}-images-idx3-ubyte.gz", (x * 255).round().byte().numpy())
+        write_idx(data / f"{prefix}-labels-idx1-ubyte.gz", y.byte().numpy())
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DYNAMARKS_CACHE", str(root / "cache"))
+    kw = dict(presets=("robust",), attacks=("stolen", "ft1000", "hard"), calibration_keys=(0, 1),
+              benign_seeds=(1,), benign=("labels-100%", "distilled-F_org"),
+              data_root=str(data), reporter=Reporter(quiet=True))
+    res = suite.run_suite("fmnist", root / "out", "tiny", **kw)
+    yield root, res, kw
+    mp.undo()
+
+
+def test_suite_detects_stolen_not_hard_label(env):
+    root, res, _ = env
+    by = {r["job"]["attack"]: r["keys"]["robust:0"] for r in res["attacks"]}
+    assert by["stolen"]["p_value"] <= 1e-3
+    assert 0 < by["ft1000"]["p_value"] <= 1  # 1,000 labels are most of this tiny pool
+    assert by["hard"]["p_value"] > 0.01
+    assert {r["name"] for r in res["benign"]} == {"labels-100% s1", "distilled-F_org s1"}
+    for r in res["benign"]:
+        assert set(r["keys"]) == {"robust:0", "robust:1"}
+    cal = res["calibration"]["robust"]
+    assert cal["pairs"] == 4 and 0 <= cal["keyed"]["fpr"] <= 1
+    lines = (root / "out" / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 5
+    report = (root / "out" / "report.md").read_text()
+    assert "| stolen | robust |" in report and "Calibration on 2 benign models" in report
+
+
+def test_rerun_resumes_from_cache(env, monkeypatch):
+    root, res, kw = env
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached model was retrained")
+
+    monkeypatch.setattr(suite, "train", no_training)
+    again = suite.run_suite("fmnist", root / "out2", "tiny", **kw)
+    assert json.dumps(again["attacks"]) == json.dumps(res["attacks"])
+    assert json.dumps(again["benign"]) == json.dumps(res["benign"])
+
+
+def test_ray_tasks_match_plain_path(env):
+    ray = pytest.importorskip("ray")
+    root, res, kw = env
+    jobs = [suite.Job("stolen", "robust", 0), suite.Job("labels-100%", "none", 0, 1)]
+    keys = [("robust", 0), ("robust", 1)]
+    seen = []
+    try:
+        rows = suite.run_jobs("fmnist", suite.SUITE_PROFILES["tiny"], jobs, keys,
+                              data_root=kw["data_root"], ray_address="local", workers=2,
+                              progress=seen.append)
+    finally:
+        ray.shutdown()
+    assert sorted(seen) == sorted(j.name for j in jobs)
+    plain = {r["name"]: r for r in res["attacks"] + res["benign"]}
+    for r in rows:
+        assert r["keys"] == plain[r["name"]]["keys"]
+        assert r["accuracy"] == plain[r["name"]]["accuracy"]
