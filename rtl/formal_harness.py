@@ -667,8 +667,8 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
             f"two N={classes} W={width} units, different secrets: same handshakes, status, "
             "counters, keystream consumption every cycle", fast=True),
         Job("delta_range", "a c", lambda: DeltaRangeHarness(width), "prove", 3,
-            f"W={width}: Δ = a + (r·(b−a) >> 16) lies in [a, b) (the lemma unit_vectors "
-            "assumes)", fast=True),
+            f"W={width}: Δ = a + (r·(b−a) >> 16) lies in [a, b), any load/fire timing "
+            "(the lemma FreeDeltaGen assumes)", fast=True),
         Job("unit_secrets_n10w16", "e", lambda: SecretsHarness(10, 16), "prove", 3,
             "unit_secrets at the default size N=10 W=16", fast=True),
         Job("delta_range_w16", "a c", lambda: DeltaRangeHarness(16), "prove", 3,
