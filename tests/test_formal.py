@@ -3,7 +3,8 @@ they can fail.
 
 The proofs themselves are the jobs of :mod:`dynamarks.rtl.formal_harness` (what ``make formal``
 runs); here each is run once and must pass, and deliberately broken units must *not* pass — a
-leak of a secret into a counter, and a datapath that flips an output bit — so a harness that
+leak of a secret into a counter, an alter stage off by one, and one whose receiver word
+never gains Δ — so a harness that
 checks nothing would be caught. The taint analysis that strengthens the two-copy induction is
 unit-tested on small designs without a solver.
 """
@@ -101,6 +102,24 @@ class OffByOneAlter(AlterStage):
         return m
 
 
+class NoReceiverAlter(AlterStage):
+    """The argmax word loses Δ but the receiver j never gains it: every word on its own looks
+    plausible (a decrease at i), but the vector's sum drops (breaks (a); the scoreboard's
+    pairing check — none or the argmax word and one other changed — sees it first)."""
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.width
+        p_r, moved, change = Signal(w), Signal(w), Signal()
+        change_now = self.ok & self.is_i & ~self.hit
+        with m.If(self.en):
+            m.d.sync += [p_r.eq(self.p), moved.eq((self.p + ~self.a + 1)[:w]),
+                         change.eq(change_now)]
+        m.d.comb += self.out.eq((Mux(change, moved, p_r) + Mux(change, ~self.hi, 0)
+                                 + change)[:w])
+        return m
+
+
 @pytest.mark.formal
 def test_secret_leak_is_caught(tmp_path, solver):
     # Depth 6: a config write lands, the table is read, the counter counts, all within it.
@@ -111,12 +130,13 @@ def test_secret_leak_is_caught(tmp_path, solver):
 
 
 @pytest.mark.formal
-def test_datapath_bug_is_caught(tmp_path, solver):
-    # Enough depth for the configuration and the first vector out.
+@pytest.mark.parametrize("alter", [OffByOneAlter, NoReceiverAlter])
+def test_datapath_bug_is_caught(alter, tmp_path, solver):
+    # Enough depth for the configuration, the first vector out and its delayed checks.
     depth = vectors_depth(CLASSES, vectors=1)
-    job = Job("offbyone", "a", lambda: VectorHarness(CLASSES, WIDTH, handshakes=()), "bmc",
+    job = Job(alter.__name__, "a", lambda: VectorHarness(CLASSES, WIDTH, handshakes=()), "bmc",
               depth, script=MAP_MEMORIES)
-    with mock.patch.object(WatermarkUnit, "alter_stage", OffByOneAlter):
+    with mock.patch.object(WatermarkUnit, "alter_stage", alter):
         res = run_job(job, solver, root=tmp_path)
     assert res.status == "FAIL", res.status
 
