@@ -322,16 +322,20 @@ def synthesize(design, name: str = "unit", *, lib: Path | None = None,
     tmp = Path(tempfile.mkdtemp(prefix="dmk-asic-", dir=workdir))
     try:
         (tmp / "design.il").write_text(rtlil.convert(design, name=name))
+        # YoWASP's yosys sees the host's files through WASI preopens, which do not resolve every
+        # absolute path (e.g. one beside the working folder under /tmp): keep the library in the
+        # working folder and name it relatively.
+        (tmp / "cells.lib").write_text(text)
         (tmp / "run.ys").write_text(
             "read_rtlil design.il\n"
             f"hierarchy -top {name}\n"
             "proc; opt; wreduce; alumacc; opt; memory -nomap; opt\n"
             "memory_map; opt -full\n"
             "techmap; opt -fast\n"
-            f"dfflibmap -liberty {lib}\n"
-            f"abc -liberty {lib}\n"
+            "dfflibmap -liberty cells.lib\n"
+            "abc -liberty cells.lib\n"
             "opt_clean\n"
-            f"tee -q -o stat.json stat -liberty {lib} -json\n"
+            "tee -q -o stat.json stat -liberty cells.lib -json\n"
             "write_json net.json\n")
         t0 = time.monotonic()
         proc = subprocess.run(["nice", "-n", "10", _yosys(), "-q", "-l", "yosys.log", "run.ys"],
