@@ -99,6 +99,7 @@ BAD: dict[str, list[tuple[tuple[str, ...], str]]] = {
         ((*ALTER, "--backend", "gpu"), "invalid choice"),
         ((*ALTER, "--backend", "serial"), "--port"),
         ((*ALTER, "--port", "/dev/ttyUSB0"), "serial backend only"),
+        ((*ALTER, "--port-serial", "/dev/ttyUSB0"), "serial backend only"),
         ((*ALTER, "--backend", "serial", "--port", "{tmp}/no-such-tty"), "no-such-tty"),
         ((*ALTER, "--backend", "serial", "--port", "{text}", "--timeout", "0.2"), "serial"),
     ],

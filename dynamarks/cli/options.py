@@ -68,7 +68,8 @@ def add_backend_options(parser: argparse.ArgumentParser, default: str = "referen
         help=f"what computes the unit (default: {default}): reference = bit-exact numpy model, "
         "rtl = the unit's Verilog under Verilator, serial = a board or `dynamarks board-sim`",
     )
-    parser.add_argument("--port", help="serial backend: the device, e.g. /dev/ttyUSB1 or a pty")
+    parser.add_argument("--port", "--port-serial", dest="port", metavar="DEV",
+                        help="serial backend: the device, e.g. /dev/ttyUSB1 or a pty")
     parser.add_argument("--baudrate", type=int, default=None,
                         help="serial backend: UART speed (default: the protocol's)")
     parser.add_argument("--timeout", type=float, default=None,

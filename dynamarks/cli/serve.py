@@ -11,7 +11,8 @@ row through the watermark unit), GET /metrics (Prometheus). Concurrent requests 
 
 Why --http-port and not --port: in every verb that opens a backend, --port is the serial
 backend's device (`dynamarks predict --backend serial --port /dev/ttyUSB1`); one option keeps
-one meaning across the command line, so the HTTP port is --http-port.
+one meaning across the command line, so the HTTP port is --http-port (--port-serial is
+accepted as another name for the serial device).
 
 Order of work: the options are checked, the parameter set is read (or unsealed into memory),
 the model is loaded and the listening socket is bound before the backend is configured; a
