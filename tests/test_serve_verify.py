@@ -23,10 +23,11 @@ from dynamarks.host.params import keygen, save_params
 from dynamarks.host.presets import keygen_preset
 from dynamarks.models.api import ProtectedAPI
 from dynamarks.models.checkpoint import save_checkpoint
-from dynamarks.models.datasets import load_dataset, write_idx
+from dynamarks.models.datasets import load_dataset
 from dynamarks.models.networks import build
 from dynamarks.models.server_loopback import served_api
 from dynamarks.models.training import TrainConfig, train
+from tests.synthetic_idx import write_template_fmnist
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +36,7 @@ def setting(tmp_path_factory):
     victim, the owner's robust key, and a suspect: another network trained on true labels."""
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("serve_verify")
-    data = root / "data"
-    data.mkdir()
-    templates = torch.rand(10, 28, 28, generator=torch.Generator().manual_seed(99)) > 0.5
-    for prefix, n, seed in (("train", 400, 1), ("t10k", 300, 2)):
-        g = torch.Generator().manual_seed(seed)
-        y = torch.randint(0, 10, (n,), generator=g)
-        x = (templates[y].float() + 0.7 * torch.randn(n, 28, 28, generator=g)).clamp(0, 1)
-        write_idx(data / f"{prefix}-images-idx3-ubyte.gz", (x * 255).round().byte().numpy())
-        write_idx(data / f"{prefix}-labels-idx1-ubyte.gz", y.byte().numpy())
+    data = write_template_fmnist(root / "data", train=400, test=300)
     x, y = load_dataset("fmnist", "train", data)
     cfg = TrainConfig(epochs=1, batch_size=64, lr=3e-3, seed=0)
     victim = train(build("fmnist_cnn", 1, 10, 28, seed=0), x, y, cfg)
