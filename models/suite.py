@@ -101,7 +101,8 @@ class Job:
     def name(self) -> str:
         if self.preset == "none":
             return f"{self.attack} s{self.seed}"
-        return f"{self.attack} [{self.preset} k{self.key_seed}]"
+        seed = "" if self.seed == 1 else f" s{self.seed}"
+        return f"{self.attack} [{self.preset} k{self.key_seed}{seed}]"
 
 
 def cache_root() -> Path:
@@ -232,8 +233,9 @@ def _soft(ctx: Context, targets: np.ndarray, seed: int, arch: str | None = None,
 
 
 def _stolen(ctx: Context, job: Job) -> nn.Module:
-    base = Job("stolen", job.preset, job.key_seed, 1)
-    return ctx.cached(base, lambda: _soft(ctx, ctx.answers(job.preset, job.key_seed), 1))
+    """The surrogate every other attack of ``job`` starts from (seeded by ``job.seed``)."""
+    base = Job("stolen", job.preset, job.key_seed, job.seed)
+    return ctx.cached(base, lambda: _soft(ctx, ctx.answers(job.preset, job.key_seed), job.seed))
 
 
 def _finetune(n: int, lr: float | None = None, prune: float = 0.0) -> Callable:
@@ -343,9 +345,13 @@ def benign_jobs(seeds: Sequence[int] = (1, 2, 3), all_seeds: bool = False,
 
 
 def attack_jobs(presets: Sequence[str] = ("robust", "paper"), key_seeds: Sequence[int] = (0,),
-                attacks: Iterable[str] | None = None) -> list[Job]:
+                attacks: Iterable[str] | None = None,
+                seeds: Sequence[int] = (1,)) -> list[Job]:
+    """Every attack × preset × key × training seed (the seed of the stolen surrogate and of
+    what is trained from it)."""
     names = list(attacks) if attacks is not None else list(ATTACKS)
-    return [Job(a, pr, k) for pr in presets for k in key_seeds for a in names]
+    return [Job(a, pr, k, sd) for pr in presets for k in key_seeds for sd in seeds
+            for a in names]
 
 
 def obtain(ctx: Context, job: Job) -> nn.Module:
@@ -453,6 +459,7 @@ def run_suite(
     *,
     presets: Sequence[str] = ("robust", "paper"),
     attack_keys: Sequence[int] = (0,),
+    attack_seeds: Sequence[int] = (1,),
     calibration_keys: Sequence[int] = (0, 1, 2),
     benign_seeds: Sequence[int] = (1, 2, 3),
     attacks: Iterable[str] | None = None,
@@ -474,7 +481,7 @@ def run_suite(
     rep = reporter or Reporter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    a_jobs = attack_jobs(presets, attack_keys, attacks)
+    a_jobs = attack_jobs(presets, attack_keys, attacks, attack_seeds)
     b_jobs = benign_jobs(benign_seeds, recipes=benign)
     keys = [(pr, k) for pr in presets for k in calibration_keys]
     log = (out / "results.jsonl").open("a")

@@ -80,6 +80,43 @@ def table1(attacks: Sequence[dict[str, Any]], benign: Sequence[dict[str, Any]]) 
     return lines
 
 
+def attack_summary(attacks: Sequence[dict[str, Any]], alpha: float = 0.01,
+                   strict: float = 1e-3) -> list[dict[str, Any]]:
+    """Per (attack, preset), over its keys × seeds: runs, median and worst keyed p, how many
+    runs reach p ≤ ``alpha`` and p ≤ ``strict``, mean accuracy, median η and how many η > 1."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in attacks:
+        (_, v), = r["keys"].items()
+        groups.setdefault((r["job"]["attack"], r["job"]["preset"]), []).append(
+            {**v, "accuracy": r["accuracy"]})
+    out = []
+    for (att, pr), vs in groups.items():
+        ps = np.array([v["p_value"] for v in vs])
+        etas = np.array([v["eta"] for v in vs])
+        acc = np.array([v["accuracy"] for v in vs])
+        out.append({"attack": att, "preset": pr, "runs": len(vs),
+                    "median_p": float(np.median(ps)), "worst_p": float(ps.max()),
+                    "best_p": float(ps.min()),
+                    "detected": int(np.sum(ps <= alpha)), "strict": int(np.sum(ps <= strict)),
+                    "accuracy": float(acc.mean()), "accuracy_sd": float(acc.std()),
+                    "median_eta": float(np.median(etas)), "eta_over_1": int(np.sum(etas > 1))})
+    return out
+
+
+def summary_table(attacks: Sequence[dict[str, Any]], alpha: float = 0.01) -> list[str]:
+    lines = ["| attack | preset | runs | accuracy (mean ± sd) | keyed p median [best, worst] | "
+             f"p ≤ {alpha:g} | p ≤ 1e-3 | η median | η > 1 |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for g in attack_summary(attacks, alpha):
+        n = g["runs"]
+        lines.append(
+            f"| {g['attack']} | {g['preset']} | {n} | {100 * g['accuracy']:.2f}% ± "
+            f"{100 * g['accuracy_sd']:.2f} | {_p(g['median_p'])} [{_p(g['best_p'])}, "
+            f"{_p(g['worst_p'])}] | {g['detected']}/{n} | {g['strict']}/{n} | "
+            f"{g['median_eta']:.2f} | {g['eta_over_1']}/{n} |")
+    return lines
+
+
 def _p(x: float | None) -> str:
     return "—" if x is None else (f"{x:.1e}" if x < 1e-3 else f"{x:.3f}")
 
@@ -98,18 +135,26 @@ def render(attacks: Sequence[dict[str, Any]], benign: Sequence[dict[str, Any]],
         "",
         "## Removal attacks (the attacker knows the algorithm, not the key)",
         "",
-        "p: keyed p-value on all verification queries; p@1k / p@100: median over 10 random "
-        "subsets of 1,000 / 100 queries; n95 / n99: fewest queries with p ≤ 0.05 / 0.01 in 9 "
-        "of 10 subsets; η: Algorithm 2 (τ = 1). Accuracy: the surrogate's on the test set.",
+        "Over every key × training seed run (a run: one key of the preset, one seed of the "
+        "stolen surrogate and of what is trained from it):",
         "",
-        "| attack | preset | accuracy | p | p@1k | p@100 | n95 | n99 | η | keyed | η > 1 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *summary_table(attacks, alpha),
+        "",
+        "Every run. p: keyed p-value on all verification queries; p@1k / p@100: median over "
+        "10 random subsets of 1,000 / 100 queries; n95 / n99: fewest queries with p ≤ 0.05 / "
+        "0.01 in 9 of 10 subsets; η: Algorithm 2 (τ = 1). Accuracy: the surrogate's on the "
+        "test set.",
+        "",
+        "| attack | preset | key | seed | accuracy | p | p@1k | p@100 | n95 | n99 | η | keyed "
+        "| η > 1 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in attacks:
         (key, v), = r["keys"].items()
         nd = v["needed"]
         lines.append(
-            f"| {r['job']['attack']} | {key.split(':')[0]} | {100 * r['accuracy']:.2f}% | "
+            f"| {r['job']['attack']} | {key.split(':')[0]} | {r['job']['key_seed']} | "
+            f"{r['job']['seed']} | {100 * r['accuracy']:.2f}% | "
             f"{_p(v['p_value'])} | {_p(v.get('p_at_1000'))} | {_p(v.get('p_at_100'))} | "
             f"{nd.get('0.05') or '>'} | {nd.get('0.01') or '>'} | {v['eta']:.2f} | "
             f"{'detected' if v['p_value'] <= alpha else 'no'} | "

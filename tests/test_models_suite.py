@@ -55,7 +55,9 @@ def test_suite_detects_stolen_not_hard_label(env):
     lines = (root / "out" / "results.jsonl").read_text().splitlines()
     assert len(lines) == 5
     report = (root / "out" / "report.md").read_text()
-    assert "| stolen | robust |" in report and "Calibration on 2 benign models" in report
+    assert "| stolen | robust | 0 | 1 |" in report  # one run: key 0, seed 1
+    assert "| stolen | robust | 1 |" in report  # the summary over runs: one run
+    assert "Calibration on 2 benign models" in report
 
 
 def test_rerun_resumes_from_cache(env, monkeypatch):

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--presets", default="robust,paper",
                         help="suite: comma-separated presets to attack (default robust,paper)")
     parser.add_argument("--keys", type=int, default=1, help="suite: keys per preset attacked")
+    parser.add_argument("--attack-seeds", type=int, default=1,
+                        help="suite: training seeds per attacked key (the stolen surrogate's "
+                        "and everything trained from it)")
     parser.add_argument("--calibration-keys", type=int, default=3,
                         help="suite: keys per preset every benign model is tested against")
     parser.add_argument("--benign-seeds", type=int, default=3, help="suite: seeds per recipe")
@@ -100,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             raise DynamarksError(f"unknown attack(s) {bad} (known: {', '.join(suite.ATTACKS)})")
     suite.run_suite(args.dataset, out, prof, presets=presets,
                     attack_keys=tuple(range(args.keys)),
+                    attack_seeds=tuple(range(1, args.attack_seeds + 1)),
                     calibration_keys=tuple(range(args.calibration_keys)),
                     benign_seeds=tuple(range(1, args.benign_seeds + 1)), attacks=attacks,
                     data_root=args.data, ray_address=args.ray_address, workers=args.workers)

@@ -1,0 +1,178 @@
+"""Variants of the keyed test, measured against the one the project ships (issue 9, step 2).
+
+The shipped test (:func:`dynamarks.models.verification.keyed_test`) ranks the favoured index
+f_i among the non-top classes of ``score_i(j)`` and sums the ranks. The variants here keep its
+null hypothesis and its exactness — under H0 every f_i is uniform over class i's candidates
+and independent of the scores and of the other classes — and change only what is summed or
+what the scores are taken against:
+
+* ``magnitude`` — T = Σ_i z_i(f_i), with z_i the candidates' scores standardised within class
+  i's row (mean 0, standard deviation 1): a favoured index far ahead of the others counts
+  more than one just ahead;
+* ``t`` — T = Σ_i t_i(f_i), with t_i(j) the score divided by its standard error over the
+  group's inputs (a per-class Welch-free t statistic; the noise of each cell is estimated
+  from the data, which is key-free);
+* ``reference`` — the rank test with the scores taken against the mean of reference models
+  the owner trained without the key (benign recipes) instead of against F_org alone.
+
+The null of a magnitude sum is the distribution of Σ_i V_i, V_i uniform over class i's own
+k_i values. :func:`pick_sum_sf` computes P0(T ≥ t) **exactly** by meeting in the middle (the
+classes split in two halves, each half's sums enumerated — 9^5 = 59,049 for ten classes —
+one half sorted, the other counted against it by binary search: all 9^10 ≈ 3.5·10⁹
+combinations counted without listing them), or, when a half would exceed ``max_half``
+combinations, by convolution on a grid with every value rounded *up* (which can only raise
+the p-value: a valid, conservative bound).
+
+``python -m dynamarks.models.keyed_variants`` evaluates the variants on the suite's cached
+models (``dynamarks experiment suite --profile small`` first) and prints one row per model;
+docs/VERIFICATION.md has the figures and what was concluded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from dynamarks.models.verification import _non_top
+
+
+def pick_sum_sf(values: Sequence[np.ndarray], t: float, *, max_half: int = 1 << 22,
+                grid: int = 1 << 14) -> float:
+    """P(V_1 + … + V_m ≥ t) for independent V_i uniform over ``values[i]`` (module doc).
+
+    Ties count as ≥ (within 1e-9 of the value range): against detection, so the p-value
+    stays valid. Exact by meet-in-the-middle while both halves have at most ``max_half``
+    sums; otherwise a conservative grid bound with ``grid`` cells over the total range.
+    """
+    vals = [np.asarray(v, dtype=np.float64).ravel() for v in values]
+    if not vals or any(len(v) == 0 for v in vals):
+        raise ValueError("every class needs at least one value")
+    span = sum(float(v.max() - v.min()) for v in vals) or 1.0
+    eps = 1e-9 * span
+    sizes = [len(v) for v in vals]
+    # split where the two halves' products are most even
+    logs = np.cumsum(np.log(sizes))
+    cut = int(np.argmin(np.abs(logs - logs[-1] / 2))) + 1
+    left, right = int(np.prod(sizes[:cut])), int(np.prod(sizes[cut:]))
+    if max(left, right) <= max_half:
+        a, b = _sums(vals[:cut]), np.sort(_sums(vals[cut:]))
+        count = (len(b) - np.searchsorted(b, t - eps - a, side="left")).sum()
+        return float(count) / (len(a) * len(b))
+    # conservative: values rounded up onto a grid of step h, then an exact convolution
+    h = span / grid
+    lows = [float(v.min()) for v in vals]
+    pmf = np.ones(1)
+    for v, lo in zip(vals, lows, strict=True):
+        idx = np.ceil((v - lo) / h - 1e-12).astype(np.int64)
+        pmf = np.convolve(pmf, np.bincount(idx) / len(v))
+    start = int(np.ceil((t - eps - sum(lows)) / h - 1e-12))
+    return float(min(1.0, pmf[max(start, 0):].sum())) if start < len(pmf) else 0.0
+
+
+def _sums(vals: Sequence[np.ndarray]) -> np.ndarray:
+    out = np.zeros(1)
+    for v in vals:
+        out = (out[:, None] + v[None, :]).ravel()
+    return out
+
+
+def _cells(s: np.ndarray, p: np.ndarray, base: np.ndarray | None = None):
+    """Per class i: (candidate indices, per-input differences [n_i, k_i]); the differences are
+    the suspect's renormalised non-top shares minus F_org's (or ``base``'s rows)."""
+    top = np.argmax(p, axis=1)
+    n = p.shape[1]
+    r = _non_top(s, top) - (_non_top(p, top) if base is None else base)
+    for i in range(n):
+        g = r[top == i]
+        if len(g) < 2:
+            continue
+        idx = [j for j in range(n) if j != i]
+        yield i, idx, g[:, idx]
+
+
+def variant_p(s: np.ndarray, p: np.ndarray, favoured: np.ndarray, kind: str,
+              base: np.ndarray | None = None) -> float:
+    """p-value of the variant ``kind`` ("rank", "magnitude", "t"); ``base`` replaces F_org's
+    renormalised non-top shares as the reference (rows, aligned with ``s``)."""
+    from dynamarks.models.verification import rank_sum_cdf
+
+    vals, obs, ranks, ks = [], 0.0, [], []
+    for i, idx, g in _cells(s, p, base):
+        f = int(favoured[i])
+        if f < 0 or f == i:
+            continue
+        x = g.mean(0)
+        at = idx.index(f)
+        if kind == "rank":
+            ranks.append(int(np.sum(x >= x[at])))
+            ks.append(len(x))
+            continue
+        if kind == "magnitude":
+            sd = x.std()
+            z = (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
+        elif kind == "t":
+            se = g.std(0, ddof=1) / np.sqrt(len(g))
+            z = np.where(se > 0, x / np.where(se > 0, se, 1.0), 0.0)
+        else:
+            raise ValueError(f"unknown variant {kind!r}")
+        vals.append(z)
+        obs += float(z[at])
+    if kind == "rank":
+        return rank_sum_cdf(ks, sum(ranks)) if ks else 1.0
+    return pick_sum_sf(vals, obs) if vals else 1.0
+
+
+def main() -> None:  # pragma: no cover - an experiment over cached models, not a unit
+    """Evaluate the variants on the small profile's cached models (robust preset, key 0)."""
+    import argparse
+    import glob
+
+    import torch
+
+    from dynamarks.models.suite import SUITE_PROFILES, Context, Job, cache_root, job_hash, obtain
+    from dynamarks.models.training import predict_proba, set_threads
+    from dynamarks.models.verification import favoured_indices
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="robust")
+    ap.add_argument("--key", type=int, default=0)
+    ap.add_argument("--heldout", action="store_true",
+                    help="add the training images no model of the suite saw (not the victim's, "
+                    "not the attacker's pool or labelled sets) to the verification inputs")
+    args = ap.parse_args()
+    set_threads(1)
+    ctx = Context("fmnist", SUITE_PROFILES["small"])
+    d = ctx._data()
+    xs = d["xt"]
+    if args.heldout:
+        n = len(d["x"])
+        used = torch.zeros(n, dtype=torch.bool)
+        for seed, k in ((1, ctx.profile.victim_count), (5, ctx.profile.pool_count), (9, 10000)):
+            used[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k]] = True
+        xs = torch.cat([xs, d["x"][~used]])
+    p = predict_proba(ctx.victim(), xs)
+    fav = favoured_indices(ctx.params(args.preset, args.key))
+    refs_jobs = [Job(r, "none", 0, sd) for r in ("distilled-F_org", "distilled-F_org-ft1000",
+                                                 "labels-100%") for sd in (1, 2, 3)]
+    top = np.argmax(p, axis=1)
+    refs = {j: _non_top(predict_proba(obtain(ctx, j), xs), top) for j in refs_jobs}
+    suspects = [Job(a, args.preset, args.key) for a in
+                ("stolen", "ft1000", "ft1000-lr3e-3", "prune-ft", "ft5000", "ft10000", "sharpen")]
+    suspects += refs_jobs + [Job(r, "none", 0, sd) for r in ("labels-50%", "labels-mlp")
+                             for sd in (1, 2, 3)]
+    print(f"{'model':34} rank      magnitude t         reference-rank  ({len(xs)} inputs)")
+    for j in suspects:
+        path = cache_root() / f"{job_hash(ctx.profile, j, 'fmnist')}.pt"
+        if not path.is_file() and not glob.glob(str(path)):
+            print(f"{j.name:34} (not cached)")
+            continue
+        s = predict_proba(obtain(ctx, j), xs)
+        base = np.mean([v for k, v in refs.items() if k != j], axis=0)  # leave the suspect out
+        row = [variant_p(s, p, fav, k) for k in ("rank", "magnitude", "t")]
+        row.append(variant_p(s, p, fav, "rank", base))
+        print(f"{j.name:34} " + " ".join(f"{v:9.2g}" for v in row))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
