@@ -469,11 +469,14 @@ def run_suite(
     workers: int = 2,
     reporter: Any = None,
     sweep: bool = False,
+    jobs: Sequence[Job] | None = None,
 ) -> dict[str, Any]:
     """The whole suite: attacks against ``presets`` × ``attack_keys``, benign models against
     ``presets`` × ``calibration_keys``, optionally the preset sweep; writes ``results.json``,
     ``results.jsonl`` (one line per finished job, kept by an interrupted run), ``report.md``
-    and (with the sweep) ``sweep.json`` and ``tradeoff.png`` into ``out_dir``."""
+    and (with the sweep) ``sweep.json`` and ``tradeoff.png`` into ``out_dir``. ``jobs``, when
+    given, is the explicit list of attack jobs (instead of every attack × preset × key ×
+    seed; see :mod:`dynamarks.models.headline`)."""
     from dynamarks.models import suite_report
     from dynamarks.models.progress import Reporter
 
@@ -481,7 +484,8 @@ def run_suite(
     rep = reporter or Reporter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    a_jobs = attack_jobs(presets, attack_keys, attacks, attack_seeds)
+    a_jobs = (list(jobs) if jobs is not None
+              else attack_jobs(presets, attack_keys, attacks, attack_seeds))
     b_jobs = benign_jobs(benign_seeds, recipes=benign)
     keys = [(pr, k) for pr in presets for k in calibration_keys]
     log = (out / "results.jsonl").open("a")

@@ -170,6 +170,16 @@ def test_presets_encode_and_paper_preset_is_keygen():
     assert digest == "e71264e50d1fca2490eceaf57e975be77b9ebc84c408850d3f57d0f3729fe1c4"
     r = keygen_preset("robust", 10, 16, seed=5)
     assert type(r).decode(r.encode()).encode() == r.encode()
+    # Known answer of the robust preset (α 0.8, Δ U[0.05, 0.25), V_i 0.9 on f_i): pins its
+    # values and the draw order; the robust values themselves, against their Q1.15 codes:
+    digest = hashlib.sha256(r.encode()).hexdigest()
+    assert digest == "67428f93b55073c32ad3fc0a6e200a6ad6f066b6bc445bce70f06e8c4cb94bf7"
+    one = 1 << 15
+    assert r.alpha == (round(0.8 * one),) * 10 and r.beta == (one + 1,) * 10
+    assert r.a == (round(0.05 * one),) * 10 and r.b == (round(0.25 * one),) * 10
+    v = r.v_tables()
+    assert np.allclose(np.sort(v, axis=1)[:, -1], 0.9, atol=1e-3)
+    assert np.allclose(np.sort(v, axis=1)[:, 2:-1], 0.1 / 8, atol=1e-3)
     assert concentrated_table(10, 3, 7, 0.6)[3] == 0.0
     assert sum(concentrated_table(10, 3, 7, 0.6)) == pytest.approx(1.0)
     for n in (2, 3, 64):
