@@ -17,6 +17,12 @@ victim and data (:class:`dynamarks.models.suite.Context`):
 
 ``run_sweep`` returns one row per candidate; ``fig_tradeoff`` plots power against cost and
 visibility.
+
+``run_key_sweep`` is the sweep the robust preset was chosen from: every candidate of
+``KEYED_CANDIDATES`` over several keys, with the *victim's* architecture as the thief's and the
+suite's cached jobs (stolen, ft1000, ft5000 — :mod:`dynamarks.models.suite`), so the rows are
+the same models the attack suite would train for that preset. One key is not enough: in the
+small profile the keyed p of the same attack varies by three orders of magnitude between keys.
 """
 
 from __future__ import annotations
@@ -131,6 +137,89 @@ def evaluate_candidate(ctx: Context, cand: Candidate, *, key_seed: int = 0,
                      "p_at_100": med.get(100), "p_at_1000": med.get(1000),
                      "eta": algorithm2(s, p, q, y, ctx.info.classes).eta}
     return row
+
+
+def _k(name: str, alpha: float, a: float, b: float, conc: float) -> Preset:
+    return Preset(name, alpha, 1.0, a, b, conc, name)
+
+
+#: Candidates of the key sweep (names are the suite's preset names of their cached jobs).
+KEYED_CANDIDATES: tuple[Preset, ...] = (
+    _k("v0.6", 0.9, 0.01, 0.19, 0.6),  # the first robust preset (measured under that name)
+    _k("v0.9", 0.9, 0.01, 0.19, 0.9),
+    _k("v0.9-d25", 0.9, 0.05, 0.25, 0.9),
+    _k("v0.9-d35", 0.9, 0.10, 0.35, 0.9),
+    _k("v0.9-a0.8", 0.8, 0.05, 0.25, 0.9),  # = robust
+)
+
+
+def run_key_sweep(ctx: Context, candidates: Sequence[Preset] = KEYED_CANDIDATES,
+                  keys: Sequence[int] = (0, 1, 2),
+                  attacks: Sequence[str] = ("stolen", "ft1000", "ft5000"),
+                  progress=None) -> list[dict[str, Any]]:
+    """One row per (candidate, key): honest-user cost, visibility, and per attack the keyed p,
+    η and the thief's accuracy (module doc). Candidates are registered as presets for the
+    duration (the suite's jobs and their cache names refer to presets by name)."""
+    from dynamarks.host import presets as preset_mod
+    from dynamarks.models.suite import Job, obtain
+
+    d = ctx._data()
+    y = d["yt"].numpy()
+    rows = []
+    saved = dict(preset_mod.PRESETS)
+    preset_mod.PRESETS.update({c.name: c for c in candidates})
+    try:
+        for c in candidates:
+            for k in keys:
+                p, q = ctx.owner_view(c.name, k)
+                fav = favoured_indices(ctx.params(c.name, k))
+                altered = np.abs(q - p).max(1) > 1e-3
+                row: dict[str, Any] = {
+                    "label": c.name, "key": k, "alpha": c.alpha, "a": c.a, "b": c.b,
+                    "concentration": c.concentration, "altered_fraction": float(altered.mean()),
+                    "org": honest_cost(p, y), "alt": honest_cost(q, y),
+                    "visibility_auc": visibility_auc(q, altered, k)}
+                for att in attacks:
+                    s = ctx.test_proba(obtain(ctx, Job(att, c.name, k)))
+                    row[att] = {"accuracy": float((s.argmax(1) == y).mean()),
+                                "p_value": keyed_test(s, p, fav).p_value,
+                                "eta": algorithm2(s, p, q, y, ctx.info.classes).eta}
+                rows.append(row)
+                if progress:
+                    progress(f"{c.name} key {k}")
+    finally:
+        preset_mod.PRESETS.clear()
+        preset_mod.PRESETS.update(saved)
+    return rows
+
+
+def key_sweep_table(rows: Sequence[dict[str, Any]],
+                    attacks: Sequence[str] = ("stolen", "ft1000", "ft5000")) -> list[str]:
+    """Markdown: per candidate, honest-user cost (mean over keys) and per attack the keyed p
+    of every key and their median."""
+    head = ("| candidate | altered | NLL org → alt | ECE org → alt | Brier org → alt | "
+            "visibility AUC | " + " | ".join(f"{a} p per key (median)" for a in attacks)
+            + " | ft1000 η (median) |")
+    lines = [head, "|" + "---|" * (7 + len(attacks))]
+    for label in dict.fromkeys(r["label"] for r in rows):
+        rs = [r for r in rows if r["label"] == label]
+
+        def mean(f, rs=rs) -> float:
+            return float(np.mean([f(r) for r in rs]))
+
+        cells = []
+        for a in attacks:
+            ps = [r[a]["p_value"] for r in rs]
+            cells.append(", ".join(f"{v:.1g}" for v in ps) + f" ({np.median(ps):.1g})")
+        eta = np.median([r["ft1000"]["eta"] for r in rs]) if "ft1000" in rs[0] else float("nan")
+        lines.append(
+            f"| {label} | {100 * mean(lambda r: r['altered_fraction']):.0f}% | "
+            f"{mean(lambda r: r['org']['nll']):.3f} → {mean(lambda r: r['alt']['nll']):.3f} | "
+            f"{mean(lambda r: r['org']['ece']):.3f} → {mean(lambda r: r['alt']['ece']):.3f} | "
+            f"{mean(lambda r: r['org']['brier']):.3f} → {mean(lambda r: r['alt']['brier']):.3f} | "
+            f"{mean(lambda r: r['visibility_auc']):.2f} | " + " | ".join(cells)
+            + f" | {eta:.2f} |")
+    return lines
 
 
 def run_sweep(ctx: Context, candidates: Sequence[Candidate] = CANDIDATES,

@@ -89,3 +89,27 @@ def test_ray_tasks_match_plain_path(env):
     for r in rows:
         assert r["keys"] == plain[r["name"]]["keys"]
         assert r["accuracy"] == plain[r["name"]]["accuracy"]
+
+
+def test_key_sweep_reads_the_suites_models(env, monkeypatch):
+    """The key sweep (models/sweep.py) evaluates the suite's cached jobs: it trains nothing and
+    its keyed p / η / accuracy equal the suite's own evaluation of the same models; the
+    candidate presets it registers are gone afterwards."""
+    from dynamarks.host.presets import PRESETS
+    from dynamarks.models import sweep
+
+    root, res, kw = env
+    monkeypatch.setattr(suite, "train", lambda *a, **k: pytest.fail("a cached model was retrained"))
+    before = dict(PRESETS)
+    ctx = suite.Context("fmnist", suite.SUITE_PROFILES["tiny"], kw["data_root"])
+    rows = sweep.run_key_sweep(ctx, (PRESETS["robust"],), keys=(0,), attacks=("stolen", "ft1000"))
+    assert PRESETS == before
+    by = {r["job"]["attack"]: r for r in res["attacks"]}
+    (row,) = rows
+    for att in ("stolen", "ft1000"):
+        assert row[att]["p_value"] == by[att]["keys"]["robust:0"]["p_value"]
+        assert row[att]["eta"] == by[att]["keys"]["robust:0"]["eta"]
+        assert row[att]["accuracy"] == by[att]["accuracy"]
+    assert row["org"]["accuracy"] == row["alt"]["accuracy"]  # the unit never changes the top-1
+    table = sweep.key_sweep_table(rows, ("stolen", "ft1000"))
+    assert table[2].startswith("| robust | ")

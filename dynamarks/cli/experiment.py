@@ -28,7 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="suite/sweep sizes (default small; see docs/results)")
     parser.add_argument("--presets", default="robust,paper",
                         help="suite: comma-separated presets to attack (default robust,paper)")
-    parser.add_argument("--keys", type=int, default=1, help="suite: keys per preset attacked")
+    parser.add_argument("--keys", type=int, default=1,
+                        help="suite: keys per preset attacked; sweep: > 1 runs the key sweep "
+                        "(victim-architecture thieves over that many keys, models/sweep.py)")
     parser.add_argument("--attack-seeds", type=int, default=1,
                         help="suite: training seeds per attacked key (the stolen surrogate's "
                         "and everything trained from it)")
@@ -85,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
         from dynamarks.models import sweep
 
         ctx = suite.Context(args.dataset, prof, args.data)
+        if args.keys > 1:  # the key sweep the robust preset was chosen from
+            rows = sweep.run_key_sweep(ctx, keys=tuple(range(args.keys)),
+                                       progress=lambda label: print(f"  done {label}"))
+            Path(out).mkdir(parents=True, exist_ok=True)
+            (Path(out) / "sweep_keys.json").write_text(json.dumps(rows, indent=1))
+            (Path(out) / "sweep_keys.md").write_text("\n".join(sweep.key_sweep_table(rows)) + "\n")
+            print(f"wrote {out}/sweep_keys.json and sweep_keys.md")
+            return 0
         rows = sweep.run_sweep(ctx, progress=lambda label: print(f"  done {label}"))
         Path(out).mkdir(parents=True, exist_ok=True)
         (Path(out) / "sweep.json").write_text(json.dumps(rows, indent=1))
