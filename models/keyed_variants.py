@@ -12,6 +12,10 @@ what the scores are taken against:
 * ``t`` — T = Σ_i t_i(f_i), with t_i(j) the score divided by its standard error over the
   group's inputs (a per-class Welch-free t statistic; the noise of each cell is estimated
   from the data, which is key-free);
+* ``position`` — the rank test on ``score_i(j)`` = mean over the group of (position of j in
+  F_org's ordering of the non-top classes) − (its position in the suspect's): how many places
+  the suspect moves j up. Any monotone change of the suspect's answers (a sharper or flatter
+  thief) leaves it unchanged;
 * ``reference`` — the rank test with the scores taken against the mean of reference models
   the owner trained without the key (benign recipes) instead of against F_org alone.
 
@@ -77,12 +81,28 @@ def _sums(vals: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _cells(s: np.ndarray, p: np.ndarray, base: np.ndarray | None = None):
+def _positions(a: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Place of every class in each row's descending order of the non-top entries (0 = the
+    runner-up); the top class gets the last place. float64[M, N]."""
+    b = np.asarray(a, dtype=np.float64).copy()
+    b[np.arange(len(b)), top] = -np.inf
+    order = np.argsort(-b, axis=1, kind="stable")
+    pos = np.empty_like(order)
+    pos[np.arange(len(b))[:, None], order] = np.arange(b.shape[1])[None, :]
+    return pos.astype(np.float64)
+
+
+def _cells(s: np.ndarray, p: np.ndarray, base: np.ndarray | None = None,
+           position: bool = False):
     """Per class i: (candidate indices, per-input differences [n_i, k_i]); the differences are
-    the suspect's renormalised non-top shares minus F_org's (or ``base``'s rows)."""
+    the suspect's renormalised non-top shares minus F_org's (or ``base``'s rows), or with
+    ``position`` the places the suspect moves each class up."""
     top = np.argmax(p, axis=1)
     n = p.shape[1]
-    r = _non_top(s, top) - (_non_top(p, top) if base is None else base)
+    if position:
+        r = _positions(p, top) - _positions(s, top)
+    else:
+        r = _non_top(s, top) - (_non_top(p, top) if base is None else base)
     for i in range(n):
         g = r[top == i]
         if len(g) < 2:
@@ -93,18 +113,18 @@ def _cells(s: np.ndarray, p: np.ndarray, base: np.ndarray | None = None):
 
 def variant_p(s: np.ndarray, p: np.ndarray, favoured: np.ndarray, kind: str,
               base: np.ndarray | None = None) -> float:
-    """p-value of the variant ``kind`` ("rank", "magnitude", "t"); ``base`` replaces F_org's
-    renormalised non-top shares as the reference (rows, aligned with ``s``)."""
+    """p-value of the variant ``kind`` ("rank", "position", "magnitude", "t"); ``base``
+    replaces F_org's renormalised non-top shares as the reference (rows, aligned with ``s``)."""
     from dynamarks.models.verification import rank_sum_cdf
 
     vals, obs, ranks, ks = [], 0.0, [], []
-    for i, idx, g in _cells(s, p, base):
+    for i, idx, g in _cells(s, p, base, position=kind == "position"):
         f = int(favoured[i])
         if f < 0 or f == i:
             continue
         x = g.mean(0)
         at = idx.index(f)
-        if kind == "rank":
+        if kind in ("rank", "position"):
             ranks.append(int(np.sum(x >= x[at])))
             ks.append(len(x))
             continue
@@ -118,7 +138,7 @@ def variant_p(s: np.ndarray, p: np.ndarray, favoured: np.ndarray, kind: str,
             raise ValueError(f"unknown variant {kind!r}")
         vals.append(z)
         obs += float(z[at])
-    if kind == "rank":
+    if kind in ("rank", "position"):
         return rank_sum_cdf(ks, sum(ranks)) if ks else 1.0
     return pick_sum_sf(vals, obs) if vals else 1.0
 
@@ -161,7 +181,8 @@ def main() -> None:  # pragma: no cover - an experiment over cached models, not 
                 ("stolen", "ft1000", "ft1000-lr3e-3", "prune-ft", "ft5000", "ft10000", "sharpen")]
     suspects += refs_jobs + [Job(r, "none", 0, sd) for r in ("labels-50%", "labels-mlp")
                              for sd in (1, 2, 3)]
-    print(f"{'model':34} rank      magnitude t         reference-rank  ({len(xs)} inputs)")
+    print(f"{'model':34} rank      position  magnitude t         reference-rank "
+          f"({len(xs)} inputs)")
     for j in suspects:
         path = cache_root() / f"{job_hash(ctx.profile, j, 'fmnist')}.pt"
         if not path.is_file() and not glob.glob(str(path)):
@@ -169,7 +190,7 @@ def main() -> None:  # pragma: no cover - an experiment over cached models, not 
             continue
         s = predict_proba(obtain(ctx, j), xs)
         base = np.mean([v for k, v in refs.items() if k != j], axis=0)  # leave the suspect out
-        row = [variant_p(s, p, fav, k) for k in ("rank", "magnitude", "t")]
+        row = [variant_p(s, p, fav, k) for k in ("rank", "position", "magnitude", "t")]
         row.append(variant_p(s, p, fav, "rank", base))
         print(f"{j.name:34} " + " ".join(f"{v:9.2g}" for v in row))
 

@@ -46,7 +46,7 @@ def test_grid_fallback_is_a_conservative_bound():
 
 def test_magnitude_variant_is_valid_over_every_key():
     """A suspect independent of the key: over all keys of a 4-class set (f_i ≠ i), the
-    fraction with p ≤ a stays ≤ a for the magnitude and t variants."""
+    fraction with p ≤ a stays ≤ a for the magnitude, t and position variants."""
     rng = np.random.default_rng(3)
     m, n = 400, 4
     z = rng.normal(0, 1.5, (m, n))
@@ -55,7 +55,7 @@ def test_magnitude_variant_is_valid_over_every_key():
     s = np.exp(np.log(p) + rng.normal(0, 0.7, p.shape))
     s /= s.sum(1, keepdims=True)
     keys = list(itertools.product(*[[j for j in range(n) if j != i] for i in range(n)]))
-    for kind in ("magnitude", "t"):
+    for kind in ("magnitude", "t", "position"):
         ps = np.array([variant_p(s, p, np.array(k), kind) for k in keys])
         for a in (1 / 81, 0.05, 0.2, 0.5):
             assert np.mean(ps <= a + 1e-12) <= a + 1e-9
