@@ -155,13 +155,19 @@ def main() -> None:  # pragma: no cover - an experiment over cached models, not 
     from dynamarks.models.verification import favoured_indices
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--preset", default="robust")
+    ap.add_argument("--preset", default="robust",
+                    help="paper, robust or a key-sweep candidate (models/sweep.py)")
     ap.add_argument("--key", type=int, default=0)
     ap.add_argument("--heldout", action="store_true",
                     help="add the training images no model of the suite saw (not the victim's, "
                     "not the attacker's pool or labelled sets) to the verification inputs")
     args = ap.parse_args()
     set_threads(1)
+    from dynamarks.host import presets as preset_mod
+    from dynamarks.models.sweep import KEYED_CANDIDATES
+
+    for c in KEYED_CANDIDATES:  # the key sweep's candidates by name (v0.9, v0.9-d25, …)
+        preset_mod.PRESETS.setdefault(c.name, c)
     ctx = Context("fmnist", SUITE_PROFILES["small"])
     d = ctx._data()
     xs = d["xt"]
