@@ -16,8 +16,8 @@ what the scores are taken against:
   F_org's ordering of the non-top classes) − (its position in the suspect's): how many places
   the suspect moves j up. Any monotone change of the suspect's answers (a sharper or flatter
   thief) leaves it unchanged;
-* ``reference`` — the rank test with the scores taken against the mean of reference models
-  the owner trained without the key (benign recipes) instead of against F_org alone.
+* ``reference`` (``base``) — the rank test with the scores taken against the mean of
+  reference models the owner trained without the key instead of against F_org alone.
 
 The null of a magnitude sum is the distribution of Σ_i V_i, V_i uniform over class i's own
 k_i values. :func:`pick_sum_sf` computes P0(T ≥ t) **exactly** by meeting in the middle (the
@@ -144,28 +144,29 @@ def variant_p(s: np.ndarray, p: np.ndarray, favoured: np.ndarray, kind: str,
 
 
 def main() -> None:  # pragma: no cover - an experiment over cached models, not a unit
-    """Evaluate the variants on the small profile's cached models (robust preset, key 0)."""
+    """Evaluate the variants on the small profile's cached models (module doc)."""
     import argparse
-    import glob
 
     import torch
 
+    from dynamarks.host import presets as preset_mod
     from dynamarks.models.suite import SUITE_PROFILES, Context, Job, cache_root, job_hash, obtain
+    from dynamarks.models.sweep import KEYED_CANDIDATES
     from dynamarks.models.training import predict_proba, set_threads
     from dynamarks.models.verification import favoured_indices
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset", default="robust",
                     help="paper, robust or a key-sweep candidate (models/sweep.py)")
-    ap.add_argument("--key", type=int, default=0)
+    ap.add_argument("--keys", default="0", help="comma-separated key seeds (default 0)")
+    ap.add_argument("--seeds", default="1", help="comma-separated training seeds (default 1)")
+    ap.add_argument("--attacks", default="stolen,ft1000,ft1000-lr3e-3,prune-ft,ft5000,ft10000,"
+                    "distill-T4,sharpen")
     ap.add_argument("--heldout", action="store_true",
                     help="add the training images no model of the suite saw (not the victim's, "
                     "not the attacker's pool or labelled sets) to the verification inputs")
     args = ap.parse_args()
     set_threads(1)
-    from dynamarks.host import presets as preset_mod
-    from dynamarks.models.sweep import KEYED_CANDIDATES
-
     for c in KEYED_CANDIDATES:  # the key sweep's candidates by name (v0.9, v0.9-d25, …)
         preset_mod.PRESETS.setdefault(c.name, c)
     ctx = Context("fmnist", SUITE_PROFILES["small"])
@@ -178,27 +179,27 @@ def main() -> None:  # pragma: no cover - an experiment over cached models, not 
             used[torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k]] = True
         xs = torch.cat([xs, d["x"][~used]])
     p = predict_proba(ctx.victim(), xs)
-    fav = favoured_indices(ctx.params(args.preset, args.key))
-    refs_jobs = [Job(r, "none", 0, sd) for r in ("distilled-F_org", "distilled-F_org-ft1000",
-                                                 "labels-100%") for sd in (1, 2, 3)]
-    top = np.argmax(p, axis=1)
-    refs = {j: _non_top(predict_proba(obtain(ctx, j), xs), top) for j in refs_jobs}
-    suspects = [Job(a, args.preset, args.key) for a in
-                ("stolen", "ft1000", "ft1000-lr3e-3", "prune-ft", "ft5000", "ft10000", "sharpen")]
-    suspects += refs_jobs + [Job(r, "none", 0, sd) for r in ("labels-50%", "labels-mlp")
-                             for sd in (1, 2, 3)]
-    print(f"{'model':34} rank      position  magnitude t         reference-rank "
-          f"({len(xs)} inputs)")
-    for j in suspects:
-        path = cache_root() / f"{job_hash(ctx.profile, j, 'fmnist')}.pt"
-        if not path.is_file() and not glob.glob(str(path)):
-            print(f"{j.name:34} (not cached)")
-            continue
-        s = predict_proba(obtain(ctx, j), xs)
-        base = np.mean([v for k, v in refs.items() if k != j], axis=0)  # leave the suspect out
-        row = [variant_p(s, p, fav, k) for k in ("rank", "position", "magnitude", "t")]
-        row.append(variant_p(s, p, fav, "rank", base))
-        print(f"{j.name:34} " + " ".join(f"{v:9.2g}" for v in row))
+    kinds = ("rank", "position", "magnitude", "t")
+    cached = lambda j: (cache_root() / f"{job_hash(ctx.profile, j, 'fmnist')}.pt").is_file()  # noqa: E731
+    print(f"{'model':34} " + " ".join(f"{k:>9}" for k in kinds) + f"  ({len(xs)} inputs)")
+    table: dict[str, dict[str, list[float]]] = {}
+    for key in (int(k) for k in args.keys.split(",")):
+        fav = favoured_indices(ctx.params(args.preset, key))
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for att in args.attacks.split(","):
+                j = Job(att, args.preset, key, seed)
+                if not cached(j):
+                    continue
+                s = predict_proba(obtain(ctx, j), xs)
+                row = [variant_p(s, p, fav, k) for k in kinds]
+                print(f"{j.name:34} " + " ".join(f"{v:9.2g}" for v in row))
+                for k, v in zip(kinds, row, strict=True):
+                    table.setdefault(att, {}).setdefault(k, []).append(v)
+    print("\n| attack | runs | " + " | ".join(f"{k}: median p [worst]" for k in kinds) + " |")
+    print("|---|---|" + "---|" * len(kinds))
+    for att, by in table.items():
+        print(f"| {att} | {len(by['rank'])} | " + " | ".join(
+            f"{np.median(by[k]):.1g} [{max(by[k]):.1g}]" for k in kinds) + " |")
 
 
 if __name__ == "__main__":  # pragma: no cover
