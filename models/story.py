@@ -40,7 +40,7 @@ from rich.table import Table
 
 from dynamarks.host.errors import DynamarksError
 from dynamarks.host.params import Params, save_params
-from dynamarks.host.presets import keygen_preset
+from dynamarks.host.presets import get_preset, keygen_preset
 from dynamarks.models import plots
 from dynamarks.models.api import ProtectedAPI
 from dynamarks.models.checkpoint import save_checkpoint
@@ -95,8 +95,10 @@ def _secrets(out: Path, rep: Reporter, stack: contextlib.ExitStack) -> tuple[Par
     seal_params(params, sealed, tcti=tcti)
     blob = sealed.read_bytes()
     leaked = params.encode()[8:-4] in blob or params.key in blob
-    rep.say(f"  parameter set generated (preset robust: α=0.9, β=1, a=0.01, b=0.19, V_i with "
-            f"0.6 on one other class; Trivium key and IV from the OS CSPRNG) and sealed → {sealed} "
+    pre = get_preset("robust")
+    rep.say(f"  parameter set generated (preset robust: α={pre.alpha:g}, β={pre.beta:g}, "
+            f"a={pre.a:g}, b={pre.b:g}, V_i with {pre.concentration:g} on one other class; "
+            f"Trivium key and IV from the OS CSPRNG) and sealed → {sealed} "
             f"({len(blob)} bytes, plaintext in file: {'YES' if leaked else 'no'})")
     del params
     params = load_secret_params(sealed, tcti=tcti)

@@ -2,8 +2,8 @@
 
 Presets (``dynamarks.host.presets``): ``paper`` (the default; DynaMarks Section V-B: window
 (0.9, 1.0), Δ ~ U[0.01, 0.19), each V_i with one random index at 2/(N+1) and the others at
-1/(N+1)) and ``robust`` (a concentrated V_i — 0.6 on one other class — and a wider window
-and Δ range, for the keyed test; docs/VERIFICATION.md). ``--alpha``, ``--beta``, ``-a``,
+1/(N+1)) and ``robust`` (a concentrated V_i — 0.9 on one other class — window (0.8, 1] and
+Δ ~ U[0.05, 0.25), for the keyed test; docs/VERIFICATION.md). ``--alpha``, ``--beta``, ``-a``,
 ``-b`` and ``--concentration`` override the preset's value. The key, the IV and the favoured
 indices come from the operating system's CSPRNG. The file holds secrets in plaintext: seal it
 with `dynamarks seal` and delete it, or keep it offline.
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", type=float, default=None, help="Δ low end (paper: 0.01)")
     p.add_argument("-b", type=float, default=None, help="Δ high end (paper: 0.19)")
     p.add_argument("--concentration", type=float, default=None,
-                   help="robust preset: probability of the favoured index (default 0.6)")
+                   help="robust preset: probability of the favoured index (default 0.9)")
     p.add_argument("-o", "--output", required=True, type=Path, help="parameter file to write")
     p.add_argument("--force", action="store_true", help="overwrite an existing file")
 
