@@ -222,6 +222,43 @@ def key_sweep_table(rows: Sequence[dict[str, Any]],
     return lines
 
 
+def fig_key_tradeoff(rows: Sequence[dict[str, Any]], path: Path) -> None:
+    """The key sweep's trade-off: median −log10 keyed p over keys (stolen, ft1000, ft5000)
+    against the honest users' NLL cost and against visibility, one point per candidate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    marks = {"stolen": "o", "ft1000": "s", "ft5000": "^"}
+    for label in dict.fromkeys(r["label"] for r in rows):
+        rs = [r for r in rows if r["label"] == label]
+        cost = float(np.mean([r["alt"]["nll"] - r["org"]["nll"] for r in rs]))
+        vis = float(np.mean([r["visibility_auc"] for r in rs]))
+        for att, m in marks.items():
+            power = -np.log10(max(float(np.median([r[att]["p_value"] for r in rs])), 1e-300))
+            for ax, xv in ((axes[0], cost), (axes[1], vis)):
+                ax.scatter(xv, power, marker=m, s=40, color="C0" if att == "stolen" else
+                           "C1" if att == "ft1000" else "C2")
+                if att == "ft1000":
+                    ax.annotate(label, (xv, power), fontsize=7, xytext=(3, 3),
+                                textcoords="offset points")
+    for ax in axes:
+        ax.set_ylabel("median over keys of −log10 keyed p")
+        ax.axhline(3, color="grey", ls=":", lw=1)
+        for att, m in marks.items():
+            ax.scatter([], [], marker=m, color="grey", label=att)
+        ax.legend(fontsize=7)
+    axes[0].set_xlabel("NLL of the API's answers − NLL of F_org (nats)")
+    axes[1].set_xlabel("visibility: ROC AUC of altered vs unaltered answers")
+    fig.suptitle("Preset trade-off over 3 keys (FashionCNN thieves): power vs honest-user cost")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def run_sweep(ctx: Context, candidates: Sequence[Candidate] = CANDIDATES,
               progress=None, **kw: Any) -> list[dict[str, Any]]:
     rows = []

@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
             Path(out).mkdir(parents=True, exist_ok=True)
             (Path(out) / "sweep_keys.json").write_text(json.dumps(rows, indent=1))
             (Path(out) / "sweep_keys.md").write_text("\n".join(sweep.key_sweep_table(rows)) + "\n")
-            print(f"wrote {out}/sweep_keys.json and sweep_keys.md")
+            sweep.fig_key_tradeoff(rows, Path(out) / "tradeoff_keys.png")
+            print(f"wrote {out}/sweep_keys.json, sweep_keys.md and tradeoff_keys.png")
             return 0
         rows = sweep.run_sweep(ctx, progress=lambda label: print(f"  done {label}"))
         Path(out).mkdir(parents=True, exist_ok=True)
