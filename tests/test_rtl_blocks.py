@@ -171,24 +171,25 @@ def test_sampler_against_thresholds():
     hits = []
 
     async def tb(ctx):
+        # The word enters S1 with `en`; its flag is `hit_now` in S2 (after that `en`), until
+        # the next `en`. Word 0 compares with `u_head`, the others with `u` (set to garbage
+        # while word 0 is in S1, as the keystream word is there only for word 0).
         for row, u in rows:
-            h = []
             for k, c in enumerate(row):
-                ctx.set(dut.en, 1)
                 ctx.set(dut.first, int(k == 0))
-                ctx.set(dut.u, u)
+                ctx.set(dut.u_head, u if k == 0 else rng.randrange(65536))
+                ctx.set(dut.u, u if k else rng.randrange(65536))
                 ctx.set(dut.c, c)
+                ctx.set(dut.en, 1)
                 await ctx.tick()
                 ctx.set(dut.en, 0)
-                if rng.random() < 0.3:             # a stall: hit holds
+                if rng.random() < 0.3:             # a stall: the flag holds
                     await ctx.tick()
-                h.append(ctx.get(dut.hit))
-            hits.append(h)
+                hits.append(ctx.get(dut.hit_now))
 
     run_sim(dut, tb)
-    for (row, u), h in zip(rows, hits, strict=True):
-        j = sum(1 for c in row if c <= u)
-        assert h == [int(k == j) for k in range(len(row))]
+    want = [int(k == sum(1 for c in row if c <= u)) for row, u in rows for k in range(len(row))]
+    assert hits == want
 
 
 def test_alter_stage():
