@@ -113,7 +113,10 @@ class Trivium(wiring.Component):
     Interface
         ``key_we``, ``key_addr`` (0…4), ``key_data`` (32): write key/IV word ``key_addr``
         (bytes ``K0..K9, IV0..IV9`` little endian, five words), in any order, one per cycle at
-        most. A write stops the keystream (``running`` falls) until the next ``start``.
+        most. A write lands in the key memory in its cycle and stops the keystream from the cycle
+        after (``running`` and ``keystream.valid`` are low two cycles after the write) until the
+        next ``start``; a word written in the cycle of an accepted ``start`` aborts that load
+        and does not count towards the next start.
         ``start``: load key and IV, then warm up. Ignored unless all five key/IV words were
         written since the last start (so a used key/IV can never be loaded twice).
         ``running`` (out): the warm-up is done and the first word has been ready; it stays high
@@ -207,11 +210,18 @@ class Trivium(wiring.Component):
         # full or is being emptied this cycle.
         step = Signal()
         m.d.comb += step.eq(warming | (generating & (~full | self.keystream.ready)))
+        # The key memory takes a write in the cycle it is presented, and so does the record of
+        # written words; the rest of the control sees it one cycle later, from a register
+        # (`kw`), so that no path runs from the write port's inputs to the state's enables.
         key_sel = Signal(KEY_WORDS)      # key/IV word being written this cycle (one-hot)
+        kw = Signal()                    # register: a key/IV word was written last cycle
         start_ok = Signal()
+        m.d.sync += kw.eq(key_sel != 0)
         m.d.comb += [
             key_sel.eq(Mux(self.key_we & (self.key_addr < KEY_WORDS), 1 << self.key_addr, 0)),
-            start_ok.eq(self.start & ~self.key_we & armed),
+            # (A write in the cycle of an accepted start is not counted towards the next start,
+            # and stops the load it started one cycle later: a start needs five fresh words.)
+            start_ok.eq(self.start & armed),
             key_wr.addr.eq(self.key_addr),
             key_wr.data.eq(self.key_data),
             key_wr.en.eq(key_sel != 0),
@@ -240,7 +250,6 @@ class Trivium(wiring.Component):
             m.d.sync += word.eq(Cat(word[bpc:], *z))
 
         # Control, as flat next-state equations (no priority chain: short paths).
-        kw = key_sel != 0
         load_done = load2 & ld_end
         warm_done = warming & warm_last
         stop = kw | start_ok
