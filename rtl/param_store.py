@@ -262,7 +262,9 @@ class ParamStore(wiring.Component):
             c_wr.addr.eq(self.cfg_addr[:2 * b]),
             c_wr.data.eq(self.cfg_data[:C_BITS]),
             c_wr.en.eq(we & in_range & (space == SPACE_C) & (index < n)),
-            self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[:2 * b] < 5)),
+            # (words 0…4: the bits above the low three are zero and not 5, 6, 7; no comparator)
+            self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[3:2 * b] == 0)
+                           & ~(self.cfg_addr[2] & (self.cfg_addr[1] | self.cfg_addr[0]))),
             self.key_addr.eq(self.cfg_addr[:3]),
             self.key_data.eq(self.cfg_data),
         ]

@@ -61,6 +61,7 @@ def _keystream_words(bits, key, iv, n_words, rng, p_ready=1.0, restart=False):
             ctx.set(dut.key_we, 1)
             await ctx.tick()
         ctx.set(dut.key_we, 0)
+        await ctx.tick()                      # a word counts two cycles after its write
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -131,6 +132,7 @@ def test_start_needs_all_five_key_words_and_key_write_stops():
         ctx.set(dut.key_we, 1)
         await ctx.tick()
         ctx.set(dut.key_we, 0)
+        await ctx.tick()
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
