@@ -188,12 +188,12 @@ class ParamStore(wiring.Component):
         combinational), ``start`` (a register).
 
     Latency
-        A table write presented in cycle t lands at the end of cycle t (decoded straight from the
-        port into the memory's write port); a key/IV write is passed on to the Trivium in
-        cycle t (``key_we``, ``key_addr``, ``key_data`` are combinational). ``start`` is a
-        register: a start presented in cycle t reaches the Trivium in cycle t+1. ``locked`` is
-        high from cycle t+1 after ``lock`` in cycle t. Reads are synchronous: data is valid the
-        cycle after ``*_en`` with the address, and holds while ``*_en`` is low.
+        A table write presented in cycle t lands at the end of cycle t+1 (decoded and
+        registered); a key/IV write is passed on to the Trivium in cycle t (``key_we``,
+        ``key_addr``, ``key_data`` are combinational; the Trivium's key memory takes it then).
+        ``start`` is a register: a start presented in cycle t reaches the Trivium in cycle t+1.
+        ``locked`` is high from cycle t+1 after ``lock`` in cycle t. Reads are synchronous: data
+        is valid the cycle after ``*_en`` with the address, and holds while ``*_en`` is low.
 
     Invariants
         Nothing leaves the block but the two internal read ports, whose data goes only into the
@@ -243,9 +243,11 @@ class ParamStore(wiring.Component):
         c_wr = c_mem.write_port()
         c_rd = c_mem.read_port()
 
-        # The configuration port is decoded straight from its inputs and written into the
-        # memories (and the Trivium's key memory) in the same cycle: no data or address
-        # register. Only `start` and `locked` are registers.
+        # Table writes: the port is decoded straight from its inputs and the decoded strobes,
+        # the address and the table-wide data bits (max(W, 17), not the port's 32) are
+        # registered: the write lands one cycle later and no decode logic sits in front of the
+        # block RAM's write enables. Key/IV words go on to the Trivium in the cycle they are
+        # presented (it registers its own control; its key memory takes the write directly).
         space = self.cfg_addr[2 * b:2 * b + 2]
         cls = self.cfg_addr[b:2 * b]
         index = self.cfg_addr[0:b]
@@ -253,18 +255,30 @@ class ParamStore(wiring.Component):
         we = self.cfg_we & ~refuse
         in_range = cls < n
 
-        m.d.sync += self.start.eq(self.cfg_start & ~refuse)
+        c_en = Signal()
+        win_en = Signal(4)
+        wdata = Signal(max(w, C_BITS), reset_less=True)
+        waddr = Signal(2 * b, reset_less=True)
+        m.d.sync += [
+            c_en.eq(we & in_range & (space == SPACE_C) & (index < n)),
+            # (An AND, not a Mux to 0: yosys would fold the decode into the flip-flops'
+            # synchronous reset, behind the domain reset — a long path on the iCE40.)
+            win_en.eq((1 << index[:2])[:4] &
+                      (we & in_range & (space == SPACE_WINDOW) & (index < 4)).replicate(4)),
+            self.start.eq(self.cfg_start & ~refuse),
+            wdata.eq(self.cfg_data),
+            waddr.eq(self.cfg_addr[:2 * b]),
+        ]
         with m.If(self.cfg_lock):
             m.d.sync += self.locked.eq(1)
 
         m.d.comb += [
-            win_wr.addr.eq(cls),
-            win_wr.data.eq(Cat(*([self.cfg_data[:w]] * 4))),
-            win_wr.en.eq((1 << index[:2])[:4] &
-                         (we & in_range & (space == SPACE_WINDOW) & (index < 4)).replicate(4)),
-            c_wr.addr.eq(self.cfg_addr[:2 * b]),
-            c_wr.data.eq(self.cfg_data[:C_BITS]),
-            c_wr.en.eq(we & in_range & (space == SPACE_C) & (index < n)),
+            win_wr.addr.eq(waddr[b:2 * b]),
+            win_wr.data.eq(Cat(*([wdata[:w]] * 4))),
+            win_wr.en.eq(win_en),
+            c_wr.addr.eq(waddr),
+            c_wr.data.eq(wdata[:C_BITS]),
+            c_wr.en.eq(c_en),
             # (words 0…4: the bits above the low three are zero and not 5, 6, 7; no comparator)
             self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[3:2 * b] == 0)
                            & ~(self.cfg_addr[2] & (self.cfg_addr[1] | self.cfg_addr[0]))),
