@@ -1,7 +1,9 @@
 """Variants of the keyed test, measured against the one the project ships (issue 9, step 2).
 
-The shipped test (:func:`dynamarks.models.verification.keyed_test`) ranks the favoured index
-f_i among the non-top classes of ``score_i(j)`` and sums the ranks. The variants here keep its
+The keyed test (:func:`dynamarks.models.verification.keyed_test`) ranks the favoured index
+f_i among the non-top classes of ``score_i(j)`` and sums the ranks. It ships with the
+``position`` score below (chosen here on the sweep's models, confirmed on the headline
+models; docs/VERIFICATION.md); ``rank`` is its earlier share score. The variants keep its
 null hypothesis and its exactness — under H0 every f_i is uniform over class i's candidates
 and independent of the scores and of the other classes — and change only what is summed or
 what the scores are taken against:
@@ -12,10 +14,12 @@ what the scores are taken against:
 * ``t`` — T = Σ_i t_i(f_i), with t_i(j) the score divided by its standard error over the
   group's inputs (a per-class Welch-free t statistic; the noise of each cell is estimated
   from the data, which is key-free);
+* ``rank`` — the rank test on the change of j's renormalised non-top share (``keyed_test``
+  with ``statistic="share"``, the test shipped before);
 * ``position`` — the rank test on ``score_i(j)`` = mean over the group of (position of j in
   F_org's ordering of the non-top classes) − (its position in the suspect's): how many places
-  the suspect moves j up. Any monotone change of the suspect's answers (a sharper or flatter
-  thief) leaves it unchanged;
+  the suspect moves j up (``keyed_test`` as shipped). Any monotone change of the suspect's
+  answers (a sharper or flatter thief) leaves it unchanged;
 * ``reference`` (``base``) — the rank test with the scores taken against the mean of
   reference models the owner trained without the key instead of against F_org alone.
 
@@ -38,7 +42,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dynamarks.models.verification import _non_top
+from dynamarks.models.verification import _non_top, _positions, keyed_test
 
 
 def pick_sum_sf(values: Sequence[np.ndarray], t: float, *, max_half: int = 1 << 22,
@@ -81,17 +85,6 @@ def _sums(vals: Sequence[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _positions(a: np.ndarray, top: np.ndarray) -> np.ndarray:
-    """Place of every class in each row's descending order of the non-top entries (0 = the
-    runner-up); the top class gets the last place. float64[M, N]."""
-    b = np.asarray(a, dtype=np.float64).copy()
-    b[np.arange(len(b)), top] = -np.inf
-    order = np.argsort(-b, axis=1, kind="stable")
-    pos = np.empty_like(order)
-    pos[np.arange(len(b))[:, None], order] = np.arange(b.shape[1])[None, :]
-    return pos.astype(np.float64)
-
-
 def _cells(s: np.ndarray, p: np.ndarray, base: np.ndarray | None = None,
            position: bool = False):
     """Per class i: (candidate indices, per-input differences [n_i, k_i]); the differences are
@@ -114,9 +107,14 @@ def _cells(s: np.ndarray, p: np.ndarray, base: np.ndarray | None = None,
 def variant_p(s: np.ndarray, p: np.ndarray, favoured: np.ndarray, kind: str,
               base: np.ndarray | None = None) -> float:
     """p-value of the variant ``kind`` ("rank", "position", "magnitude", "t"); ``base``
-    replaces F_org's renormalised non-top shares as the reference (rows, aligned with ``s``)."""
+    replaces F_org's renormalised non-top shares as the reference (rows, aligned with ``s``).
+    "rank" and "position" without ``base`` are :func:`keyed_test` itself (groups of at least
+    two inputs, like the other variants)."""
     from dynamarks.models.verification import rank_sum_cdf
 
+    if kind in ("rank", "position") and base is None:
+        stat = "share" if kind == "rank" else "position"
+        return keyed_test(s, p, favoured, min_group=2, statistic=stat).p_value
     vals, obs, ranks, ks = [], 0.0, [], []
     for i, idx, g in _cells(s, p, base, position=kind == "position"):
         f = int(favoured[i])

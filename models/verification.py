@@ -258,13 +258,18 @@ def calibrate(benign_etas: Sequence[float], tau: float = TAU) -> Calibration:
 #
 # Statistic, null and limits: docs/VERIFICATION.md ("The keyed test"). In short: group the
 # verification inputs by F_org's top class i; in every group, score each non-top class j by
-# the mean log-ratio log s_j(x) − log p_j(x) of the suspect's answer s to F_org's answer p
-# (how much more the suspect believes in j than the original does); R_i is the rank of the
-# key's favoured index f_i among those N−1 scores (1 = highest). If the suspect is independent
-# of the key, f_i is uniform over the N−1 candidates and independent of the scores, so R_i is
-# uniform on 1..N−1 and the R_i of different classes are independent (keygen draws the f_i
+# how many places the suspect moves j up among the non-top classes against F_org (mean over
+# the group of j's position in F_org's descending order of the non-top classes minus its
+# position in the suspect's: the "position change"); R_i is the rank of the key's favoured
+# index f_i among those N−1 scores (1 = highest). If the suspect is independent of the key,
+# f_i is uniform over the N−1 candidates and independent of the scores, so R_i is uniform on
+# 1..N−1 and the R_i of different classes are independent (keygen draws the f_i
 # independently). T = Σ R_i then has an exactly computable null distribution (a convolution of
-# discrete uniforms) and p = P0(T ≤ t_obs).
+# discrete uniforms) and p = P0(T ≤ t_obs). ``statistic="share"`` scores j by the change of
+# its renormalised non-top share instead (the test shipped before; kept, same null, for the
+# comparison in docs/VERIFICATION.md and models/keyed_variants.py).
+
+KEYED_STATISTICS = ("position", "share")
 
 def favoured_indices(params: object) -> np.ndarray:
     """f_i for every class: the index V_i favours, int64[N]; −1 where V_i has no favoured
@@ -284,21 +289,34 @@ def favoured_indices(params: object) -> np.ndarray:
     return out
 
 
-def keyed_scores(s: np.ndarray, p: np.ndarray, classes: int) -> tuple[np.ndarray, np.ndarray]:
+def keyed_scores(s: np.ndarray, p: np.ndarray, classes: int,
+                 statistic: str = "position") -> tuple[np.ndarray, np.ndarray]:
     """(scores float64[N, N], group sizes int64[N]).
 
-    For an input with F_org top class i, ``s̃`` and ``p̃`` are the suspect's and F_org's
-    answers with entry i removed and the rest renormalised to sum 1 (how each model spreads
-    its *non-top* mass). ``scores[i, j]`` = mean over the inputs with F_org top class i of
-    s̃_j − p̃_j. NaN on the diagonal and for empty groups. Uses no secret: under H0 the scores
-    are independent of the key.
+    ``scores[i, j]`` is a mean over the inputs with F_org top class i of a per-input change of
+    class j (j ≠ i) from F_org's answer p to the suspect's s:
+
+    * ``"position"`` (the shipped test): j's place in F_org's descending order of the non-top
+      classes minus its place in the suspect's (0 = runner-up), i.e. how many places the
+      suspect moves j up. Invariant under any strictly increasing map of the suspect's answers
+      (a sharper or flatter thief);
+    * ``"share"``: s̃_j − p̃_j, with s̃, p̃ the answers with entry i removed and the rest
+      renormalised to sum 1.
+
+    NaN on the diagonal and for empty groups. Uses no secret: under H0 the scores are
+    independent of the key.
     """
     s = np.asarray(s, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     if s.shape != p.shape or s.ndim != 2 or s.shape[1] != classes:
         raise ValueError(f"need s and p of shape [M, {classes}], got {s.shape} and {p.shape}")
     top = np.argmax(p, axis=1)
-    r = _non_top(s, top) - _non_top(p, top)
+    if statistic == "position":
+        r = _positions(p, top) - _positions(s, top)
+    elif statistic == "share":
+        r = _non_top(s, top) - _non_top(p, top)
+    else:
+        raise ValueError(f"unknown keyed statistic {statistic!r} (one of {KEYED_STATISTICS})")
     sums = np.zeros((classes, classes))
     np.add.at(sums, top, r)
     sizes = np.bincount(top, minlength=classes).astype(np.int64)
@@ -307,6 +325,18 @@ def keyed_scores(s: np.ndarray, p: np.ndarray, classes: int) -> tuple[np.ndarray
     scores[sizes == 0] = np.nan
     scores[np.arange(classes), np.arange(classes)] = np.nan
     return scores, sizes
+
+
+def _positions(a: np.ndarray, top: np.ndarray) -> np.ndarray:
+    """Place of every class in each row's descending order of the non-top entries (0 = the
+    runner-up; equal entries keep index order); the top class gets the last place.
+    float64[M, N]."""
+    b = np.asarray(a, dtype=np.float64).copy()
+    b[np.arange(len(b)), top] = -np.inf
+    order = np.argsort(-b, axis=1, kind="stable")
+    pos = np.empty_like(order)
+    pos[np.arange(len(b))[:, None], order] = np.arange(b.shape[1])[None, :]
+    return pos.astype(np.float64)
 
 
 def _non_top(a: np.ndarray, top: np.ndarray) -> np.ndarray:
@@ -360,9 +390,11 @@ class KeyedResult:
 
 
 def keyed_test(
-    s: np.ndarray, p: np.ndarray, favoured: np.ndarray, *, min_group: int = 1
+    s: np.ndarray, p: np.ndarray, favoured: np.ndarray, *, min_group: int = 1,
+    statistic: str = "position",
 ) -> KeyedResult:
-    """The keyed test of suspect answers ``s`` against F_org's ``p`` (module comment above).
+    """The keyed test of suspect answers ``s`` against F_org's ``p`` (module comment above),
+    scored by ``statistic`` (:func:`keyed_scores`; "position" unless comparing variants).
 
     ``favoured`` is :func:`favoured_indices` of the secret parameters. Classes whose favoured
     index is −1, whose F_org group has fewer than ``min_group`` inputs, or whose favoured score
@@ -372,7 +404,7 @@ def keyed_test(
     """
     favoured = np.asarray(favoured, dtype=np.int64)
     n = len(favoured)
-    scores, sizes = keyed_scores(s, p, n)
+    scores, sizes = keyed_scores(s, p, n, statistic)
     ranks, ks, used = [], [], []
     for i in range(n):
         f = int(favoured[i])
@@ -403,6 +435,7 @@ def keyed_queries_needed(
     sizes: Sequence[int] = (25, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
     repeats: int = 20,
     seed: int = 0,
+    statistic: str = "position",
 ) -> dict[str, object]:
     """Smallest number of verification queries at which the keyed test rejects H0 at each
     level in at least 90% of ``repeats`` random query subsets of that size (a power estimate
@@ -421,7 +454,7 @@ def keyed_queries_needed(
         ps = []
         for _ in range(repeats if k < m else 1):
             idx = rng.choice(m, k, replace=False)
-            ps.append(keyed_test(s[idx], p[idx], favoured).p_value)
+            ps.append(keyed_test(s[idx], p[idx], favoured, statistic=statistic).p_value)
         p90 = float(np.quantile(ps, 0.9))
         curve.append({"queries": k, "median_p": float(np.median(ps)), "p90": p90})
         for a in levels:

@@ -55,26 +55,40 @@ def test_rank_sum_cdf_extremes():
     assert 0 < rank_sum_cdf([63] * 64, 64) < 1e-100
 
 
-def test_p_value_is_valid_over_every_key():
+@pytest.mark.parametrize("statistic", ["position", "share"])
+def test_p_value_is_valid_over_every_key(statistic):
     """Fix a suspect and F_org independent of the key; enumerate all keys (f_i ≠ i) of a
     4-class set: the fraction of keys with p ≤ a never exceeds a, and equals it at the
-    p-values the test can produce (the test is exact, not merely conservative)."""
+    p-values the test can produce when no two candidates' scores tie (the test is then exact;
+    ties, which the position score's integer places make possible, only make it
+    conservative)."""
     n, m = 4, 400
     p = _victim(m, n, 0)
     s = _softmax(np.log(p) + np.random.default_rng(1).normal(0, 0.7, p.shape))
     choices = [[j for j in range(n) if j != i] for i in range(n)]
-    pv = np.array([keyed_test(s, p, np.array(f)).p_value for f in itertools.product(*choices)])
+    pv = np.array([keyed_test(s, p, np.array(f), statistic=statistic).p_value
+                   for f in itertools.product(*choices)])
     assert len(pv) == 3 ** 4
+    sc, _ = keyed_scores(s, p, n, statistic)
+    tied = any(len(np.unique(r[np.isfinite(r)])) < n - 1 for r in sc)
+    assert tied == (statistic == "position")  # this suspect has ties only in the places
     for a in np.unique(pv):
-        assert np.mean(pv <= a + 1e-12) == pytest.approx(a, abs=1e-9)
+        frac = np.mean(pv <= a + 1e-12)
+        if tied:
+            assert frac <= a + 1e-12
+        else:
+            assert frac == pytest.approx(a, abs=1e-9)
     for a in (0.01, 0.05, 0.1, 0.5):
         assert np.mean(pv <= a) <= a + 1e-12
 
 
-def test_p_value_null_by_simulation():
-    """Ten classes, many random keys against one independent suspect: the statistic T has
-    the exact null distribution (chi-square goodness of fit on T's values) and rejections at
-    5% stay at or below 5% (binomial bound)."""
+@pytest.mark.parametrize("statistic", ["position", "share"])
+def test_p_value_null_by_simulation(statistic):
+    """Ten classes, many random keys against one independent suspect: rejections at 5% stay
+    at or below 5% (binomial bound); T is never stochastically smaller than its null (the
+    empirical CDF stays below the exact one, within 3 binomial sd); and with the tie-free
+    share score T has the exact null distribution (chi-square goodness of fit on T's values;
+    the position score's ties shift T up, which only makes the test conservative)."""
     n, m = 10, 400
     p = _victim(m, n, 2)
     s = _softmax(np.log(p) + np.random.default_rng(3).normal(0, 1.0, p.shape))
@@ -84,7 +98,7 @@ def test_p_value_null_by_simulation():
     for r in range(reps):
         f = rng.integers(0, n - 1, n)
         f += f >= np.arange(n)
-        k = keyed_test(s, p, f)
+        k = keyed_test(s, p, f, statistic=statistic)
         ts[r], pv[r] = k.statistic, k.p_value
     # bins of T with ≥ 5% null mass each
     edges = [9]
@@ -95,7 +109,11 @@ def test_p_value_null_by_simulation():
     probs = np.diff([rank_sum_cdf([9] * n, t) for t in edges])
     pairs = zip(edges[:-1], edges[1:], strict=True)
     counts = np.array([np.sum((ts > lo) & (ts <= hi)) for lo, hi in pairs])
-    assert stats.chisquare(counts, probs * reps / probs.sum()).pvalue > 1e-3
+    for e in edges:
+        cdf = rank_sum_cdf([9] * n, e)
+        assert np.mean(ts <= e) <= cdf + 3 * np.sqrt(cdf * (1 - cdf) / reps) + 1e-12
+    if statistic == "share":
+        assert stats.chisquare(counts, probs * reps / probs.sum()).pvalue > 1e-3
     level = 0.05
     assert np.mean(pv <= level) <= level + 3 * np.sqrt(level * (1 - level) / reps)
 
@@ -122,17 +140,45 @@ def test_planted_bias_is_detected_and_independent_model_is_not():
 def test_scores_by_hand():
     p = np.array([[0.7, 0.2, 0.1], [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]])
     s = np.array([[0.7, 0.1, 0.2], [0.8, 0.1, 0.1], [0.2, 0.2, 0.6]])
-    sc, sizes = keyed_scores(s, p, 3)
+    sc, sizes = keyed_scores(s, p, 3, "share")
     assert sizes.tolist() == [2, 0, 1]
     # group 0: non-top shares (s: 1/3, 2/3 and 1/2, 1/2) minus (p: 2/3, 1/3 and 1/2, 1/2)
     assert sc[0, 1] == pytest.approx((1 / 3 - 2 / 3 + 0) / 2)
     assert sc[0, 2] == pytest.approx((2 / 3 - 1 / 3 + 0) / 2)
     assert np.isnan(sc[1]).all() and np.isnan(np.diag(sc)).all()
     assert sc[2, 0] == pytest.approx(0.0) and sc[2, 1] == pytest.approx(0.0)
-    k = keyed_test(s, p, np.array([2, 0, 0]))
-    # class 0: favoured 2 scores highest of {1, 2}; class 1: no inputs; class 2: tie → rank 2
-    assert k.classes_used == [0, 2] and k.ranks == [1, 2] and k.statistic == 3
-    assert k.p_value == pytest.approx(0.75)  # P(R0 + R2 ≤ 3): (1,1), (1,2), (2,1) of four
+    # the shipped score: places moved up among the non-top classes (0 = runner-up; equal
+    # answers keep index order). Input 0: p orders (1, 2), s orders (2, 1): class 1 moves down
+    # one place, class 2 up one; input 1: same order in both. Group 2: a tie in both.
+    pos, sizes = keyed_scores(s, p, 3)
+    assert sizes.tolist() == [2, 0, 1]
+    assert pos[0, 1] == pytest.approx(-0.5) and pos[0, 2] == pytest.approx(0.5)
+    assert np.isnan(pos[1]).all() and np.isnan(np.diag(pos)).all()
+    assert pos[2, 0] == 0.0 and pos[2, 1] == 0.0
+    for stat in ("position", "share"):
+        k = keyed_test(s, p, np.array([2, 0, 0]), statistic=stat)
+        # class 0: favoured 2 scores highest of {1, 2}; class 1: no inputs; class 2: tie → 2
+        assert k.classes_used == [0, 2] and k.ranks == [1, 2] and k.statistic == 3
+        assert k.p_value == pytest.approx(0.75)  # P(R0 + R2 ≤ 3): (1,1), (1,2), (2,1) of four
+    with pytest.raises(ValueError, match="statistic"):
+        keyed_scores(s, p, 3, "logit")
+
+
+def test_position_score_ignores_monotone_changes_of_the_suspect():
+    """Places depend only on the order of the suspect's answers: a sharper (power 3) or
+    flatter (power 1/3) copy of the same suspect gets the same scores and the same p."""
+    n, m = 10, 500
+    p = _victim(m, n, 8)
+    s = _softmax(np.log(p) + np.random.default_rng(9).normal(0, 0.5, p.shape))
+    f = favoured_indices(keygen_preset("robust", n, seed=3))
+    base, _ = keyed_scores(s, p, n)
+    for power in (3.0, 1 / 3):
+        t = s ** power
+        t /= t.sum(1, keepdims=True)
+        other, _ = keyed_scores(t, p, n)
+        np.testing.assert_array_equal(np.isnan(other), np.isnan(base))
+        assert np.allclose(other[np.isfinite(base)], base[np.isfinite(base)])
+        assert keyed_test(t, p, f).p_value == keyed_test(s, p, f).p_value
 
 
 def test_favoured_indices_of_both_presets():
