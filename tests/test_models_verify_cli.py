@@ -1,10 +1,12 @@
 """``dynamarks verify`` on suspects the project did not train: a TorchScript file and an ONNX
 file made here with plain torch, and a .npy of answers to ``verify export-queries``'s inputs.
 
-Oracles: a model trained on the protected API's answers is detected by the keyed test at the
-floor p = 9^-10 with the robust key, an independently trained one is not; the .npy route
-gives the same p-value as the model-file route (the same answers by another path); user
-errors exit 2 and write nothing.
+Oracles: a model trained on the protected API's answers is detected by the keyed test with
+the robust key far below α (p ≤ 10⁻³ on these 400 queries: the position score sees only
+orders and ties within small groups count against detection, so it stays above the floor
+9^-10 that the earlier share score reached here), an independently trained one is not; the
+.npy route gives the same p-value as the model-file route (the same answers by another path);
+user errors exit 2 and write nothing.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def test_torchscript_thief_detected_onnx_honest_not(setting, tmp_path, capsys):
     root, _ = setting
     assert _verify(root, root / "stolen.ts", tmp_path / "ts.json") == 0
     ts = json.loads((tmp_path / "ts.json").read_text())
-    assert ts["detected"] and ts["p_value"] == pytest.approx(9.0 ** -10, rel=1e-6)
+    assert ts["detected"] and ts["p_value"] <= 1e-3
     assert ts["keyed_queries_needed"]["0.01"] is not None
     assert {"eta", "eta_detected", "delta_org", "delta_alt"} <= set(ts)
     assert _verify(root, root / "honest.onnx", tmp_path / "onnx.json") == 0

@@ -13,8 +13,10 @@ the suspect's weights or code: only its answers to the verification inputs are u
 Two tests, both on the same answers (docs/VERIFICATION.md):
 
 * **keyed test** — exact p-value of H0 "the suspect is independent of the key" from the ranks
-  of the favoured indices of V_i; ``detected`` = p ≤ ``--alpha`` (default 0.01). It has power
-  only with a key whose V_i carries signal (``keygen --preset robust``).
+  of the favoured indices of V_i, each class scored by how many places the suspect moves it up
+  among the non-top classes against F_org (the position change); ``detected`` = p ≤
+  ``--alpha`` (default 0.01). It has power only with a key whose V_i carries signal
+  (``keygen --preset robust``).
 * **Algorithm 2** (the paper) — δ_org, δ_alt, η; ``eta_detected`` = η > τ. Beside it, the 1–99%
   range of η over half-size subsets of the queries, the subsampling p_boot, and — with
   ``--calibration results.json`` from ``dynamarks experiment table1`` — p-values against
