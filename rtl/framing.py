@@ -132,6 +132,16 @@ class FrameDecoder(wiring.Component):
         crc = Signal(16, init=CRC16_INIT)
         hdr_ok = Signal(init=1)
         expected = Array(Const(b, 8) for b in self.cfg_header)
+        # The parameter-set header check: ``in_hdr`` (a register: the byte at ``count`` is one
+        # of payload bytes 0-7) and the expected byte ``(count - 4) mod 8`` = ``count[:3]`` with
+        # bit 2 flipped; a mismatch is registered and folded into ``hdr_ok`` a cycle later.
+        in_hdr = Signal()
+        hdr_bad = Signal()
+        hsel = Signal(3)
+        m.d.comb += hsel.eq(count[:3] ^ 0b100)
+        m.d.sync += hdr_bad.eq(b_emit & in_hdr & (b_byte != expected[hsel]))
+        with m.If(hdr_bad):
+            m.d.sync += hdr_ok.eq(0)
         with m.If(b_new):  # header fields the frame does not reach read 0
             m.d.sync += [self.ftype.eq(0), self.seq.eq(0), self.len_field.eq(0)]
         with m.If(b_emit):
@@ -150,8 +160,7 @@ class FrameDecoder(wiring.Component):
                     m.d.sync += self.len_field[:8].eq(b_byte)
                 with m.Case(3):
                     m.d.sync += self.len_field[8:].eq(b_byte)
-            with m.If((count >= 4) & (count < 12) & (b_byte != expected[(count - 4)[:3]])):
-                m.d.sync += hdr_ok.eq(0)
+            m.d.sync += in_hdr.eq((count >= 3) & (count < 11))
         with m.If(b_close):
             m.d.sync += [
                 self.done.eq(1),
@@ -159,10 +168,10 @@ class FrameDecoder(wiring.Component):
                 self.crc_ok.eq(crc == 0),
                 self.framing.eq(b_framing),
                 self.overflow.eq(count > self.depth),
-                self.cfg_header_ok.eq(hdr_ok & (count >= 12)),
+                self.cfg_header_ok.eq(hdr_ok & ~hdr_bad & (count >= 12)),
             ]
         with m.If(b_close):
-            m.d.sync += [count.eq(0), crc.eq(CRC16_INIT), hdr_ok.eq(1)]
+            m.d.sync += [count.eq(0), crc.eq(CRC16_INIT), hdr_ok.eq(1), in_hdr.eq(0)]
         return m
 
 

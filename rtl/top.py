@@ -138,14 +138,17 @@ class BoardTop(wiring.Component):
         wiring.connect(m, enc.source, tx.sink)
         m.d.comb += self.uart_tx.eq(tx.tx)
         # (the encoder's start and length come from registers: the ring's pointer comparison
-        # does not reach into the encoder's address logic in the same cycle)
-        sending, go = Signal(), Signal()
+        # does not reach into the encoder's address logic in the same cycle; and the slot is
+        # handed back by a registered strobe, so the encoder's state does not reach the ring's
+        # pointers either. ``sending`` drops with that strobe, when ``tx_valid`` is up to date.)
+        sending, go, tx_done = Signal(), Signal(), Signal()
         length = Signal.like(slots.tx_len)
-        m.d.sync += go.eq(0)
-        m.d.comb += [enc.start.eq(go), enc.length.eq(length)]
+        m.d.sync += [go.eq(0), tx_done.eq(0)]
+        m.d.comb += [enc.start.eq(go), enc.length.eq(length), slots.tx_done.eq(tx_done)]
         with m.If(~sending & slots.tx_valid):
             m.d.sync += [go.eq(1), sending.eq(1), length.eq(slots.tx_len)]
-        with m.If(sending & ~go & ~enc.busy):
-            m.d.comb += slots.tx_done.eq(1)
+        with m.If(sending & ~go & ~enc.busy & ~tx_done):
+            m.d.sync += tx_done.eq(1)
+        with m.If(tx_done):
             m.d.sync += sending.eq(0)
         return m
