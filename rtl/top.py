@@ -53,12 +53,24 @@ from dynamarks.rtl.dispatcher import Dispatcher
 from dynamarks.rtl.frame_check import FrameChecker
 from dynamarks.rtl.frame_slots import FrameSlots
 from dynamarks.rtl.framing import FrameDecoder, FrameEncoder, cfg_header_bytes
+from dynamarks.rtl.skid import SkidBuffer
 from dynamarks.rtl.uart import UartRx, UartTx, divisor_for
 from dynamarks.wire import DEFAULT_SLOTS, buffer_depth, max_vectors_per_frame
 
 #: Default line rate of a board build (PROTOCOL §1): the iCEBreaker's FT2232H and the ULX3S's
 #: FT231X both take it, and 48 MHz / 3 Mbaud is an exact 16 cycles a bit.
 DEFAULT_BAUD = 3_000_000
+
+
+def register_slice(m: Module, name: str, upstream, downstream) -> None:
+    """Joins two ``lib.stream`` interfaces (``upstream`` drives, ``downstream`` takes) through
+    a :class:`~dynamarks.rtl.skid.SkidBuffer` used as a register slice: ``valid``, ``ready``
+    and the payload are registers on both sides; 1 cycle of latency, one word a cycle."""
+    m.submodules[name] = sl = SkidBuffer(upstream.payload.shape())
+    m.d.comb += [sl.i_valid.eq(upstream.valid), sl.i_payload.eq(upstream.payload),
+                 upstream.ready.eq(sl.advance),
+                 downstream.valid.eq(sl.source.valid), downstream.payload.eq(sl.source.payload),
+                 sl.source.ready.eq(downstream.ready)]
 
 
 class BoardTop(wiring.Component):
@@ -118,8 +130,10 @@ class BoardTop(wiring.Component):
         wiring.connect(m, disp.buf, slots.ex)
         m.d.comb += [slots.ex_done.eq(disp.ex_done), slots.ex_len.eq(disp.ex_len)]
         wiring.connect(m, disp.config, unit.config)
-        wiring.connect(m, disp.sink, unit.sink)
-        wiring.connect(m, unit.source, disp.source)
+        # (a register slice on each of the unit's streams: the unit's handshake logic sees
+        # only flip-flops of its own, placed next to it, not the pump's)
+        register_slice(m, "sink_slice", disp.sink, unit.sink)
+        register_slice(m, "source_slice", unit.source, disp.source)
 
         # ---- counters kept here (the receiver's) and the unit's, for STATUS
         rx_dropped, uart_errors = Signal(32), Signal(32)

@@ -19,10 +19,10 @@ No maintained Amaranth UART is on PyPI, so these two small blocks are written he
   bit after the middle of the stop bit.
 
 :class:`UartTx` — ``sink`` (In stream of bytes) → ``tx`` (Out 1, idle high).
-  ``sink.ready`` (a register) is high while idle and in the last cycle of a stop bit; a byte taken goes out as
-  start bit, 8 data bits LSB first and one stop bit, each exactly ``divisor`` cycles, starting the
-  cycle after the transfer. Back-to-back bytes leave no idle time between the stop bit and the
-  next start bit (a byte every 10·divisor cycles).
+  ``sink.ready`` (a register) is high while idle and in the last cycle of a stop bit; a byte
+  taken goes out as start bit, 8 data bits LSB first and one stop bit, each exactly ``divisor``
+  cycles, starting the cycle after the transfer. Back-to-back bytes leave no idle time between
+  the stop bit and the next start bit (a byte every 10·divisor cycles).
 
 Invariants: ``tx`` is a register (no glitches); ``rx`` is only used through the synchroniser.
 """
