@@ -11,8 +11,12 @@ empty differ) name the slot each agent works on; a phase ends with a one-cycle s
 
 :class:`BufferPort` — what an agent drives: ``raddr`` → ``rdata`` **two** cycles later (the
 block RAM's synchronous read, then a register after the slot multiplexer, so no logic follows
-the RAM's slow clock-to-out in the same cycle), and a write port ``we``/``waddr``/``wdata``
-(written at the next clock edge).
+the RAM's slow clock-to-out in the same cycle), and a write port ``we``/``waddr``/``wdata``:
+registered with the slot the agent owns in that cycle and written into it one clock later (so
+an agent must not read a byte in the cycle after it wrote it; none does — every agent reads a
+byte before it writes it, or reads what another agent wrote several cycles before handing the
+slot on). The memories carry ``no_rw_check``: no read of a row in the cycle it is written is
+ever used, so yosys builds no read-first bypass around the block RAMs.
 
 :class:`FrameSlots` ports (seen from the slots):
 
@@ -24,12 +28,16 @@ the RAM's slow clock-to-out in the same cycle), and a write port ``we``/``waddr`
   ``tx_done`` (In strobe: its reply has been handed to the UART; the slot is free again);
 * ``used`` (Out): slots not free (for STATUS and tests).
 
+``rx_free``, ``ex_valid``, ``tx_valid`` and ``used`` are registers, set from the pointers' next
+values: exact in every cycle, and no pointer arithmetic in front of their users.
+
 Invariants: at most one agent owns a slot; an agent's strobe while it owns nothing is ignored
 (``ex_done`` without ``ex_valid``, ``tx_done`` without ``tx_valid``, ``rx_done`` without
 ``rx_free``); frames leave in the order they arrived. Writes: the receiver has priority, then
 the executor, then the sender, but by the ring discipline only the owner of a slot writes it.
-Cost: ``slots`` memories of ``depth`` bytes, 2-way read-address and 3-way write multiplexers per
-slot, one ``slots``-way read-data multiplexer per reading agent.
+Cost: ``slots`` memories of ``depth`` bytes, a register stage per agent's write port, 2-way
+read-address and 3-way write multiplexers per slot, one ``slots``-way read-data multiplexer per
+reading agent.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ Components, joined with ``wiring.connect`` (one frame per buffer slot, ``slots``
   bytes handed from receiver to dispatcher to sender in ring order;
 * :class:`~dynamarks.rtl.dispatcher.Dispatcher` — executes frames in order (ConfigWriter,
   VectorPump, ReplyBuilder), state checks, counters, the reply in place;
+* two register slices (:func:`register_slice`) between the dispatcher and the unit's streams;
 * :class:`~dynamarks.rtl.framing.FrameEncoder` — sends each executed slot's reply (CRC, COBS), in
   order, then frees the slot.
 
@@ -29,13 +30,13 @@ So a frame is received while earlier ones are executed and sent: the device adve
 ``slots`` as its window in STATUS, and a host that keeps at most that many frames unanswered
 never loses one (PROTOCOL §6). The throughput is the line's (PROTOCOL §7).
 
-Buffer reads take two cycles (block RAM, then a register after the slot multiplexer), so no
-logic follows a block RAM output in the same cycle. Latency (clock cycles): decoder 3 after the
-delimiter; checker 2; dispatcher 3 + the engine (VECTORS ≈ (3·⌈W/8⌉ + 1) per word plus the
-unit's latency; CONFIGURE 4 per parameter byte) + the reply (bytes + 4); encoder 3 per byte for
-the CRC, then the COBS scan — for a 50-vector frame at N=10, W=16 about 7,500 cycles from the
-request's delimiter to the reply's start bit, against 10·divisor cycles per UART byte (160 at
-48 MHz and 3 Mbaud): pipelined, it is hidden behind the next frame's reception.
+Buffer reads take two cycles (block RAM, then a register after the slot multiplexer), so no logic
+follows a block RAM output in the same cycle. Latency (clock cycles): decoder 3 after the
+delimiter; checker 3; dispatcher 3 + the engine (VECTORS ≈ (3·⌈W/8⌉ + 1) per word plus the unit's
+latency and a cycle in each register slice; CONFIGURE 4 per parameter byte) + the reply (bytes +
+4); encoder 3 per byte for the CRC, then the COBS scan — for a 50-vector frame at N=10, W=16 about
+7,500 cycles from the request's delimiter to the reply's start bit, against 10·divisor cycles per
+UART byte (160 at 48 MHz and 3 Mbaud): pipelined, it is hidden behind the next frame's reception.
 
 Invariants: no status word, reply or port carries a parameter, the key or the IV; CONFIGURE after
 LOCK is refused before it reaches the unit; a frame that fails any check never touches the unit,
