@@ -336,10 +336,13 @@ def place_again(first: BuildResult, seed: int) -> BuildResult:
 
 
 def build_seeds(board: str, design: str = "top", seeds: tuple[int, ...] = (1, 2, 3),
-                **kwargs) -> list[BuildResult]:
-    """:func:`build` with the first of ``seeds``, then :func:`place_again` with each other."""
+                **kwargs):
+    """:func:`build` with the first of ``seeds``, then :func:`place_again` with each other;
+    yields each :class:`BuildResult` as soon as it is there."""
     first = build(board, design, seed=seeds[0], **kwargs)
-    return [first, *(place_again(first, sd) for sd in seeds[1:])]
+    yield first
+    for sd in seeds[1:]:
+        yield place_again(first, sd)
 
 
 def fmax_spread(results: list[BuildResult]) -> tuple[float, float, float]:
