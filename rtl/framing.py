@@ -200,13 +200,14 @@ class FrameEncoder(wiring.Component):
         m.d.comb += self.buf.raddr.eq(addr)
         at_end = Signal()  # addr == total, one cycle late (the states allow for it)
         full = Signal()  # run == 254, one cycle late
-        m.d.sync += [at_end.eq(addr == total), full.eq(run == 254)]
+        at_last = Signal()  # addr == last, one cycle late (CRC_ADD comes two after a change)
+        m.d.sync += [at_end.eq(addr == total), full.eq(run == 254), at_last.eq(addr == last)]
 
         out = self.source
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.busy.eq(self.start)
                 with m.If(self.start):
@@ -222,7 +223,7 @@ class FrameEncoder(wiring.Component):
             with m.State("CRC_ADD"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [crc.eq(crc16_next(crc, self.buf.rdata)), addr.eq(addr + 1)]
-                with m.If(addr == last):
+                with m.If(at_last):
                     m.next = "CRC_HI"
                 with m.Else():
                     m.next = "CRC"
@@ -285,6 +286,10 @@ class FrameEncoder(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~out.valid | out.ready):
                     m.next = "IDLE"
+        # One-hot, recoded by yosys (the state is IDLE after reset): the address register's
+        # enable depends on most of the thirteen states, which a binary state register would
+        # put several LUT levels behind.
+        fsm.state.attrs["fsm_encoding"] = "one-hot"
         return m
 
 
