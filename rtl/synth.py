@@ -1,7 +1,9 @@
 """Synthesis, place-and-route and resource/timing reports for the iCEBreaker and the ULX3S.
 
 ``python -m dynamarks.rtl.synth --board icebreaker|ulx3s [--variant 85F|12F|25F|45F]
-[--unit-only] [--program]`` (what ``make synth`` and ``make program`` run):
+[--unit-only] [--seeds 1 2 3] [--program]`` (what ``make synth`` and ``make program`` run);
+each build is synthesised once and placed and routed once per nextpnr seed (default 1, 2, 3:
+:func:`build_seeds`), and the table printed at the end gives Fmax min / median / max over them:
 
 1. the whole top (:class:`dynamarks.rtl.top.BoardTop`: UART + framing + unit) on the board
    through :class:`~dynamarks.rtl.platforms.BoardWrapper` (PLL, reset, UART pins) → bitstream
@@ -10,9 +12,10 @@
    (registered I/O, so every path is register to register) and placed on the same board at
    the unit's Fmax target (:data:`UNIT_FMAX_TARGET`);
 3. ``reports/<board>/synth.json`` and ``reports/<board>/synth.md``: LCs/LUTs, FFs, DSPs,
-   BRAMs and Fmax per clock domain of both builds, against the targets (N=10, W=16: unit
-   ≤ 800 LCs on the iCE40UP5K, wrapper subtracted; unit Fmax ≥ 72 MHz on the iCE40UP5K and
-   ≥ 180 MHz on the ECP5-85F, speed grade 6).
+   BRAMs and Fmax per seed of both builds, against the targets on the worst seed (N=10,
+   W=16: unit ≤ 800 LCs on the iCE40UP5K, wrapper subtracted; unit Fmax ≥ 72 MHz on the
+   iCE40UP5K and ≥ 180 MHz on the ECP5-85F, speed grade 6; the whole top at the clock it is
+   built for, 48 MHz on the iCEBreaker and 60 MHz on the ULX3S).
 
 The tools are YoWASP's (yosys, nextpnr-ice40/-ecp5, icepack/ecppack from PyPI), named by the
 YOSYS, NEXTPNR_ICE40, ICEPACK, NEXTPNR_ECP5 and ECPPACK environment variables (the Makefile sets
