@@ -29,7 +29,7 @@ and sent).
   encoding of the L+2 bytes (exactly as :func:`dynamarks.host.protocol.cobs_encode`) and a 0x00
   delimiter on ``source``. ``busy`` is high from the cycle of ``start`` until the delimiter has
   been taken. Each byte is read twice (once to find the next zero, once to send it), so it
-  needs about 6·(L+2) cycles plus the sink's back-pressure; the UART's 10·divisor cycles a byte
+  needs about 7·(L+2) cycles plus the sink's back-pressure; the UART's 10·divisor cycles a byte
   dominate.
 
 Invariants: the decoder never writes at or above ``depth``; the encoder never emits 0x00 except
@@ -200,6 +200,7 @@ class FrameEncoder(wiring.Component):
         m.d.comb += self.buf.raddr.eq(addr)
         at_end = Signal()  # addr == total, one cycle late (the states allow for it)
         full = Signal()  # run == 254, one cycle late
+        stop = Signal()  # the scanned byte ends the block (registered in SCAN_LOOK)
         at_last = Signal()  # addr == last, one cycle late (CRC_ADD comes two after a change)
         m.d.sync += [at_end.eq(addr == total), full.eq(run == 254), at_last.eq(addr == last)]
 
@@ -243,10 +244,14 @@ class FrameEncoder(wiring.Component):
                 m.next = "SCAN_WAIT"
             with m.State("SCAN_WAIT"):
                 m.d.comb += self.busy.eq(1)
+                m.next = "SCAN_LOOK"
+            with m.State("SCAN_LOOK"):  # buf[addr] arrives: whether the block ends, registered
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += stop.eq(at_end | full | (self.buf.rdata == 0))
                 m.next = "SCAN_CHECK"
             with m.State("SCAN_CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(at_end | full | (self.buf.rdata == 0)):
+                with m.If(stop):
                     m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
                                  addr.eq(blk)]
                     m.next = "CODE"
