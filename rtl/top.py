@@ -32,7 +32,7 @@ never loses one (PROTOCOL §6). The throughput is the line's (PROTOCOL §7).
 
 Buffer reads take two cycles (block RAM, then a register after the slot multiplexer), so no logic
 follows a block RAM output in the same cycle. Latency (clock cycles): decoder 3 after the
-delimiter; checker 3; dispatcher 3 + the engine (VECTORS ≈ (3·⌈W/8⌉ + 1) per word plus the unit's
+delimiter; checker 4; dispatcher 3 + the engine (VECTORS ≈ (3·⌈W/8⌉ + 1) per word plus the unit's
 latency and a cycle in each register slice; CONFIGURE 4 per parameter byte) + the reply (bytes +
 4); encoder 3 per byte for the CRC, then the COBS scan — for a 50-vector frame at N=10, W=16 about
 7,500 cycles from the request's delimiter to the reply's start bit, against 10·divisor cycles per
