@@ -154,6 +154,8 @@ class FreeDeltaGen(DeltaGen):
         d1 = Signal(w)
         held = Signal(w)
         free = Signal(w)
+        #: the value ``hi`` takes at a ``fire`` (for harnesses that record it)
+        self.free_value = free
         with m.If(self.load):
             m.d.sync += d1.eq(self.b - self.a)
         m.d.comb += free.eq(AnySeq(w))

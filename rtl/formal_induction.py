@@ -1,0 +1,560 @@
+"""Unbounded proofs of SPEC §9 (a)–(d) by k-induction: a tracked vector and its invariants.
+
+:class:`TrackedVectorHarness` drives one :class:`~dynamarks.rtl.unit.WatermarkUnit` (free
+words, free ``sink.valid`` gaps and free ``source.ready`` back-pressure where asked, a free
+keystream) and follows **one** vector, chosen nondeterministically among all the vectors it
+sends: its words are recorded as they are accepted (``sh``), its output is identified by
+counting the vectors ahead of it, and every one of its output words and the whole vector are
+checked: (c) a changed word is the argmax, decreased by Δ, or another word, increased by Δ,
+in full width; (a) sum out == sum in; (b) argmax out == argmax in; (d) a vector that is not
+well formed or outside its class's window comes out unchanged; and at most two words change.
+Because the choice is free, the checks hold for every vector.
+
+k-induction needs the states the unit can be in while the tracked vector waits (input gaps,
+back-pressure) to be characterised: :func:`unit_invariants` asserts them, each a small fact
+about a component boundary (the buffer's pointers and the words it holds, the framer's
+running sum and the argmax block's result ports, the descriptor queue's slot, …) stated
+against the harness's own record of the vector. They are proven together with the checks
+(an invariant is an assertion like any other): nothing is assumed beyond the stand-ins below.
+
+Stand-ins (assume–guarantee, each discharged by its own proof):
+
+* :class:`~dynamarks.rtl.formal_harness.FreeDeltaGen` for the Δ generator — ``delta_range``;
+* :class:`TableStandIn` for the parameter store: a free, valid (SPEC §3.1) table behind the
+  store's read ports, with the store's read latency — ``param_store_reads`` proves the real
+  store returns what was written, with that latency;
+* the keystream is an input (``external_keystream``): any 32-bit word at every take.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import sys
+from types import SimpleNamespace
+from unittest import mock
+
+from amaranth import Array, Const, Elaboratable, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import Assert, Assume, Fragment
+from amaranth.hdl._ast import AnyConst, AnySeq
+from amaranth.lib import data as data_lib
+from amaranth.lib import memory as amemory
+from amaranth.lib import wiring
+
+from dynamarks.rtl.formal_harness import (
+    C_BITS,
+    CLASSES,
+    WIDTH,
+    FreeDeltaGen,
+    _argmax,
+    registers_and_taint,
+    valid_params,
+)
+from dynamarks.rtl.param_store import ParamStore
+
+FIELDS = ("alpha", "beta", "a", "b")
+
+
+class ObservedMemory(amemory.Memory):
+    """``lib.memory.Memory`` plus one combinational read port per address, so that a harness
+    can state invariants over the words it holds (``observed[addr]``). Observation only: the
+    extra ports change nothing the design reads."""
+
+    def elaborate(self, platform):
+        ports = [self.read_port(domain="comb") for _ in range(self.depth)]
+        inst = super().elaborate(platform)
+        m = Module()
+        m.submodules.inst = inst
+        for addr, port in enumerate(ports):
+            m.d.comb += port.addr.eq(addr)
+        self.observed = [port.data for port in ports]
+        return m
+
+
+class TableStandIn(wiring.Component):
+    """:class:`ParamStore`'s stand-in: the same signature, a free table behind the read ports.
+
+    ``tab[(field, class)]`` (fields alpha, beta, a, b, C0…C(N−1)) are free constants that pass
+    SPEC §3.1 (assumed); the read ports return them with the store's latency (data the cycle
+    after ``*_en`` with the address, held while ``*_en`` is low); an address outside the
+    table reads a free value. Configuration writes are ignored (the table is already
+    written); ``key_we`` and ``start`` stay low (the keystream is an input of the proof).
+    """
+
+    def __init__(self, classes: int, width: int):
+        self.classes, self.width = classes, width
+        store = ParamStore(classes, width)
+        store._MustUse__silence = True
+        self.sig = store.signature
+        super().__init__(self.sig)
+        self.tab = {(f, i): Signal(C_BITS if f.startswith("C") else width, name=f"tab_{f}_{i}")
+                    for i in range(classes) for f in (*FIELDS, *(f"C{k}" for k in range(classes)))}
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.classes
+        for key, sig in self.tab.items():
+            m.d.comb += sig.eq(AnyConst(len(sig)))
+        for cond in valid_params(self.tab, n, self.width):
+            m.d.comb += Assume(cond)
+        rd = self.read
+        for f in FIELDS:
+            row = Array(self.tab[f, i] for i in range(n))
+            with m.If(rd.win_en):
+                m.d.sync += getattr(rd, f).eq(Mux(rd.win_addr < n, row[rd.win_addr],
+                                                  AnySeq(self.width)))
+        c = Array(Array(self.tab[f"C{k}", i] for k in range(n)) for i in range(n))
+        with m.If(rd.c_en):
+            m.d.sync += rd.c_data.eq(Mux((rd.c_cls < n) & (rd.c_index < n),
+                                         c[rd.c_cls][rd.c_index], AnySeq(C_BITS)))
+        m.d.comb += [self.key_we.eq(0), self.start.eq(0), self.locked.eq(0)]
+        return m
+
+
+# ---------------------------------------------------------------------------------------------
+# Names for the registers the invariants read
+
+
+def _tuple_names(filename: str, lineno: int) -> list[str] | None:
+    """Target names of ``a, b, c = Signal(), Signal(), Signal()`` (or a generator of
+    ``Signal``s) at ``filename:lineno``, else None."""
+    tree = _AST_CACHE.get(filename)
+    if tree is None:
+        with open(filename) as f:
+            tree = _AST_CACHE[filename] = ast.parse(f.read())
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Assign) and node.lineno == lineno and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Tuple)
+                and all(isinstance(e, ast.Name) for e in node.targets[0].elts)):
+            return [e.id for e in node.targets[0].elts]
+    return None
+
+
+_AST_CACHE: dict[str, ast.Module] = {}
+
+
+def _naming_signal():
+    """A ``Signal`` for the component modules that names the signals of a tuple assignment
+    (Amaranth names only the last one; invariants look registers up by name)."""
+    counters: dict[tuple[str, int], int] = {}
+
+    def make(shape=None, src_loc_at=0, **kwargs):
+        if kwargs.get("name") is None:
+            frame = sys._getframe(1 + src_loc_at)
+            key = (frame.f_code.co_filename, frame.f_lineno)
+            names = _tuple_names(*key)
+            if names:
+                k = counters.get(key, 0)
+                counters[key] = k + 1
+                kwargs["name"] = names[k % len(names)]
+        return Signal(shape, src_loc_at=src_loc_at + 1, **kwargs)
+
+    return make
+
+
+#: component modules whose ``Signal`` is wrapped by :func:`_naming_signal` while the unit is
+#: elaborated for these proofs (names only; the logic is unchanged)
+NAMED_MODULES = ("framer", "argmax", "vector_buffer", "descriptor", "sequencer", "skid",
+                 "sampler", "window", "alter")
+
+
+class Part:
+    """A component of the elaborated unit: ``obj`` (the component, for its ports) and
+    ``reg(name)`` (one of its own registers, for an invariant)."""
+
+    def __init__(self, obj, frag: Fragment):
+        self.obj, self.frag = obj, frag
+
+    def __getattr__(self, name):
+        return getattr(self.obj, name)
+
+    def reg(self, name: str) -> Signal:
+        found = []
+        for _domain, stmts in self.frag.statements.items():
+            for stmt in stmts:
+                for sig in _assigned(stmt):
+                    if sig.name == name and all(sig is not f for f in found):
+                        found.append(sig)
+        if len(found) != 1:
+            raise RuntimeError(
+                f"formal invariant: {type(self.obj).__name__} has {len(found)} signals named "
+                f"{name!r}; rtl/formal_induction.py states an invariant over it — update it "
+                "together with the component")
+        return found[0]
+
+
+def _assigned(stmt):
+    from amaranth.hdl._ast import Assign, Switch
+    if isinstance(stmt, Assign):
+        yield from stmt.lhs._lhs_signals()
+    elif isinstance(stmt, Switch):
+        for _patterns, body, _loc in stmt.cases:
+            for s in body:
+                yield from _assigned(s)
+
+
+def elaborate_observed_unit(classes: int, width: int, unit_cls=None):
+    """(unit, fragment, parts): the unit with the stand-ins (free Δ, free valid table, external
+    keystream) and its buffer memory observed; ``parts["framer"]``, ``parts["sequencer/skid"]``
+    … are :class:`Part`s; ``parts["buffer_words"]`` the buffer's words by address."""
+    import importlib
+
+    import dynamarks.rtl.sequencer as sequencer_module
+    import dynamarks.rtl.unit as unit_module
+    import dynamarks.rtl.vector_buffer as buffer_module
+
+    mems: list[ObservedMemory] = []
+
+    class _Mem(ObservedMemory):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            mems.append(self)
+
+    patches = [
+        mock.patch.object(sequencer_module, "DeltaGen", FreeDeltaGen),
+        mock.patch.object(unit_module, "ParamStore", TableStandIn),
+        mock.patch.object(buffer_module, "memory", SimpleNamespace(Memory=_Mem)),
+    ]
+    for name in NAMED_MODULES:
+        mod = importlib.import_module(f"dynamarks.rtl.{name}")
+        if hasattr(mod, "Signal"):
+            patches.append(mock.patch.object(mod, "Signal", _naming_signal()))
+    with contextlib.ExitStack() as stack:
+        for p in patches:
+            stack.enter_context(p)
+        cls = unit_cls or unit_module.WatermarkUnit
+        unit = cls(classes=classes, width=width, external_keystream=True)
+        frag = Fragment.get(unit, None)
+    parts: dict = {}
+
+    def walk(f, path):
+        origin = f.origins[0] if getattr(f, "origins", None) else None
+        if path and origin is not None:
+            parts[path] = Part(origin, f)
+        for sub, name, _loc in f.subfragments:
+            walk(sub, f"{path}/{name}" if path else str(name))
+
+    walk(frag, "")
+    parts["buffer_words"] = mems[0].observed
+    return unit, frag, parts
+
+
+# ---------------------------------------------------------------------------------------------
+# The harness
+
+
+IDLE, RECV, WAIT, OUT, DONE = range(5)
+
+
+def _dec(e, n):
+    return Mux(e == 0, n - 1, e - 1)
+
+
+class TrackedVectorHarness(Elaboratable):
+    """One unit, free inputs, one nondeterministically tracked vector (module docstring)."""
+
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH,
+                 handshakes: tuple[str, ...] = ("sink", "source"), unit_cls=None,
+                 invariants: bool = True):
+        self.n, self.w, self.handshakes = classes, width, handshakes
+        self.unit_cls, self.invariants = unit_cls, invariants
+        self.inv_lines: list[int] = []
+
+    def elaborate(self, platform):
+        m = Module()
+        n, w = self.n, self.w
+        one = 1 << (w - 1)
+        unit, frag, P = elaborate_observed_unit(n, w, self.unit_cls)
+        m.submodules.unit = frag
+        m.d.comb += Assume(~ResetSignal())
+        tab = P["params"].obj.tab
+
+        def free(which):
+            return AnySeq(1) if which in self.handshakes else Const(1, 1)
+
+        cfg = unit.config
+        m.d.comb += [cfg.we.eq(0), cfg.start.eq(0), cfg.lock.eq(0), cfg.addr.eq(0),
+                     cfg.data.eq(0),
+                     unit.keystream.valid.eq(1), unit.keystream.payload.eq(AnySeq(32))]
+        sink, source = unit.sink, unit.source
+        ipos = Signal(range(n))
+        m.d.comb += [
+            sink.valid.eq(free("sink")), sink.payload.data.eq(AnySeq(w)),
+            sink.payload.first.eq(ipos == 0), sink.payload.last.eq(ipos == n - 1),
+            source.ready.eq(free("source")),
+        ]
+        accept = sink.valid & sink.ready
+        take = source.valid & source.ready
+        with m.If(accept):
+            m.d.sync += ipos.eq(Mux(ipos == n - 1, 0, ipos + 1))
+        probe = unit.probe
+
+        # -- ghost state of the whole stream ------------------------------------------------
+        framer, queue, seq = P["framer"], P["queue"], P["sequencer"]
+        buf, skid, delta = P["buffer"], P["sequencer/skid"], P["sequencer/delta"]
+        adv = skid.advance
+        issue = buf.read.next
+        pop = queue.source.valid & queue.source.ready
+        inflight = Signal(range(8))     # vectors committed, not yet sent whole
+        pipe = Signal(range(8))         # words issued by the sequencer, not yet sent
+        opos_all = Signal(range(n))     # position in its vector of the next word out
+        m.d.sync += [inflight.eq(inflight + probe.vector_done - probe.vector_sent),
+                     pipe.eq(pipe + issue - take)]
+        with m.If(take):
+            m.d.sync += opos_all.eq(Mux(opos_all == n - 1, 0, opos_all + 1))
+
+        # -- the tracked vector -------------------------------------------------------------
+        st = Signal(range(5))
+        sh = [Signal(w, name=f"sh{k}") for k in range(n)]
+        t_base = Signal(len(buf.reg("wbase")))
+        ahead = Signal(range(8))
+        opos = Signal(range(n))
+        outw = [Signal(w, name=f"tout{k}") for k in range(n)]
+        ds = Signal(range(4))           # its descriptor: 0 not yet, 1 framer, 2 slot, 3 taken
+        t_issued = Signal(range(n + 1))
+        u_t = Signal(16)
+        hi_t = Signal(w)
+        pick = AnySeq(1)
+        with m.If(accept & (ipos == 0) & (st == IDLE) & pick):
+            m.d.sync += [st.eq(RECV), sh[0].eq(sink.payload.data),
+                         t_base.eq(buf.reg("wbase"))]
+        with m.If(accept & (st == RECV)):
+            m.d.sync += Array(sh)[ipos].eq(sink.payload.data)
+            with m.If(ipos == n - 1):
+                m.d.sync += [st.eq(WAIT), ds.eq(1),
+                             ahead.eq(inflight - probe.vector_sent)]
+        with m.If((st == WAIT) & probe.vector_sent):
+            m.d.sync += ahead.eq(ahead - 1)
+        tr_pop = Signal()
+        m.d.comb += tr_pop.eq(pop & (((ds == 1) & ~queue.reg("full")) | (ds == 2)))
+        with m.If(ds == 1):
+            m.d.sync += ds.eq(Mux(tr_pop, 3, 2))
+        with m.If((ds == 2) & tr_pop):
+            m.d.sync += ds.eq(3)
+        issuing_t = Signal()
+        m.d.comb += issuing_t.eq(issue & (tr_pop | ((ds == 3) & (t_issued < n))))
+        with m.If(issuing_t):
+            m.d.sync += t_issued.eq(t_issued + 1)
+
+        # mirror of the sequencer's stages: (valid, word index, tracked) per stage
+        mv = [Signal(name=f"m{s}_v") for s in (1, 2, 3)]
+        mk = [Signal(range(n), name=f"m{s}_k") for s in (1, 2, 3)]
+        mt = [Signal(name=f"m{s}_t") for s in (1, 2, 3)]
+        o_k = seq.reg("o_k")
+        with m.If(adv):
+            m.d.sync += [mv[0].eq(issue), mk[0].eq(o_k), mt[0].eq(issuing_t)]
+            for s in (1, 2):
+                m.d.sync += [mv[s].eq(mv[s - 1]), mk[s].eq(mk[s - 1]), mt[s].eq(mt[s - 1])]
+        # skid entries' tags
+        tag_k = [Signal(range(n), name=f"tag{e}_k") for e in (0, 1)]
+        tag_t = [Signal(name=f"tag{e}_t") for e in (0, 1)]
+        wp, rp, count = skid.reg("wp"), skid.reg("rp"), skid.reg("count")
+        with m.If(adv & skid.i_valid):
+            m.d.sync += [Array(tag_k)[wp].eq(mk[2]), Array(tag_t)[wp].eq(mt[2])]
+        head1 = seq.reg("head1")
+        with m.If(head1 & mt[0]):
+            m.d.sync += u_t.eq(unit.keystream.payload[16:])
+        with m.If(delta.fire & mt[1]):
+            m.d.sync += hi_t.eq(delta.obj.free_value)
+
+        # -- output of the tracked vector ---------------------------------------------------
+        out_turn = ((st == WAIT) & (ahead == 0)) | (st == OUT)
+        out_now = Signal()
+        m.d.comb += out_now.eq(take & out_turn)
+        k_now = Mux(st == OUT, opos, 0)
+        with m.If(out_now):
+            m.d.sync += [Array(outw)[k_now].eq(source.payload.data),
+                         opos.eq(Mux(k_now == n - 1, 0, k_now + 1)),
+                         st.eq(Mux(k_now == n - 1, DONE, OUT))]
+
+        # what the unit must do with it
+        in_i, in_max = _argmax(sh)
+        in_sum = sum(sh)
+        row = {f: Array(tab[f, i] for i in range(n))[in_i] for f in FIELDS}
+        c_row = [Array(tab[f"C{k}", i] for i in range(n))[in_i] for k in range(n)]
+        wf = in_sum == one
+        window = (row["alpha"] < in_max) & (in_max < row["beta"])
+        inside = wf & window
+        data = source.payload.data
+        word = Array(sh)[k_now]
+        a_i, b_i = row["a"], row["b"]
+        with m.If(out_now):
+            m.d.comb += [
+                Assert(source.payload.first == (k_now == 0)),
+                Assert(source.payload.last == (k_now == n - 1)),
+                # (c), full width: the argmax word loses Δ ∈ [a, b), another gains it
+                Assert((data == word)
+                       | (inside & (k_now == in_i) & (data < word)
+                          & (word - data >= a_i) & (word - data < b_i))
+                       | (inside & (k_now != in_i) & (data > word)
+                          & (data - word >= a_i) & (data - word < b_i))),
+            ]
+        out_vec = [Mux(k_now == k, data, outw[k]) for k in range(n)]
+        out_i, _ = _argmax(out_vec)
+        n_changed = sum((out_vec[k] != sh[k]).as_unsigned() for k in range(n))
+        with m.If(out_now & (k_now == n - 1)):
+            m.d.comb += [
+                Assert(sum(out_vec) == in_sum),          # (a)
+                Assert(out_i == in_i),                   # (b)
+                Assert(inside | (n_changed == 0)),       # (d)
+                Assert(n_changed <= 2),
+            ]
+        if not self.invariants:
+            return m
+
+        # -- invariants ---------------------------------------------------------------------
+        # expected output words of the tracked vector (once u and hi are drawn)
+        j_t = sum((c_row[k] <= u_t).as_unsigned() for k in range(n))
+        alt = inside & (j_t != in_i)
+        dlt = (a_i + hi_t)[:w]
+        exp = [Mux(alt & (in_i == k), sh[k] - dlt, Mux(alt & (j_t == k), sh[k] + dlt, sh[k]))[:w]
+               for k in range(n)]
+        exp_a = Array(exp)
+
+        def inv(*conds):
+            line = sys._getframe(1).f_lineno
+            for c in conds:
+                m.d.comb += Assert(c, src_loc_at=1)
+                self.inv_lines.append(line)
+
+        amax = P["framer/argmax"]
+        in_vec, pending = framer.reg("in_vec"), framer.reg("pending")
+        dvalid, dpay = framer.descriptor.valid, framer.descriptor.payload
+        full = queue.reg("full")
+        slot = data_lib.View(queue.obj.layout, queue.reg("slot"))
+        # framer
+        part_sum = sum(Mux(k < ipos, sh[k], 0) for k in range(n))
+        part_i, part_max = _argmax_prefix(sh, ipos)
+        inv(in_vec == (ipos != 0), ~framer.reg("dropping"),
+            ~in_vec | ((framer.reg("in_k") == ipos) & (framer.reg("at_end") == (ipos == n - 1))
+                       & (framer.reg("pen") == (ipos == n - 2)) & (amax.count == ipos)),
+            pending == full + dvalid,
+            ~framer.reg("ready_r") | (pending == 0) | ~(in_vec & framer.reg("at_end")))
+        with m.If(st == RECV):
+            inv(framer.reg("acc_sum") == part_sum, amax.max_next == part_max,
+                amax.index_next == part_i)
+        with m.If(ds == 1):
+            inv(dvalid, ~full, dpay.index == in_i, dpay.max == in_max, dpay.wf == wf)
+        with m.If(ds == 2):
+            inv(full, slot.index == in_i, slot.max == in_max, slot.wf == wf)
+        # buffer
+        wptr, wbase, rptr = buf.reg("wptr"), buf.reg("wbase"), buf.reg("rptr")
+        depth = len(P["buffer_words"])
+        pw = len(wptr)
+        starting = seq.reg("starting")
+        left = Mux(starting, 0, n - o_k)           # words of the issuing vector not issued
+        unread = (wbase - rptr)[:pw]
+        used = (wptr - rptr)[:pw]
+        inv(wptr == (wbase + ipos)[:pw],
+            unread == pending * n + left,
+            used <= depth,
+            ~framer.reg("ready_r") | (used < depth),
+            inflight * n == unread + pipe + opos_all,
+            starting == (o_k == 0))
+        words = Array(P["buffer_words"])
+        for k in range(n):
+            stored = ((st == RECV) & (k < ipos)) | ((st >= WAIT) & (k >= t_issued))
+            with m.If(stored):
+                inv(words[(t_base + k)[:len(wptr) - 1]] == sh[k])
+        with m.If(st == RECV):
+            inv(t_base == wbase)
+        inv(st <= DONE, t_issued <= n, (st == OUT) | (opos == 0), opos < n, opos_all < n,
+            ipos < n, o_k < n, *(k < n for k in (*mk, *tag_k)), inflight <= 4, pipe <= 5)
+        with m.If(st <= RECV):
+            inv(ds == 0, t_issued == 0)
+        with m.If(st == WAIT):
+            inv(ds != 0)
+        with m.If(st == OUT):
+            inv(ds == 3, t_issued > opos, opos != 0)
+        with m.If(st == DONE):
+            inv(ds == 3, t_issued == n)
+        with m.If((ds == 1) | (ds == 2)):
+            inv((t_base - rptr)[:pw] == left, t_issued == 0)
+        with m.If((ds == 3) & (t_issued < n)):
+            inv(rptr == (t_base + t_issued)[:pw], o_k == t_issued, ~starting,
+                seq.reg("o_idx") == in_i)
+        # sequencer stages
+        valid = [seq.reg("o1_valid"), seq.reg("o2_valid"), seq.reg("o3_valid")]
+        firsts = [seq.reg("o1_first"), seq.reg("o2_first"), seq.reg("o3_first")]
+        lasts = [seq.reg("o1_last"), seq.reg("o2_last"), seq.reg("o3_last")]
+        inv(pipe == sum(v.as_unsigned() for v in valid) + count,
+            head1 == (adv & valid[0] & firsts[0]),
+            source.valid == (count != 0), adv == (count != 2), count <= 2,
+            wp == (rp ^ count[0]))
+        e = _dec(o_k, n)
+        n_t = 0
+        seen, older = Const(0), 0   # a tracked item among the younger ones; items older
+        for s in range(3):
+            inv(mv[s] == valid[s])
+            with m.If(mv[s]):
+                inv(mk[s] == e, firsts[s] == (mk[s] == 0), lasts[s] == (mk[s] == n - 1))
+            e = Mux(mv[s], _dec(e, n), e)
+            n_t = n_t + (mv[s] & mt[s]).as_unsigned()
+            older = older + (mv[s] & ~mt[s] & seen).as_unsigned()
+            seen = seen | (mv[s] & mt[s])
+        with m.If(mv[0]):
+            inv(seq.reg("o1_k") == mk[0])
+        # skid entries, newest first
+        newest, oldest = ~wp, rp
+        occ = [count == 2, count != 0]  # occupied: newest (when two), oldest
+        for slot_e, o in zip((newest, oldest), occ, strict=True):
+            tk, tt = Array(tag_k)[slot_e], Array(tag_t)[slot_e]
+            with m.If(o):
+                inv(tk == e)
+            n_t = n_t + (o & tt).as_unsigned()
+            older = older + (o & ~tt & seen).as_unsigned()
+            seen = seen | (o & tt)
+            e = Mux(o, _dec(e, n), e)
+        del e
+        t_sent = Mux(st == OUT, opos, Mux(st == DONE, n, 0))
+        with m.If(count != 0):
+            inv(Array(tag_k)[rp] == opos_all)
+        with m.If((st >= WAIT) & (st <= OUT)):
+            tracked_items = n_t
+            inv(tracked_items == t_issued - t_sent)
+        with m.If((st == WAIT) & ((ds == 1) | (ds == 2))):
+            inv(ahead * n == opos_all + pipe + left)
+        with m.If((st == WAIT) & (ds == 3)):
+            inv(ahead * n == opos_all + older)
+        with m.If(source.valid & out_turn):
+            inv(Array(tag_t)[rp], Array(tag_k)[rp] == k_now)
+        # data of the tracked words in the stages
+        tables = seq.tables
+        o1_max, o1_wf = seq.reg("o1_max"), seq.reg("o1_wf")
+        with m.If(mv[0] & mt[0]):
+            inv(seq.reg("o1_idx") == in_i, o1_max == in_max, o1_wf == wf,
+                buf.read.data == Array(sh)[mk[0]], tables.c_data == Array(c_row)[mk[0]])
+            with m.If(mk[0] == 0):
+                inv(tables.alpha == row["alpha"], tables.beta == row["beta"],
+                    tables.a == a_i, tables.b == b_i)
+        t_in_o2 = mv[1] & mt[1]
+        with m.If(t_in_o2):
+            inv(seq.reg("o2_p") == Array(sh)[mk[1]], seq.reg("o2_is_i") == (mk[1] == in_i),
+                seq.reg("o2_c") == Array(c_row)[mk[1]], seq.reg("o2_u") == u_t,
+                seq.reg("o2_a") == a_i, seq.reg("o2_wf") == wf,
+                P["sequencer/window"].inside == window,
+                delta.reg("d1") == (b_i - a_i)[:w])
+            with m.If(mk[1] != 0):
+                inv(P["sequencer/sampler"].reg("lt") == (u_t < Array(c_row)[_dec(mk[1], n)]),
+                    delta.hi == hi_t, hi_t < (b_i - a_i)[:w])
+        with m.If(mv[2] & mt[2]):
+            inv(P["sequencer/alter"].out == exp_a[mk[2]], delta.hi == hi_t,
+                hi_t < (b_i - a_i)[:w])
+        for e_ in (0, 1):
+            occupied = Mux(count == 2, 1, (count == 1) & (rp == e_))
+            word_e = data_lib.View(skid.obj.shape, skid.reg(f"word{e_}"))
+            with m.If(occupied):
+                inv(word_e.first == (tag_k[e_] == 0), word_e.last == (tag_k[e_] == n - 1))
+            with m.If(occupied & tag_t[e_]):
+                inv(word_e.data == exp_a[tag_k[e_]], hi_t < (b_i - a_i)[:w])
+        return m
+
+
+def _argmax_prefix(words: list, count) -> tuple:
+    """(index, value) of the maximum of ``words[:count]`` (ties → lowest index)."""
+    idx, best = Const(0, range(len(words))), words[0]
+    for k in range(1, len(words)):
+        better = (k < count) & (words[k] > best)
+        idx = Mux(better, k, idx)
+        best = Mux(better, words[k], best)
+    return idx, best
