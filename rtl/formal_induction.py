@@ -43,6 +43,7 @@ from amaranth.lib import wiring
 
 from dynamarks.rtl.formal_harness import (
     C_BITS,
+    C_ONE,
     CLASSES,
     WIDTH,
     FreeDeltaGen,
@@ -354,8 +355,9 @@ class TrackedVectorHarness(Elaboratable):
         head1 = seq.reg("head1")
         with m.If(head1 & mt[0]):
             m.d.sync += u_t.eq(unit.keystream.payload[16:])
+        drawn = Signal()                # u and hi of the tracked vector are known
         with m.If(delta.fire & mt[1]):
-            m.d.sync += hi_t.eq(delta.obj.free_value)
+            m.d.sync += [hi_t.eq(delta.obj.free_value), drawn.eq(1)]
 
         # -- output of the tracked vector ---------------------------------------------------
         out_turn = ((st == WAIT) & (ahead == 0)) | (st == OUT)
@@ -403,19 +405,19 @@ class TrackedVectorHarness(Elaboratable):
             return m
 
         # -- invariants ---------------------------------------------------------------------
-        # expected output words of the tracked vector (once u and hi are drawn)
-        j_t = sum((c_row[k] <= u_t).as_unsigned() for k in range(n))
-        alt = inside & (j_t != in_i)
-        dlt = (a_i + hi_t)[:w]
-        exp = [Mux(alt & (in_i == k), sh[k] - dlt, Mux(alt & (j_t == k), sh[k] + dlt, sh[k]))[:w]
-               for k in range(n)]
-        exp_a = Array(exp)
-
         def inv(*conds):
             line = sys._getframe(1).f_lineno
             for c in conds:
                 m.d.comb += Assert(c, src_loc_at=1)
                 self.inv_lines.append(line)
+
+        # expected output words of the tracked vector (once u and hi are drawn), and the
+        # arithmetic facts about them — proven by `expected_words` for all values, assumed here
+        ex = ExpectedWords(sh, row, c_row, u_t, hi_t, n, w)
+        exp, exp_a = ex.exp, Array(ex.exp)
+        m.d.comb += Assume(~(drawn & ex.premise) | ex.facts)
+        with m.If(drawn):
+            inv(ex.premise)
 
         amax = P["framer/argmax"]
         in_vec, pending = framer.reg("in_vec"), framer.reg("pending")
@@ -461,13 +463,21 @@ class TrackedVectorHarness(Elaboratable):
         inv(st <= DONE, t_issued <= n, (st == OUT) | (opos == 0), opos < n, opos_all < n,
             ipos < n, o_k < n, *(k < n for k in (*mk, *tag_k)), inflight <= 4, pipe <= 5)
         with m.If(st <= RECV):
-            inv(ds == 0, t_issued == 0)
+            inv(ds == 0, t_issued == 0, ~drawn)
         with m.If(st == WAIT):
             inv(ds != 0)
         with m.If(st == OUT):
             inv(ds == 3, t_issued > opos, opos != 0)
         with m.If(st == DONE):
             inv(ds == 3, t_issued == n)
+        with m.If(st >= OUT):
+            inv(drawn)
+        with m.If(st == OUT):
+            inv(*(~(k < opos) | (outw[k] == exp[k]) for k in range(n)))
+        with m.If(~drawn):
+            inv(~(mv[2] & mt[2]), ~(mv[1] & mt[1] & (mk[1] != 0)),
+                *(~(tag_t[e_] & ((count == 2) | ((count == 1) & (rp == e_))))
+                  for e_ in (0, 1)))
         with m.If((ds == 1) | (ds == 2)):
             inv((t_base - rptr)[:pw] == left, t_issued == 0)
         with m.If((ds == 3) & (t_issued < n)):
@@ -509,9 +519,7 @@ class TrackedVectorHarness(Elaboratable):
         t_sent = Mux(st == OUT, opos, Mux(st == DONE, n, 0))
         with m.If(count != 0):
             inv(Array(tag_k)[rp] == opos_all)
-        with m.If((st >= WAIT) & (st <= OUT)):
-            tracked_items = n_t
-            inv(tracked_items == t_issued - t_sent)
+        inv(n_t == t_issued - t_sent)
         with m.If((st == WAIT) & ((ds == 1) | (ds == 2))):
             inv(ahead * n == opos_all + pipe + left)
         with m.If((st == WAIT) & (ds == 3)):
@@ -558,3 +566,62 @@ def _argmax_prefix(words: list, count) -> tuple:
         idx = Mux(better, k, idx)
         best = Mux(better, words[k], best)
     return idx, best
+
+
+class ExpectedWords:
+    """What the unit must send for a vector ``sh`` (SPEC §9), from its class's table row, the
+    drawn ``u`` (j = #{k : C[i][k] ≤ u}) and ``hi`` (Δ = a + hi), as expressions: ``exp`` (W
+    bits each); ``premise`` (``hi < b − a``, ``C`` row ends at 65536); ``facts``: every word
+    equals its full-width value (no wrap, (c)), sum(exp) == sum(sh) (a), argmax kept (b),
+    unchanged unless well formed and inside the window (d), at most two words changed.
+    ``expected_words`` proves ``premise → facts`` for every value (with a valid table)."""
+
+    def __init__(self, sh, row, c_row, u, hi, n, w):
+        one = 1 << (w - 1)
+        in_i, in_max = _argmax(sh)
+        in_sum = sum(sh)
+        a_i, b_i = row["a"], row["b"]
+        inside = (in_sum == one) & (row["alpha"] < in_max) & (in_max < row["beta"])
+        j = sum((c_row[k] <= u).as_unsigned() for k in range(n))
+        alt = inside & (j != in_i)
+        dlt = (a_i + hi)[:w]
+        self.exp = [Mux(alt & (in_i == k), sh[k] - dlt,
+                        Mux(alt & (j == k), sh[k] + dlt, sh[k]))[:w] for k in range(n)]
+        wide = w + 2
+        ext = [sh[k].as_unsigned() + Const(0, wide) for k in range(n)]
+        ext_exp = [Mux(alt & (in_i == k), ext[k] - dlt, Mux(alt & (j == k), ext[k] + dlt, ext[k]))
+                   for k in range(n)]
+        exp_i, _ = _argmax(self.exp)
+        changed = sum((self.exp[k] != sh[k]).as_unsigned() for k in range(n))
+        self.premise = (hi < (b_i - a_i)[:w]) & (c_row[n - 1] == C_ONE)
+        facts = [*(ext_exp[k] == self.exp[k] for k in range(n)), sum(self.exp) == in_sum,
+                 exp_i == in_i, inside | (changed == 0), changed <= 2]
+        self.facts = facts[0]
+        for f in facts[1:]:
+            self.facts = self.facts & f
+        self.fact_list = facts
+
+
+class ExpectedWordsHarness(Elaboratable):
+    """``expected_words``: :class:`ExpectedWords`' ``premise → facts`` for every vector, every
+    valid table (SPEC §3.1), every ``u`` and ``hi`` — combinational, so depth 1 is a proof."""
+
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH):
+        self.n, self.w = classes, width
+
+    def elaborate(self, platform):
+        m = Module()
+        n, w = self.n, self.w
+        m.submodules.tables = st = TableStandIn(n, w)
+        tab = st.tab
+        m.d.comb += [st.read.win_en.eq(0), st.read.c_en.eq(0)]
+        sh = [Signal(w, name=f"sh{k}") for k in range(n)]
+        u, hi = Signal(16), Signal(w)
+        m.d.comb += [*(x.eq(AnyConst(len(x))) for x in (*sh, u, hi))]
+        in_i, _ = _argmax(sh)
+        row = {f: Array(tab[f, i] for i in range(n))[in_i] for f in FIELDS}
+        c_row = [Array(tab[f"C{k}", i] for i in range(n))[in_i] for k in range(n)]
+        ex = ExpectedWords(sh, row, c_row, u, hi, n, w)
+        with m.If(ex.premise):
+            m.d.comb += [Assert(f) for f in ex.fact_list]
+        return m
