@@ -494,16 +494,27 @@ class TrackedVectorHarness(Elaboratable):
         e = _dec(o_k, n)
         n_t = 0
         seen, older = Const(0), 0   # a tracked item among the younger ones; items older
+        # the last younger item seen (first: the word the issue stage works on): its vector
+        # continues into the next older item unless it is a word 0
+        cont = ~starting
+        last_t = (ds == 3) & (t_issued < n) & (t_issued > 0)
         for s in range(3):
             inv(mv[s] == valid[s])
             with m.If(mv[s]):
                 inv(mk[s] == e, firsts[s] == (mk[s] == 0), lasts[s] == (mk[s] == n - 1))
+            with m.If(mv[s] & cont):
+                inv(mt[s] == last_t)
+            cont = Mux(mv[s], mk[s] != 0, cont)
+            last_t = Mux(mv[s], mt[s], last_t)
             e = Mux(mv[s], _dec(e, n), e)
             n_t = n_t + (mv[s] & mt[s]).as_unsigned()
             older = older + (mv[s] & ~mt[s] & seen).as_unsigned()
             seen = seen | (mv[s] & mt[s])
         with m.If(mv[0]):
             inv(seq.reg("o1_k") == mk[0])
+        # no bubble inside a vector in O1–O3: the stages advance together, and issuing goes on
+        # with every advance until a vector's last word
+        inv(starting | mv[0], *(~(mv[s] & (mk[s] != 0)) | mv[s + 1] for s in (0, 1)))
         # skid entries, newest first
         newest, oldest = ~wp, rp
         occ = [count == 2, count != 0]  # occupied: newest (when two), oldest
@@ -511,6 +522,10 @@ class TrackedVectorHarness(Elaboratable):
             tk, tt = Array(tag_k)[slot_e], Array(tag_t)[slot_e]
             with m.If(o):
                 inv(tk == e)
+            with m.If(o & cont):
+                inv(tt == last_t)
+            cont = Mux(o, tk != 0, cont)
+            last_t = Mux(o, tt, last_t)
             n_t = n_t + (o & tt).as_unsigned()
             older = older + (o & ~tt & seen).as_unsigned()
             seen = seen | (o & tt)
@@ -625,3 +640,97 @@ class ExpectedWordsHarness(Elaboratable):
         with m.If(ex.premise):
             m.d.comb += [Assert(f) for f in ex.fact_list]
         return m
+
+
+class ParamStoreReadsHarness(Elaboratable):
+    """``param_store_reads``: the real :class:`ParamStore` returns on its read ports what was
+    written through the configuration port — the contract :class:`TableStandIn` stands for.
+
+    Free configuration traffic (addresses, data, write strobes, lock) and free reads (any
+    address, any enable pattern). One C entry ``(ci, ck)`` and one window/Δ field ``(wi, f)``
+    are chosen freely (``AnyConst``) and shadowed: the value of the last write to each that
+    the store accepted (not locked), landing one cycle after it is presented. Whenever a read
+    port's data belong to a read of that entry (data the cycle after ``*_en`` with the
+    address, held while ``*_en`` is low) and the entry has been written, they equal the
+    shadow. Precondition (the store's documented usage: tables are written only while the unit
+    is idle): no read is enabled in a cycle where a write to the same entry lands.
+    Inductive with the invariant "the memory word holds the shadow" (the memory observed
+    through :class:`ObservedMemory`)."""
+
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH):
+        self.n, self.w = classes, width
+
+    def elaborate(self, platform):
+        import dynamarks.rtl.param_store as ps_module
+        from dynamarks.rtl.param_store import SPACE_C, SPACE_WINDOW, class_bits
+
+        m = Module()
+        n, w = self.n, self.w
+        b = class_bits(n)
+        mems: list[ObservedMemory] = []
+
+        class _Mem(ObservedMemory):
+            def __init__(self, *a, **kw):
+                super().__init__(*a, **kw)
+                mems.append(self)
+
+        with mock.patch.object(ps_module, "memory", SimpleNamespace(Memory=_Mem)):
+            dut = ParamStore(n, w)
+            frag = Fragment.get(dut, None)
+        m.submodules.dut = frag
+        win_mem, c_mem = mems
+        m.d.comb += Assume(~ResetSignal())
+        addr, data, we, lock = (AnySeq(len(dut.cfg_addr)), AnySeq(32), AnySeq(1), AnySeq(1))
+        m.d.comb += [dut.cfg_addr.eq(addr), dut.cfg_data.eq(data), dut.cfg_we.eq(we),
+                     dut.cfg_lock.eq(lock), dut.cfg_start.eq(AnySeq(1))]
+        rd = dut.read
+        m.d.comb += [rd.win_addr.eq(AnySeq(len(rd.win_addr))), rd.win_en.eq(AnySeq(1)),
+                     rd.c_cls.eq(AnySeq(len(rd.c_cls))), rd.c_index.eq(AnySeq(len(rd.c_index))),
+                     rd.c_en.eq(AnySeq(1))]
+        ci, ck, wi = (Signal(b, name=x) for x in ("ci", "ck", "wi"))
+        f = Signal(2, name="f")
+        m.d.comb += [ci.eq(AnyConst(b)), ck.eq(AnyConst(b)), wi.eq(AnyConst(b)),
+                     f.eq(AnyConst(2)), Assume(ci < n), Assume(ck < n), Assume(wi < n)]
+        accepted = we & ~(dut.locked | lock)
+        c_addr = Const(SPACE_C, 2).replicate(1)
+        hit_c = accepted & (addr == Cat_(ck, ci, c_addr))
+        hit_w = accepted & (addr == Cat_(f, Const(0, b - 2), wi, Const(SPACE_WINDOW, 2)))
+        # shadows: presented in cycle t, landing at the end of t + 1
+        c_val, w_val = Signal(C_BITS), Signal(w)
+        c_wr, w_wr = Signal(), Signal()       # a write lands at the end of this cycle
+        c_new, w_new = Signal(C_BITS), Signal(w)
+        c_has, w_has = Signal(), Signal()
+        m.d.sync += [c_wr.eq(hit_c), w_wr.eq(hit_w), c_new.eq(data[:C_BITS]), w_new.eq(data[:w])]
+        with m.If(c_wr):
+            m.d.sync += [c_val.eq(c_new), c_has.eq(1)]
+        with m.If(w_wr):
+            m.d.sync += [w_val.eq(w_new), w_has.eq(1)]
+        c_rd_t = (rd.c_cls == ci) & (rd.c_index == ck)
+        w_rd_t = rd.win_addr == wi
+        m.d.comb += [Assume(~(c_wr & rd.c_en & c_rd_t)), Assume(~(w_wr & rd.win_en & w_rd_t))]
+        # what the read ports must show: the shadow as it was at the read
+        c_shows, w_shows = Signal(), Signal()
+        c_exp, w_exp = Signal(C_BITS), Signal(w)
+        with m.If(rd.c_en):
+            m.d.sync += [c_shows.eq(c_rd_t & c_has), c_exp.eq(c_val)]
+        with m.If(rd.win_en):
+            m.d.sync += [w_shows.eq(w_rd_t & w_has), w_exp.eq(w_val)]
+        field = Array([rd.alpha, rd.beta, rd.a, rd.b])[f]
+        with m.If(c_shows):
+            m.d.comb += Assert(rd.c_data == c_exp)
+        with m.If(w_shows):
+            m.d.comb += Assert(field == w_exp)
+        # invariants: the memory words hold the shadows; the read registers show them
+        c_word = Array(c_mem.observed)[Cat_(ck, ci)]
+        w_word = Array(win_mem.observed)[wi]
+        w_field = Array([w_word[k] for k in range(4)])[f]
+        with m.If(c_has):
+            m.d.comb += Assert(c_word == c_val)
+        with m.If(w_has):
+            m.d.comb += Assert(w_field == w_val)
+        return m
+
+
+def Cat_(*parts):
+    from amaranth import Cat
+    return Cat(*parts)
