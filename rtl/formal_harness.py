@@ -658,6 +658,34 @@ def vectors_depth(classes: int, vectors: int = 3) -> int:
 MAP_MEMORIES = ("memory_map", "opt -fast")
 
 
+def induction_jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
+    """The unbounded proofs of (a)–(d) (:mod:`dynamarks.rtl.formal_induction`): the whole unit
+    by k-induction with a tracked vector, and the lemmas its stand-ins and assumptions rest on."""
+    from dynamarks.rtl.formal_induction import (
+        INDUCTION_DEPTH,
+        ExpectedWordsHarness,
+        ParamStoreReadsHarness,
+        TrackedVectorHarness,
+    )
+
+    return [
+        Job("expected_words", "a b c d", lambda: ExpectedWordsHarness(classes, width), "prove",
+            1, f"N={classes} W={width}: the words SPEC §9 asks for keep the sum and the argmax, "
+            "do not wrap, and change only inside the window, for every vector, valid table, "
+            "u and hi (lemma the induction assumes)", fast=True),
+        Job("param_store_reads", "a b c d", lambda: ParamStoreReadsHarness(classes, width),
+            "prove", 3, f"N={classes} W={width}: the parameter store's read ports return what "
+            "was written, with its read latency (lemma: discharges TableStandIn)",
+            script=MAP_MEMORIES, fast=True),
+        Job("unit_induction", "a b c d",
+            lambda: TrackedVectorHarness(classes, width, handshakes=("sink", "source")),
+            "prove", INDUCTION_DEPTH,
+            f"N={classes} W={width}: unbounded — every vector of every input sequence, with "
+            "input gaps and back-pressure: sum, argmax, no wrap, window (tracked vector and "
+            "invariants)", script=MAP_MEMORIES, needs_fast_solver=True, timeout=3600),
+    ]
+
+
 def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
     """The proof jobs, in the order ``make formal`` runs them."""
     d = vectors_depth(classes)
@@ -675,6 +703,7 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
             "unit_secrets at the default size N=10 W=16", fast=True),
         Job("delta_range_w16", "a c", lambda: DeltaRangeHarness(16), "prove", 3,
             "delta_range at the default width W=16"),
+        *induction_jobs(classes, width),
         Job("unit_vectors", "a b c d e",
             lambda: VectorHarness(classes, width, handshakes=()), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "

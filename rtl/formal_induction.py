@@ -48,7 +48,6 @@ from dynamarks.rtl.formal_harness import (
     WIDTH,
     FreeDeltaGen,
     _argmax,
-    registers_and_taint,
     valid_params,
 )
 from dynamarks.rtl.param_store import ParamStore
@@ -94,7 +93,7 @@ class TableStandIn(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self.classes
-        for key, sig in self.tab.items():
+        for sig in self.tab.values():
             m.d.comb += sig.eq(AnyConst(len(sig)))
         for cond in valid_params(self.tab, n, self.width):
             m.d.comb += Assume(cond)
@@ -245,6 +244,9 @@ def elaborate_observed_unit(classes: int, width: int, unit_cls=None):
 
 
 IDLE, RECV, WAIT, OUT, DONE = range(5)
+
+#: k of the k-induction: the invariants are inductive in a few steps; 4 leaves margin
+INDUCTION_DEPTH = 4
 
 
 def _dec(e, n):
