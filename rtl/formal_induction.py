@@ -48,6 +48,7 @@ from dynamarks.rtl.formal_harness import (
     WIDTH,
     FreeDeltaGen,
     _argmax,
+    registers_and_taint,
     valid_params,
 )
 from dynamarks.rtl.param_store import ParamStore
@@ -167,6 +168,10 @@ class Part:
 
     def __getattr__(self, name):
         return getattr(self.obj, name)
+
+    def reg_names(self) -> set[str]:
+        return {sig.name for _d, stmts in self.frag.statements.items() for stmt in stmts
+                for sig in _assigned(stmt)}
 
     def reg(self, name: str) -> Signal:
         found = []
@@ -553,15 +558,28 @@ class TrackedVectorHarness(Elaboratable):
                 inv(tables.alpha == row["alpha"], tables.beta == row["beta"],
                     tables.a == a_i, tables.b == b_i)
         t_in_o2 = mv[1] & mt[1]
+        c_of = Array(c_row)
         with m.If(t_in_o2):
             inv(seq.reg("o2_p") == Array(sh)[mk[1]], seq.reg("o2_is_i") == (mk[1] == in_i),
-                seq.reg("o2_c") == Array(c_row)[mk[1]], seq.reg("o2_u") == u_t,
-                seq.reg("o2_a") == a_i, seq.reg("o2_wf") == wf,
+                seq.reg("o2_u") == u_t, seq.reg("o2_a") == a_i, seq.reg("o2_wf") == wf,
                 P["sequencer/window"].inside == window,
                 delta.reg("d1") == (b_i - a_i)[:w])
             with m.If(mk[1] != 0):
-                inv(P["sequencer/sampler"].reg("lt") == (u_t < Array(c_row)[_dec(mk[1], n)]),
-                    delta.hi == hi_t, hi_t < (b_i - a_i)[:w])
+                inv(delta.hi == hi_t, hi_t < (b_i - a_i)[:w])
+        # The sampler: either it compares u < C[i][k] in O2 (the C entry in a register o2_c,
+        # `lt` the previous word's result), or in O1 straight from the table (`lt` the result
+        # of the word in O2, `lt_prev` the one before, `first2`).
+        samp = P["sequencer/sampler"]
+        if "lt_prev" in samp.reg_names():
+            with m.If(t_in_o2):
+                inv(samp.reg("lt") == (u_t < c_of[mk[1]]), samp.reg("first2") == (mk[1] == 0))
+                with m.If(mk[1] != 0):
+                    inv(samp.reg("lt_prev") == (u_t < c_of[_dec(mk[1], n)]))
+        else:
+            with m.If(t_in_o2):
+                inv(seq.reg("o2_c") == c_of[mk[1]])
+                with m.If(mk[1] != 0):
+                    inv(samp.reg("lt") == (u_t < c_of[_dec(mk[1], n)]))
         with m.If(mv[2] & mt[2]):
             inv(P["sequencer/alter"].out == exp_a[mk[2]], delta.hi == hi_t,
                 hi_t < (b_i - a_i)[:w])
@@ -697,12 +715,20 @@ class ParamStoreReadsHarness(Elaboratable):
         c_addr = Const(SPACE_C, 2).replicate(1)
         hit_c = accepted & (addr == Cat_(ck, ci, c_addr))
         hit_w = accepted & (addr == Cat_(f, Const(0, b - 2), wi, Const(SPACE_WINDOW, 2)))
-        # shadows: presented in cycle t, landing at the end of t + 1
+        # shadows: a write presented in cycle t lands at the end of cycle t + delay, where the
+        # delay (0 or 1) is the store's (1 when it registers the port: a register ``wdata``)
+        regs, _ = registers_and_taint(frag, [])
+        delay = 1 if any(r.name == "wdata" for r in regs) else 0
         c_val, w_val = Signal(C_BITS), Signal(w)
         c_wr, w_wr = Signal(), Signal()       # a write lands at the end of this cycle
         c_new, w_new = Signal(C_BITS), Signal(w)
         c_has, w_has = Signal(), Signal()
-        m.d.sync += [c_wr.eq(hit_c), w_wr.eq(hit_w), c_new.eq(data[:C_BITS]), w_new.eq(data[:w])]
+        if delay:
+            m.d.sync += [c_wr.eq(hit_c), w_wr.eq(hit_w), c_new.eq(data[:C_BITS]),
+                         w_new.eq(data[:w])]
+        else:
+            m.d.comb += [c_wr.eq(hit_c), w_wr.eq(hit_w), c_new.eq(data[:C_BITS]),
+                         w_new.eq(data[:w])]
         with m.If(c_wr):
             m.d.sync += [c_val.eq(c_new), c_has.eq(1)]
         with m.If(w_wr):
