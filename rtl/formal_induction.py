@@ -17,6 +17,39 @@ running sum and the argmax block's result ports, the descriptor queue's slot, �
 against the harness's own record of the vector. They are proven together with the checks
 (an invariant is an assertion like any other): nothing is assumed beyond the stand-ins below.
 
+The invariants (:meth:`TrackedVectorHarness.elaborate`, after "invariants"), and why each
+holds — every one is an assertion, so the induction proves them all together:
+
+* **input framing** — the framer's state is what the well-framed input says: ``in_vec`` iff
+  ``ipos ≠ 0``, ``in_k = ipos``, ``at_end``/``pen`` from ``ipos``, never ``dropping``; the
+  argmax block's ``count = ipos``. While the tracked vector is received: the framer's running
+  sum and the argmax block's result ports (``max_next``, ``index_next``) are the sum and the
+  argmax (ties low) of the words so far — they fold each accepted word, and hold in gaps.
+* **descriptor** — ``pending = queue.full + descriptor.valid`` (one slot: the framer stops a
+  second complete vector); the tracked descriptor, at the framer's output (the cycle after its
+  last word) or in the queue's slot, is (argmax, max, sum == ONE) of its words.
+* **buffer** — ``wptr = wbase + ipos``; the committed unread words ``wbase − rptr`` are the
+  pending vectors' N words each plus what the sequencer has left to issue of its current
+  vector; at most ``depth`` words stored (``depth − 1`` when ``sink.ready``: the registered
+  ``space`` flag); the tracked words not yet issued are in memory at ``t_base + k``, and the
+  read pointer is where the tracked vector's next word is.
+* **accounting** — ``inflight·N = unread + in pipeline + words of the front vector already
+  sent`` (ports and strobes only), and the vectors ahead of the tracked one (``ahead``, by
+  which its output is identified) match the words ahead of it in the buffer and pipeline.
+* **sequencer pipeline** — a mirror of the stages (valid, word index, tracked) advancing on the
+  skid buffer's ``advance`` equals the stages' valid bits; the items in O1–O3 and the skid
+  buffer are consecutive words of the issue stream, with no bubble inside a vector (issuing
+  continues with every advance), the same vector until a word 0; the skid buffer's pointers
+  and count agree (``wp = rp + count``, ``valid = count ≠ 0``, ``advance = count ≠ 2``).
+* **tracked data per stage** — O1: buffer and C-table read data, class, max, well-formedness;
+  O2: the word, its role, u, a, the window result, the sampler's comparison results, the Δ
+  generator's ``b − a`` and (after word 0) ``hi``; O3: the alter stage's output port is the
+  expected word; skid entries hold the expected words with the right first/last flags; words
+  already sent were the expected ones. All are set when the word enters the stage and held
+  while the pipeline stalls (every stage register is enabled by ``advance``).
+* **arithmetic** — :class:`ExpectedWords`: the expected words keep the sum and the argmax, do
+  not wrap, and change only inside the window (proven for all values by ``expected_words``).
+
 Stand-ins (assume–guarantee, each discharged by its own proof):
 
 * :class:`~dynamarks.rtl.formal_harness.FreeDeltaGen` for the Δ generator — ``delta_range``;
