@@ -3,8 +3,9 @@ whole-unit induction refuses broken units, and the helpers behave.
 
 The whole-unit induction itself (``unit_induction``, minutes) runs in ``make formal`` only;
 here it runs on a deliberately broken alter stage of tests/test_formal.py, which it must not
-prove (its counterexample to induction is found in about a minute on a busy 2-core machine). ``expected_words`` and
-``param_store_reads`` are in the fast set that tests/test_formal.py runs.
+prove (its counterexample to induction is found in about a minute on a busy 2-core machine).
+``expected_words`` and ``param_store_reads`` are in the fast set that tests/test_formal.py
+runs.
 """
 
 from __future__ import annotations
