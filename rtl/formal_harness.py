@@ -50,16 +50,20 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     lemma): assume–guarantee, which keeps the multiplier out of the unit-level proofs. Every
     property those jobs prove of the unit with the stand-in thus holds with the real block.
 
-``unit_induction`` (prove, k-induction; a b c d; ``make formal`` only)
-    **Unbounded**: for every input sequence — free words, free ``sink.valid`` (gaps between
-    any words), free ``source.ready`` (back-pressure at any cycle) — every vector the unit
-    sends satisfies (a) sum, (b) argmax, (c) no wrap (each changed word moves by exactly
-    Δ ∈ [a, b), in full width), (d) window, and at most two words change. One vector, chosen
+``unit_induction``, ``unit_induction_gaps`` (prove, k-induction; a b c d; ``make formal`` only)
+    **Unbounded**: for every input sequence — free words; vectors offered back to back
+    (``unit_induction``, k = 4) or with a free ``sink.valid`` (idle cycles between any words,
+    ``unit_induction_gaps``, k = 2); the output always ready — every vector the unit sends
+    satisfies (a) sum, (b) argmax, (c) no wrap (each changed word moves by Δ ∈ [a, b), in
+    full width), (d) window, and at most two words change. One vector, chosen
     nondeterministically, is tracked through the unit; the invariants that make this
     inductive and the stand-ins it uses (free valid table, free Δ, free keystream) are in
     :mod:`dynamarks.rtl.formal_induction`, with the lemmas that discharge them:
     ``expected_words`` (the arithmetic of SPEC §9, for every value), ``param_store_reads``
-    (the store returns what was written) and ``delta_range`` (below).
+    (the store returns what was written) and ``delta_range`` (below). The invariants already
+    cover back-pressure (the skid buffer, stalled stages); ``unit_induction_backpressure`` and
+    ``unit_induction_free`` (optional, ``--only``) did not finish within 15 minutes on a
+    shared 2-core machine, so back-pressure stays covered by ``unit_backpressure`` (bounded).
 
 ``unit_secrets`` (prove; e)
     Two units (real Trivium each) get the same stream inputs, handshakes, resets and config
