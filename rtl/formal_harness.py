@@ -50,10 +50,9 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     lemma): assume–guarantee, which keeps the multiplier out of the unit-level proofs. Every
     property those jobs prove of the unit with the stand-in thus holds with the real block.
 
-``unit_induction``, ``unit_induction_gaps`` (prove, k-induction; a b c d; ``make formal`` only)
-    **Unbounded**: for every input sequence — free words; vectors offered back to back
-    (``unit_induction``, k = 4) or with a free ``sink.valid`` (idle cycles between any words,
-    ``unit_induction_gaps``, k = 2); the output always ready — every vector the unit sends
+``unit_induction`` (prove, k-induction, k = 2; a b c d; ``make formal`` only)
+    **Unbounded**: for every input sequence — free words, a free ``sink.valid`` (idle cycles
+    between any words, or none), the output always ready — every vector the unit sends
     satisfies (a) sum, (b) argmax, (c) no wrap (each changed word moves by Δ ∈ [a, b), in
     full width), (d) window, and at most two words change. One vector, chosen
     nondeterministically, is tracked through the unit; the invariants that make this
@@ -62,7 +61,7 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     ``expected_words`` (the arithmetic of SPEC §9, for every value), ``param_store_reads``
     (the store returns what was written) and ``delta_range`` (below). The invariants already
     cover back-pressure (the skid buffer, stalled stages); ``unit_induction_backpressure`` and
-    ``unit_induction_free`` (optional, ``--only``) did not finish within 15 minutes on a
+    ``unit_induction_free`` (optional, ``--only``; both k = 2) did not finish within 15 minutes on a
     shared 2-core machine, so back-pressure stays covered by ``unit_backpressure`` (bounded).
 
 ``unit_secrets`` (prove; e)
@@ -693,16 +692,11 @@ def induction_jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
             "was written, with its read latency (lemma: discharges TableStandIn)",
             script=MAP_MEMORIES, fast=True),
         Job("unit_induction", "a b c d",
-            lambda: TrackedVectorHarness(classes, width, handshakes=()),
+            lambda: TrackedVectorHarness(classes, width, handshakes=("sink",)),
             "prove", INDUCTION_DEPTH,
-            f"N={classes} W={width}: unbounded — every vector of every input sequence offered "
-            "back to back, output always ready (the unit may still stall its input): sum, "
+            f"N={classes} W={width}: unbounded — every vector of every input sequence, with "
+            "a free sink.valid (idle cycles between any words), output always ready: sum, "
             "argmax, no wrap, window (tracked vector and invariants)", script=MAP_MEMORIES,
-            needs_fast_solver=True, timeout=3600),
-        Job("unit_induction_gaps", "a b c d",
-            lambda: TrackedVectorHarness(classes, width, handshakes=("sink",)), "prove", 2,
-            f"N={classes} W={width}: unit_induction with a free sink.valid (idle cycles "
-            "between any words), output always ready", script=MAP_MEMORIES,
             needs_fast_solver=True, timeout=3600),
         # The same harness and invariants with back-pressure: not closed within 15 minutes on
         # a shared 2-core machine (run them with --only NAME).

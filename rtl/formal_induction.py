@@ -283,8 +283,8 @@ def elaborate_observed_unit(classes: int, width: int, unit_cls=None):
 
 IDLE, RECV, WAIT, OUT, DONE = range(5)
 
-#: k of the k-induction: the invariants are inductive in a few steps; 4 leaves margin
-INDUCTION_DEPTH = 4
+#: k of the k-induction (the invariants are inductive in two steps)
+INDUCTION_DEPTH = 2
 
 
 def _dec(e, n):
