@@ -51,7 +51,7 @@ def test_tuple_names_reads_the_assignment():
 def test_observed_unit_exposes_the_registers_the_invariants_need():
     # Every register the invariants read is found by name, once (a renamed one fails here,
     # in a second, rather than in the proof).
-    _unit, _frag, parts = elaborate_observed_unit(3, 10)
+    unit, _frag, parts = elaborate_observed_unit(3, 10)
     names = {
         "framer": ("in_vec", "in_k", "at_end", "pen", "dropping", "acc_sum", "pending",
                    "ready_r"),
@@ -68,4 +68,4 @@ def test_observed_unit_exposes_the_registers_the_invariants_need():
     for part, regs in names.items():
         for r in regs:
             assert parts[part].reg(r).name == r
-    assert len(parts["buffer_words"]) == WatermarkUnit(3, 10).buffer_depth
+    assert len(parts["buffer_words"]) == unit.buffer_depth
