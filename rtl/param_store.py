@@ -175,8 +175,8 @@ class ParamStore(wiring.Component):
           per output word.
 
         Both are block RAM on the iCE40 (``ram_style = "block"``, even when small); on the ECP5
-        the window/Δ table is LUT RAM, whose read feeds comparators directly (see
-        :func:`memory_attrs`). Key/IV writes are forwarded to the Trivium block (``key_we``,
+        both are LUT RAM, whose reads feed comparators directly (see :func:`memory_attrs`).
+        Key/IV writes are forwarded to the Trivium block (``key_we``,
         ``key_addr``, ``key_data``), which loads them straight into its state; ``cfg_start``
         becomes ``start``.
 
@@ -184,14 +184,16 @@ class ParamStore(wiring.Component):
         ``cfg_addr``, ``cfg_data``, ``cfg_we``, ``cfg_start``, ``cfg_lock`` (in), ``locked``
         (out). Internal read side ``read`` (:class:`TableReadSignature`): ``win_addr``/
         ``win_en`` → ``alpha``, ``beta``, ``a``, ``b``; ``c_cls``/``c_index``/``c_en`` →
-        ``c_data``. Trivium side: ``key_we``, ``key_addr``, ``key_data``, ``start``
-        (registers).
+        ``c_data``. Trivium side: ``key_we``, ``key_addr``, ``key_data`` (decoded from the port,
+        combinational), ``start`` (a register).
 
     Latency
-        The configuration port is decoded and registered: a write (or start) presented in cycle
-        t lands at the end of cycle t+1. ``locked`` is high from cycle t+1 after ``lock`` in
-        cycle t. Reads are synchronous: data is valid the cycle after ``*_en`` with the
-        address, and holds while ``*_en`` is low.
+        A table write presented in cycle t lands at the end of cycle t+1 (decoded and
+        registered); a key/IV write is passed on to the Trivium in cycle t (``key_we``,
+        ``key_addr``, ``key_data`` are combinational; the Trivium's key memory takes it then).
+        ``start`` is a register: a start presented in cycle t reaches the Trivium in cycle t+1.
+        ``locked`` is high from cycle t+1 after ``lock`` in cycle t. Reads are synchronous: data
+        is valid the cycle after ``*_en`` with the address, and holds while ``*_en`` is low.
 
     Invariants
         Nothing leaves the block but the two internal read ports, whose data goes only into the
@@ -231,16 +233,21 @@ class ParamStore(wiring.Component):
         m.submodules.win_mem = win_mem = memory.Memory(
             shape=data.ArrayLayout(unsigned(w), 4), depth=n, init=[],
             attrs=memory_attrs(platform, fast_read=True))
+        # The C table's output feeds the sampler's comparators directly as well (LUT RAM on
+        # the ECP5, whose block RAM clock-to-out alone is ≈ 6 ns).
         m.submodules.c_mem = c_mem = memory.Memory(
-            shape=unsigned(C_BITS), depth=n << b, init=[], attrs=memory_attrs(platform))
+            shape=unsigned(C_BITS), depth=n << b, init=[],
+            attrs=memory_attrs(platform, fast_read=True))
         win_wr = win_mem.write_port(granularity=1)
         win_rd = win_mem.read_port()
         c_wr = c_mem.write_port()
         c_rd = c_mem.read_port()
 
-        # The configuration port is decoded straight from its inputs and the decoded strobes
-        # are registered: a write (or start) takes effect one cycle later, and no path runs from
-        # the port into the datapath's control logic.
+        # Table writes: the port is decoded straight from its inputs and the decoded strobes,
+        # the address and the table-wide data bits (max(W, 17), not the port's 32) are
+        # registered: the write lands one cycle later and no decode logic sits in front of the
+        # block RAM's write enables. Key/IV words go on to the Trivium in the cycle they are
+        # presented (it registers its own control; its key memory takes the write directly).
         space = self.cfg_addr[2 * b:2 * b + 2]
         cls = self.cfg_addr[b:2 * b]
         index = self.cfg_addr[0:b]
@@ -250,7 +257,7 @@ class ParamStore(wiring.Component):
 
         c_en = Signal()
         win_en = Signal(4)
-        wdata = Signal(32, reset_less=True)
+        wdata = Signal(max(w, C_BITS), reset_less=True)
         waddr = Signal(2 * b, reset_less=True)
         m.d.sync += [
             c_en.eq(we & in_range & (space == SPACE_C) & (index < n)),
@@ -258,7 +265,6 @@ class ParamStore(wiring.Component):
             # synchronous reset, behind the domain reset — a long path on the iCE40.)
             win_en.eq((1 << index[:2])[:4] &
                       (we & in_range & (space == SPACE_WINDOW) & (index < 4)).replicate(4)),
-            self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[:2 * b] < 5)),
             self.start.eq(self.cfg_start & ~refuse),
             wdata.eq(self.cfg_data),
             waddr.eq(self.cfg_addr[:2 * b]),
@@ -273,8 +279,11 @@ class ParamStore(wiring.Component):
             c_wr.addr.eq(waddr),
             c_wr.data.eq(wdata[:C_BITS]),
             c_wr.en.eq(c_en),
-            self.key_addr.eq(waddr[:3]),
-            self.key_data.eq(wdata),
+            # (words 0…4: the bits above the low three are zero and not 5, 6, 7; no comparator)
+            self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[3:2 * b] == 0)
+                           & ~(self.cfg_addr[2] & (self.cfg_addr[1] | self.cfg_addr[0]))),
+            self.key_addr.eq(self.cfg_addr[:3]),
+            self.key_data.eq(self.cfg_data),
         ]
 
         m.d.comb += [

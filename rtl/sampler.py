@@ -1,6 +1,6 @@
 """Categorical index draw over V_i (SPEC §8), one cumulative threshold per output word."""
 
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,37 +11,49 @@ class Sampler(wiring.Component):
     """Flags the word ``k == j`` where ``j = #{k : C[i][k] ≤ u}``, as the words stream by.
 
     What it does
-        The unit streams ``C[i][0], C[i][1], …`` alongside the words of the vector. For word
-        ``k`` the sampler registers ``hit_k = lt_k & (first | ~lt_(k−1))`` with
-        ``lt_k = (u < C[i][k])`` (``lt_(−1) = 0``: ``C[i][−1] = 0 ≤ u``), i.e.
-        ``C[i][k−1] ≤ u < C[i][k]``, and keeps ``lt_k`` for the next word. Because ``C[i]`` is
-        nondecreasing, ``lt`` is monotone in ``k``, so ``hit`` is set exactly at
-        ``k = min{k : u < C[i][k]} = #{k : C[i][k] ≤ u}`` (the count form of SPEC §8, with no
-        priority chain). ``C[i][N−1] = 65536 > u`` makes this happen once per vector.
-        One 17-bit comparator (a carry chain into a flip-flop) and two flip-flops.
+        The unit streams ``C[i][0], C[i][1], …`` alongside the words of the vector. A two-stage
+        pipeline (both stages advance on ``en``):
+
+        * S1: ``lt_k = (u < C[i][k])`` is computed straight from the threshold (the C table's
+          block RAM output) and registered. Word 0 compares with ``u_head`` (the keystream
+          word on offer, taken in this cycle), the other words with ``u`` (its held copy):
+          two comparators and a 2:1 choice after them, so each is one carry chain between a
+          block RAM output and a flip-flop.
+        * S2: ``hit_now = lt_k & (first | ~lt_(k−1))`` (``lt_(−1) = 0``: ``C[i][−1] = 0 ≤ u``),
+          i.e. ``C[i][k−1] ≤ u < C[i][k]`` — one LUT from registers. ``lt_k`` is kept for the
+          next word.
+
+        Because ``C[i]`` is nondecreasing, ``lt`` is monotone in ``k``, so ``hit`` is set
+        exactly at ``k = min{k : u < C[i][k]} = #{k : C[i][k] ≤ u}`` (the count form of SPEC
+        §8, with no priority chain). ``C[i][N−1] = 65536 > u`` makes this happen once per
+        vector.
 
         Knowing ``j == k`` word by word is enough for the alter stage: at the word ``k == i``,
         ``hit`` says whether ``j == i`` (so whether the vector is altered at all); at any other
         word it marks the receiver ``j``. Nothing needs ``j`` ahead of the words.
 
     Interface
-        ``en`` (this word is consumed), ``first`` (word 0 of a vector), ``u`` (16 bits), ``c``
-        (17 bits) in; ``hit`` out; ``hit_now``: the value ``hit`` takes at this ``en``
-        (combinational, for a consumer that registers its own decision).
+        ``en`` (the pipeline advances), ``first`` (the word entering S1 is word 0 of a
+        vector), ``u_head`` (16 bits, used with ``first``), ``u`` (16 bits, held for the
+        vector's other words), ``c`` (17 bits) in, all for the word entering S1; ``hit_now``
+        (combinational): the word in S2 is word ``j``; ``hit``: ``hit_now`` registered at
+        the last ``en``.
 
     Latency
-        1 cycle: ``hit`` (a register) is valid the cycle after ``en`` and holds while ``en``
-        is low.
+        A word entering S1 at an ``en`` is in S2 after it: its ``hit_now`` is valid from then
+        until the next ``en``; ``hit`` one ``en`` later. Bubbles (words that are not valid) may
+        pass: ``first`` of the next vector's word 0 makes the previous ``lt`` irrelevant.
 
     Invariants
         Over the N words of a vector with a valid ``C[i]`` (nondecreasing, last = 65536),
-        exactly one word has ``hit``, word ``j``.
+        exactly one word has ``hit_now``, word ``j``.
     """
 
     def __init__(self):
         super().__init__({
             "en": In(1),
             "first": In(1),
+            "u_head": In(16),
             "u": In(16),
             "c": In(17),
             "hit": Out(1),
@@ -50,10 +62,15 @@ class Sampler(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lt = Signal()
-        lt_now = Signal()
-        m.d.comb += [lt_now.eq(self.u < self.c),
-                     self.hit_now.eq(lt_now & (self.first | ~lt))]
+        lt = Signal()           # S2: u < C[i][k] of the word in S2
+        first2 = Signal()       # S2: the word in S2 is word 0
+        lt_prev = Signal()      # u < C[i][k−1] of the word before it
+        m.d.comb += self.hit_now.eq(lt & (first2 | ~lt_prev))
         with m.If(self.en):
-            m.d.sync += [lt.eq(lt_now), self.hit.eq(self.hit_now)]
+            m.d.sync += [
+                lt.eq(Mux(self.first, self.u_head < self.c, self.u < self.c)),
+                first2.eq(self.first),
+                lt_prev.eq(lt),
+                self.hit.eq(self.hit_now),
+            ]
         return m

@@ -29,10 +29,11 @@ class OutputSequencer(wiring.Component):
             stage  cycle (word k)  what happens
             O0     X+k     issue word k: read buffer[k] and C[i][k]; word 0 also reads the
                            window/Δ row of class i and takes the descriptor
-            O1     X+1+k   block RAM outputs → registers. Word 0: keystream word taken
-                           (r and b − a into the Δ multiplier's input registers, u held),
-                           window test alpha < p_i < beta registered
-            O2     X+2+k   sampler compares u < C[i][k] (is k == j?); the alter stage
+            O1     X+1+k   block RAM outputs → registers; sampler registers u < C[i][k].
+                           Word 0: keystream word taken (r and b − a into the Δ
+                           multiplier's input registers, u held), window test
+                           alpha < p_i < beta registered
+            O2     X+2+k   sampler flags k == j (one LUT from registers); the alter stage
                            registers the word's role and p ± a (or p). Word 0: the
                            product r·(b − a) is registered (hi, held)
             O3     X+3+k   alter: (p ± a) ± hi, or p + 0 → output (or skid) register
@@ -124,7 +125,6 @@ class OutputSequencer(wiring.Component):
                              & Mux(adv, starting, o1_first))
         o2_valid, o2_first, o2_last, o2_is_i = Signal(), Signal(), Signal(), Signal()
         o2_p = Signal(w, reset_less=True)
-        o2_c = Signal(17, reset_less=True)
         o2_u = Signal(16, reset_less=True)
         o2_a = Signal(w, reset_less=True)
         o2_wf = Signal(reset_less=True)
@@ -137,7 +137,7 @@ class OutputSequencer(wiring.Component):
         ]
         with m.If(adv):
             m.d.sync += [o2_valid.eq(o1_valid), o2_first.eq(o1_first), o2_last.eq(o1_last),
-                         o2_is_i.eq(o1_k == o1_idx), o2_p.eq(buf.data), o2_c.eq(tab.c_data)]
+                         o2_is_i.eq(o1_k == o1_idx), o2_p.eq(buf.data)]
         with m.If(head1):
             m.d.sync += [o2_u.eq(ks.payload[16:]), o2_a.eq(tab.a), o2_wf.eq(o1_wf)]
 
@@ -145,8 +145,10 @@ class OutputSequencer(wiring.Component):
         o3_valid, o3_first, o3_last = Signal(), Signal(), Signal()
         m.d.comb += [
             delta.fire.eq(adv & o2_valid & o2_first),
-            sampler.en.eq(adv & o2_valid), sampler.first.eq(o2_first),
-            sampler.u.eq(o2_u), sampler.c.eq(o2_c),
+            # The sampler compares in O1 (straight from the C table's output) and flags the
+            # word in O2.
+            sampler.en.eq(adv), sampler.first.eq(o1_first),
+            sampler.u_head.eq(ks.payload[16:]), sampler.u.eq(o2_u), sampler.c.eq(tab.c_data),
             alter.en.eq(adv & o2_valid), alter.p.eq(o2_p), alter.a.eq(o2_a),
             alter.is_i.eq(o2_is_i), alter.ok.eq(o2_wf & window.inside),
             alter.hit.eq(sampler.hit_now),

@@ -113,7 +113,11 @@ class Trivium(wiring.Component):
     Interface
         ``key_we``, ``key_addr`` (0…4), ``key_data`` (32): write key/IV word ``key_addr``
         (bytes ``K0..K9, IV0..IV9`` little endian, five words), in any order, one per cycle at
-        most. A write stops the keystream (``running`` falls) until the next ``start``.
+        most. A write lands in the key memory in its cycle and stops the keystream from the cycle
+        after (``running`` and ``keystream.valid`` are low two cycles after the write) until the
+        next ``start``; a word counts towards a start two cycles after its write (a start
+        earlier than that is refused; the unit's registered ``start`` makes this "one cycle
+        after the last write" at its configuration port).
         ``start``: load key and IV, then warm up. Ignored unless all five key/IV words were
         written since the last start (so a used key/IV can never be loaded twice).
         ``running`` (out): the warm-up is done and the first word has been ready; it stays high
@@ -207,14 +211,19 @@ class Trivium(wiring.Component):
         # full or is being emptied this cycle.
         step = Signal()
         m.d.comb += step.eq(warming | (generating & (~full | self.keystream.ready)))
-        key_sel = Signal(KEY_WORDS)      # key/IV word being written this cycle (one-hot)
+        # The key memory takes a write in the cycle it is presented; the control sees it one
+        # cycle later, from a register (`key_sel`), so that no path runs from the write port's
+        # inputs to the state's enables or to `armed`.
+        key_sel = Signal(KEY_WORDS)      # key/IV word written last cycle (one-hot)
+        key_wen = Signal()
         start_ok = Signal()
+        m.d.sync += key_sel.eq(Mux(key_wen, 1 << self.key_addr, 0))
         m.d.comb += [
-            key_sel.eq(Mux(self.key_we & (self.key_addr < KEY_WORDS), 1 << self.key_addr, 0)),
-            start_ok.eq(self.start & ~self.key_we & armed),
+            key_wen.eq(self.key_we & (self.key_addr < KEY_WORDS)),
+            start_ok.eq(self.start & armed),
             key_wr.addr.eq(self.key_addr),
             key_wr.data.eq(self.key_data),
-            key_wr.en.eq(key_sel != 0),
+            key_wr.en.eq(key_wen),
             # Read the word of the chunk used next cycle: word 0 at start, then that of ld + 1.
             key_rd.addr.eq(Mux(start_ok, 0, (ld + 1) // per_word)),
         ]

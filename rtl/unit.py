@@ -111,8 +111,8 @@ class WatermarkUnit(wiring.Component):
         payload). The source payload is stable while ``valid & ~ready``.
 
     Configuration
-        Write the key/IV words and the tables (``config_writes()`` gives the list; the port is
-        registered, a write lands one cycle after it is presented), then pulse
+        Write the key/IV words and the tables (``config_writes()`` gives the list; a table
+        write lands one cycle after it is presented, a key/IV word in its cycle), then pulse
         ``config.start``: the Trivium key/IV load takes ``160/bits`` cycles, the warm-up
         ``1152/bits`` and the first keystream word ``32/bits`` more (``bits`` = Trivium clocks
         per cycle, default the smallest power of two ≥ 32/N, at most 16: N = 10 → 4 bits, 336

@@ -171,24 +171,25 @@ def test_sampler_against_thresholds():
     hits = []
 
     async def tb(ctx):
+        # The word enters S1 with `en`; its flag is `hit_now` in S2 (after that `en`), until
+        # the next `en`. Word 0 compares with `u_head`, the others with `u` (set to garbage
+        # while word 0 is in S1, as the keystream word is there only for word 0).
         for row, u in rows:
-            h = []
             for k, c in enumerate(row):
-                ctx.set(dut.en, 1)
                 ctx.set(dut.first, int(k == 0))
-                ctx.set(dut.u, u)
+                ctx.set(dut.u_head, u if k == 0 else rng.randrange(65536))
+                ctx.set(dut.u, u if k else rng.randrange(65536))
                 ctx.set(dut.c, c)
+                ctx.set(dut.en, 1)
                 await ctx.tick()
                 ctx.set(dut.en, 0)
-                if rng.random() < 0.3:             # a stall: hit holds
+                if rng.random() < 0.3:             # a stall: the flag holds
                     await ctx.tick()
-                h.append(ctx.get(dut.hit))
-            hits.append(h)
+                hits.append(ctx.get(dut.hit_now))
 
     run_sim(dut, tb)
-    for (row, u), h in zip(rows, hits, strict=True):
-        j = sum(1 for c in row if c <= u)
-        assert h == [int(k == j) for k in range(len(row))]
+    want = [int(k == sum(1 for c in row if c <= u)) for row, u in rows for k in range(len(row))]
+    assert hits == want
 
 
 def test_alter_stage():
@@ -285,11 +286,14 @@ def test_param_store_write_read_lock():
     out = {}
 
     async def write(ctx, addr, value):
+        """One write; returns the key/IV write it passes on to the Trivium, if any."""
         ctx.set(dut.cfg_addr, addr)
         ctx.set(dut.cfg_data, value)
         ctx.set(dut.cfg_we, 1)
+        key = (ctx.get(dut.key_addr), ctx.get(dut.key_data)) if ctx.get(dut.key_we) else None
         await ctx.tick()
         ctx.set(dut.cfg_we, 0)
+        return key
 
     async def read_all(ctx):
         win, c = [], []
@@ -312,15 +316,14 @@ def test_param_store_write_read_lock():
     async def tb(ctx):
         key_writes = []
         for addr, value in config_writes(prm, classes):
-            await write(ctx, addr, value)
-            if ctx.get(dut.key_we):
-                key_writes.append((ctx.get(dut.key_addr), ctx.get(dut.key_data)))
+            key = await write(ctx, addr, value)
+            if key is not None:
+                key_writes.append(key)
         await ctx.tick()
         out["key_writes"] = key_writes
         out["before"] = await read_all(ctx)
         # out-of-range addresses do nothing
-        await write(ctx, config_address(classes, SPACE_KEY, 0, 0) | 7, 123)
-        assert not ctx.get(dut.key_we)
+        assert await write(ctx, config_address(classes, SPACE_KEY, 0, 0) | 7, 123) is None
         await write(ctx, (3 << (2 * dut.field_bits)), 0xFFFF)
         # lock, then try to change everything and to start
         ctx.set(dut.cfg_lock, 1)
@@ -330,8 +333,7 @@ def test_param_store_write_read_lock():
         for i in range(classes):
             await write(ctx, config_address(classes, SPACE_WINDOW, i, 0), 1)
             await write(ctx, config_address(classes, SPACE_C, i, 0), 65536)
-        await write(ctx, config_address(classes, SPACE_KEY, 0, 2), 0xDEAD)
-        assert not ctx.get(dut.key_we)
+        assert await write(ctx, config_address(classes, SPACE_KEY, 0, 2), 0xDEAD) is None
         ctx.set(dut.cfg_start, 1)
         await ctx.tick()
         ctx.set(dut.cfg_start, 0)

@@ -61,6 +61,7 @@ def _keystream_words(bits, key, iv, n_words, rng, p_ready=1.0, restart=False):
             ctx.set(dut.key_we, 1)
             await ctx.tick()
         ctx.set(dut.key_we, 0)
+        await ctx.tick()                      # a word counts two cycles after its write
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -131,6 +132,7 @@ def test_start_needs_all_five_key_words_and_key_write_stops():
         ctx.set(dut.key_we, 1)
         await ctx.tick()
         ctx.set(dut.key_we, 0)
+        await ctx.tick()
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
@@ -140,6 +142,7 @@ def test_start_needs_all_five_key_words_and_key_write_stops():
         ctx.set(dut.key_we, 1)                 # any key write stops the keystream
         await ctx.tick()
         ctx.set(dut.key_we, 0)
+        await ctx.tick()                       # (the control sees the write a cycle later)
         assert not ctx.get(dut.running) and not ctx.get(dut.keystream.valid)
         ctx.set(dut.start, 1)                  # and a start right after it is refused again
         await ctx.tick()
