@@ -68,16 +68,20 @@ class ConfigWriter(wiring.Component):
         m.d.sync += [we.eq(0), go.eq(0), self.done.eq(0)]
 
         # The word's position: key/IV word kw, or class cls field fld (0-3 window, 4.. C).
+        # (``config.addr`` is a register too: the position changes only after the write it
+        # addresses — in NEXT — so the address registered in USE is the write's)
         key = Signal()
         kw = Signal(range(5))
         cls = Signal(cb)
         fld = Signal(range(n + 4))
+        addr = Signal.like(cfg.addr)
+        m.d.comb += cfg.addr.eq(addr)
         with m.If(key):
-            m.d.comb += cfg.addr.eq((SPACE_KEY << 2 * cb) | kw)
+            m.d.sync += addr.eq((SPACE_KEY << 2 * cb) | kw)
         with m.Elif(fld < 4):
-            m.d.comb += cfg.addr.eq(Cat(fld[:cb], cls, Const(SPACE_WINDOW, 2)))
+            m.d.sync += addr.eq(Cat(fld[:cb], cls, Const(SPACE_WINDOW, 2)))
         with m.Else():
-            m.d.comb += cfg.addr.eq(Cat((fld - 4)[:cb], cls, Const(SPACE_C, 2)))
+            m.d.sync += addr.eq(Cat((fld - 4)[:cb], cls, Const(SPACE_C, 2)))
 
         with m.FSM():
             with m.State("IDLE"):

@@ -50,6 +50,20 @@ Jobs (:func:`jobs`), on a unit of N classes and W bits (default N = 3, W = 10):
     lemma): assume–guarantee, which keeps the multiplier out of the unit-level proofs. Every
     property those jobs prove of the unit with the stand-in thus holds with the real block.
 
+``unit_induction`` (prove, k-induction, k = 2; a b c d; ``make formal`` only)
+    **Unbounded**: for every input sequence — free words, a free ``sink.valid`` (idle cycles
+    between any words, or none), the output always ready — every vector the unit sends
+    satisfies (a) sum, (b) argmax, (c) no wrap (each changed word moves by Δ ∈ [a, b), in
+    full width), (d) window, and at most two words change. One vector, chosen
+    nondeterministically, is tracked through the unit; the invariants that make this
+    inductive and the stand-ins it uses (free valid table, free Δ, free keystream) are in
+    :mod:`dynamarks.rtl.formal_induction`, with the lemmas that discharge them:
+    ``expected_words`` (the arithmetic of SPEC §9, for every value), ``param_store_reads``
+    (the store returns what was written) and ``delta_range`` (below). The invariants already
+    cover back-pressure (the skid buffer, stalled stages); ``unit_induction_backpressure`` and
+    ``unit_induction_free`` (optional, ``--only``; both k = 2) did not finish within 15 minutes on a
+    shared 2-core machine, so back-pressure stays covered by ``unit_backpressure`` (bounded).
+
 ``unit_secrets`` (prove; e)
     Two units (real Trivium each) get the same stream inputs, handshakes, resets and config
     strobes/addresses, but independent free config *data* — everything secret: key, IV,
@@ -154,6 +168,8 @@ class FreeDeltaGen(DeltaGen):
         d1 = Signal(w)
         held = Signal(w)
         free = Signal(w)
+        #: the value ``hi`` takes at a ``fire`` (for harnesses that record it)
+        self.free_value = free
         with m.If(self.load):
             m.d.sync += d1.eq(self.b - self.a)
         m.d.comb += free.eq(AnySeq(w))
@@ -656,6 +672,44 @@ def vectors_depth(classes: int, vectors: int = 3) -> int:
 MAP_MEMORIES = ("memory_map", "opt -fast")
 
 
+def induction_jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
+    """The unbounded proofs of (a)–(d) (:mod:`dynamarks.rtl.formal_induction`): the whole unit
+    by k-induction with a tracked vector, and the lemmas its stand-ins and assumptions rest on."""
+    from dynamarks.rtl.formal_induction import (
+        INDUCTION_DEPTH,
+        ExpectedWordsHarness,
+        ParamStoreReadsHarness,
+        TrackedVectorHarness,
+    )
+
+    return [
+        Job("expected_words", "a b c d", lambda: ExpectedWordsHarness(classes, width), "prove",
+            1, f"N={classes} W={width}: the words SPEC §9 asks for keep the sum and the argmax, "
+            "do not wrap, and change only inside the window, for every vector, valid table, "
+            "u and hi (lemma the induction assumes)", fast=True),
+        Job("param_store_reads", "a b c d", lambda: ParamStoreReadsHarness(classes, width),
+            "prove", 3, f"N={classes} W={width}: the parameter store's read ports return what "
+            "was written, with its read latency (lemma: discharges TableStandIn)",
+            script=MAP_MEMORIES, fast=True),
+        Job("unit_induction", "a b c d",
+            lambda: TrackedVectorHarness(classes, width, handshakes=("sink",)),
+            "prove", INDUCTION_DEPTH,
+            f"N={classes} W={width}: unbounded — every vector of every input sequence, with "
+            "a free sink.valid (idle cycles between any words), output always ready: sum, "
+            "argmax, no wrap, window (tracked vector and invariants)", script=MAP_MEMORIES,
+            needs_fast_solver=True, timeout=3600),
+        # The same harness and invariants with back-pressure: not closed within 15 minutes on
+        # a shared 2-core machine (run them with --only NAME).
+        *(Job(f"unit_induction_{tag}", "a b c d",
+              lambda hs=hs: TrackedVectorHarness(classes, width, handshakes=hs), "prove", 2,
+              f"N={classes} W={width}: unit_induction with {what}", script=MAP_MEMORIES,
+              needs_fast_solver=True, timeout=3600, optional=True)
+          for tag, hs, what in (
+              ("backpressure", ("source",), "a free source.ready (back-pressure)"),
+              ("free", ("sink", "source"), "both handshakes free"))),
+    ]
+
+
 def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
     """The proof jobs, in the order ``make formal`` runs them."""
     d = vectors_depth(classes)
@@ -673,6 +727,7 @@ def jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
             "unit_secrets at the default size N=10 W=16", fast=True),
         Job("delta_range_w16", "a c", lambda: DeltaRangeHarness(16), "prove", 3,
             "delta_range at the default width W=16"),
+        *induction_jobs(classes, width),
         Job("unit_vectors", "a b c d e",
             lambda: VectorHarness(classes, width, handshakes=()), "bmc", d,
             f"N={classes} W={width}: scoreboard of sum, argmax, no wrap, window, changed "

@@ -18,8 +18,11 @@ VECTORS payloads are a whole number of vectors when the decoded byte count ``c``
 CRC included) satisfies ``c mod vbytes == 6 mod vbytes``; a counter modulo ``vbytes`` and a
 count of whole vectors run while the frame arrives, so no divider and no loop is needed.
 
-Pipeline: ``done`` (cycle 0) → the check bits registered (1) → the verdict pushed (2). Frames
-are at least six UART bytes apart, so the stages never hold two frames.
+Pipeline: ``done`` (cycle 0) → the check bits registered (1) → length field + 6 registered (2)
+→ the length check registered (3) → the verdict pushed (3, into the FIFO at the clock edge
+that ends it). The decoder's report
+holds until the next frame's first byte; frames are at least six UART bytes apart, so the stages
+never hold two frames.
 """
 
 from __future__ import annotations
@@ -105,7 +108,6 @@ class FrameChecker(wiring.Component):
             "overflow": self.overflow,
             "short": self.length < FRAME_OVERHEAD,
             "crc": ~self.crc_ok,
-            "length": self.len_field + FRAME_OVERHEAD != self.length,
             "cfg": self.ftype == FrameType.CONFIGURE,
             "vec": self.ftype == FrameType.VECTORS,
             "lock": self.ftype == FrameType.LOCK,
@@ -115,13 +117,20 @@ class FrameChecker(wiring.Component):
                         | (vectors > self.max_vectors)),
             "nonempty": self.len_field != 0,
         }
-        f = {name: Signal(name=f"chk_{name}") for name in checks}
-        s1 = Signal()
-        m.d.sync += s1.eq(self.done)
+        f = {name: Signal(name=f"chk_{name}") for name in [*checks, "length"]}
+        s1, s2, s3 = Signal(), Signal(), Signal()
+        m.d.sync += [s1.eq(self.done), s2.eq(s1), s3.eq(s2)]
         with m.If(self.done):
             m.d.sync += [f[name].eq(value) for name, value in checks.items()]
+        # (the length field against the decoded length has two stages of its own, the adder
+        # and then the comparison: the report holds until the next frame starts)
+        len_plus = Signal(17)
+        with m.If(s1):
+            m.d.sync += len_plus.eq(self.len_field + FRAME_OVERHEAD)
+        with m.If(s2):
+            m.d.sync += f["length"].eq(len_plus != self.length)
 
-        # Stage 2: the first failing check, or the action; into the FIFO.
+        # Last stage: the first failing check, or the action; into the FIFO.
         verdict = Signal(4)
         with m.If(f["framing"]):
             m.d.comb += verdict.eq(NackReason.FRAMING)
@@ -150,6 +159,6 @@ class FrameChecker(wiring.Component):
         with m.Else():
             m.d.comb += verdict.eq(NackReason.TYPE)
         desc = data.View(descriptor_layout, fifo.w_data)
-        m.d.comb += [fifo.w_en.eq(s1), desc.verdict.eq(verdict), desc.ftype.eq(self.ftype),
+        m.d.comb += [fifo.w_en.eq(s3), desc.verdict.eq(verdict), desc.ftype.eq(self.ftype),
                      desc.seq.eq(self.seq), desc.length.eq(self.len_field)]
         return m

@@ -11,8 +11,12 @@ empty differ) name the slot each agent works on; a phase ends with a one-cycle s
 
 :class:`BufferPort` — what an agent drives: ``raddr`` → ``rdata`` **two** cycles later (the
 block RAM's synchronous read, then a register after the slot multiplexer, so no logic follows
-the RAM's slow clock-to-out in the same cycle), and a write port ``we``/``waddr``/``wdata``
-(written at the next clock edge).
+the RAM's slow clock-to-out in the same cycle), and a write port ``we``/``waddr``/``wdata``:
+registered with the slot the agent owns in that cycle and written into it one clock later (so
+an agent must not read a byte in the cycle after it wrote it; none does — every agent reads a
+byte before it writes it, or reads what another agent wrote several cycles before handing the
+slot on). The memories carry ``no_rw_check``: no read of a row in the cycle it is written is
+ever used, so yosys builds no read-first bypass around the block RAMs.
 
 :class:`FrameSlots` ports (seen from the slots):
 
@@ -24,12 +28,16 @@ the RAM's slow clock-to-out in the same cycle), and a write port ``we``/``waddr`
   ``tx_done`` (In strobe: its reply has been handed to the UART; the slot is free again);
 * ``used`` (Out): slots not free (for STATUS and tests).
 
+``rx_free``, ``ex_valid``, ``tx_valid`` and ``used`` are registers, set from the pointers' next
+values: exact in every cycle, and no pointer arithmetic in front of their users.
+
 Invariants: at most one agent owns a slot; an agent's strobe while it owns nothing is ignored
 (``ex_done`` without ``ex_valid``, ``tx_done`` without ``tx_valid``, ``rx_done`` without
 ``rx_free``); frames leave in the order they arrived. Writes: the receiver has priority, then
 the executor, then the sender, but by the ring discipline only the owner of a slot writes it.
-Cost: ``slots`` memories of ``depth`` bytes, 2-way read-address and 3-way write multiplexers per
-slot, one ``slots``-way read-data multiplexer per reading agent.
+Cost: ``slots`` memories of ``depth`` bytes, a register stage per agent's write port, 2-way
+read-address and 3-way write multiplexers per slot, one ``slots``-way read-data multiplexer per
+reading agent.
 """
 
 from __future__ import annotations
@@ -98,42 +106,59 @@ class FrameSlots(wiring.Component):
         bits = (k - 1).bit_length()  # slot index bits
         ptr = {name: Signal(bits + 1, name=f"{name}_ptr") for name in ("rx", "ex", "tx")}
         idx = {name: p[:bits] for name, p in ptr.items()}
-        used = ptr["rx"] - ptr["tx"]
-        m.d.comb += [
-            self.used.eq(used[:bits + 1]),
-            self.rx_free.eq(used[:bits + 1] != k),
-            self.ex_valid.eq(ptr["rx"] != ptr["ex"]),
-            self.tx_valid.eq(ptr["ex"] != ptr["tx"]),
-        ]
-        with m.If(self.rx_done & self.rx_free):
-            m.d.sync += ptr["rx"].eq(ptr["rx"] + 1)
-        with m.If(self.ex_done & self.ex_valid):
-            m.d.sync += ptr["ex"].eq(ptr["ex"] + 1)
-        with m.If(self.tx_done & self.tx_valid):
-            m.d.sync += ptr["tx"].eq(ptr["tx"] + 1)
+        step = {"rx": self.rx_done & self.rx_free, "ex": self.ex_done & self.ex_valid,
+                "tx": self.tx_done & self.tx_valid}
+        nxt = {name: Signal(bits + 1, name=f"{name}_ptr_next") for name in ptr}
+        for name in ptr:
+            m.d.comb += nxt[name].eq(ptr[name] + step[name])
+            m.d.sync += ptr[name].eq(nxt[name])
+        # The flags are registers, set from the next pointers (so they are never stale): no
+        # pointer arithmetic sits in front of a consumer in the cycle it is used.
+        used = Signal(bits + 1)
+        m.d.comb += self.used.eq(used)
+        rx_free = Signal(init=1)
+        m.d.sync += [used.eq(nxt["rx"] - nxt["tx"]),
+                     rx_free.eq((nxt["rx"] - nxt["tx"])[:bits + 1] != k),
+                     self.ex_valid.eq(nxt["rx"] != nxt["ex"]),
+                     self.tx_valid.eq(nxt["ex"] != nxt["tx"])]
+        m.d.comb += self.rx_free.eq(rx_free)
 
         lens = Array(Signal(range(self.depth + 1), name=f"len{i}") for i in range(k))
         with m.If(self.ex_done):
             m.d.sync += lens[idx["ex"]].eq(self.ex_len)
         m.d.comb += self.tx_len.eq(lens[idx["tx"]])
 
+        # Writes are registered on the way in, each with the slot its agent owned then (one
+        # cycle later in the memory; nothing reads a byte within a cycle of writing it).
+        wr = {}
+        for name in ("rx", "ex", "tx"):
+            port = getattr(self, name)
+            we, slot = Signal(name=f"{name}_we_r"), Signal(bits, name=f"{name}_slot_r")
+            waddr = Signal.like(port.waddr, name=f"{name}_waddr_r")
+            wdata = Signal.like(port.wdata, name=f"{name}_wdata_r")
+            m.d.sync += [we.eq(port.we), slot.eq(idx[name]), waddr.eq(port.waddr),
+                         wdata.eq(port.wdata)]
+            wr[name] = (we, slot, waddr, wdata)
+
         ex_rdata, tx_rdata = [], []
         for i in range(k):
-            mem = Memory(shape=8, depth=self.depth, init=[])
+            mem = Memory(shape=8, depth=self.depth, init=[], attrs={"no_rw_check": 1})
             m.submodules[f"slot{i}"] = mem
             rp, wp = mem.read_port(), mem.write_port()
             # (the executor's pointer equals the sender's when every slot waits to be sent:
             # ownership, not the pointer alone, selects)
-            is_rx, is_ex = idx["rx"] == i, (idx["ex"] == i) & self.ex_valid
+            is_ex = (idx["ex"] == i) & self.ex_valid
             m.d.comb += rp.addr.eq(self.tx.raddr)
             with m.If(is_ex):
                 m.d.comb += rp.addr.eq(self.ex.raddr)
-            with m.If(is_rx & self.rx.we):
-                m.d.comb += [wp.en.eq(1), wp.addr.eq(self.rx.waddr), wp.data.eq(self.rx.wdata)]
-            with m.Elif(is_ex & self.ex.we):
-                m.d.comb += [wp.en.eq(1), wp.addr.eq(self.ex.waddr), wp.data.eq(self.ex.wdata)]
-            with m.Elif((idx["tx"] == i) & self.tx.we):
-                m.d.comb += [wp.en.eq(1), wp.addr.eq(self.tx.waddr), wp.data.eq(self.tx.wdata)]
+            # (by the ring discipline only a slot's owner writes it, so the priority below
+            # only orders writes that cannot happen together)
+            first = True
+            for name in ("rx", "ex", "tx"):
+                we, slot, waddr, wdata = wr[name]
+                with (m.If if first else m.Elif)(we & (slot == i)):
+                    m.d.comb += [wp.en.eq(1), wp.addr.eq(waddr), wp.data.eq(wdata)]
+                first = False
             ex_rdata.append(rp.data)
             tx_rdata.append(rp.data)
         m.d.sync += [self.ex.rdata.eq(Array(ex_rdata)[idx["ex"]]),

@@ -29,7 +29,7 @@ and sent).
   encoding of the L+2 bytes (exactly as :func:`dynamarks.host.protocol.cobs_encode`) and a 0x00
   delimiter on ``source``. ``busy`` is high from the cycle of ``start`` until the delimiter has
   been taken. Each byte is read twice (once to find the next zero, once to send it), so it
-  needs about 6·(L+2) cycles plus the sink's back-pressure; the UART's 10·divisor cycles a byte
+  needs about 7·(L+2) cycles plus the sink's back-pressure; the UART's 10·divisor cycles a byte
   dominate.
 
 Invariants: the decoder never writes at or above ``depth``; the encoder never emits 0x00 except
@@ -132,6 +132,16 @@ class FrameDecoder(wiring.Component):
         crc = Signal(16, init=CRC16_INIT)
         hdr_ok = Signal(init=1)
         expected = Array(Const(b, 8) for b in self.cfg_header)
+        # The parameter-set header check: ``in_hdr`` (a register: the byte at ``count`` is one
+        # of payload bytes 0-7) and the expected byte ``(count - 4) mod 8`` = ``count[:3]`` with
+        # bit 2 flipped; a mismatch is registered and folded into ``hdr_ok`` a cycle later.
+        in_hdr = Signal()
+        hdr_bad = Signal()
+        hsel = Signal(3)
+        m.d.comb += hsel.eq(count[:3] ^ 0b100)
+        m.d.sync += hdr_bad.eq(b_emit & in_hdr & (b_byte != expected[hsel]))
+        with m.If(hdr_bad):
+            m.d.sync += hdr_ok.eq(0)
         with m.If(b_new):  # header fields the frame does not reach read 0
             m.d.sync += [self.ftype.eq(0), self.seq.eq(0), self.len_field.eq(0)]
         with m.If(b_emit):
@@ -150,8 +160,7 @@ class FrameDecoder(wiring.Component):
                     m.d.sync += self.len_field[:8].eq(b_byte)
                 with m.Case(3):
                     m.d.sync += self.len_field[8:].eq(b_byte)
-            with m.If((count >= 4) & (count < 12) & (b_byte != expected[(count - 4)[:3]])):
-                m.d.sync += hdr_ok.eq(0)
+            m.d.sync += in_hdr.eq((count >= 3) & (count < 11))
         with m.If(b_close):
             m.d.sync += [
                 self.done.eq(1),
@@ -159,10 +168,10 @@ class FrameDecoder(wiring.Component):
                 self.crc_ok.eq(crc == 0),
                 self.framing.eq(b_framing),
                 self.overflow.eq(count > self.depth),
-                self.cfg_header_ok.eq(hdr_ok & (count >= 12)),
+                self.cfg_header_ok.eq(hdr_ok & ~hdr_bad & (count >= 12)),
             ]
         with m.If(b_close):
-            m.d.sync += [count.eq(0), crc.eq(CRC16_INIT), hdr_ok.eq(1)]
+            m.d.sync += [count.eq(0), crc.eq(CRC16_INIT), hdr_ok.eq(1), in_hdr.eq(0)]
         return m
 
 
@@ -191,13 +200,15 @@ class FrameEncoder(wiring.Component):
         m.d.comb += self.buf.raddr.eq(addr)
         at_end = Signal()  # addr == total, one cycle late (the states allow for it)
         full = Signal()  # run == 254, one cycle late
-        m.d.sync += [at_end.eq(addr == total), full.eq(run == 254)]
+        stop = Signal()  # the scanned byte ends the block (registered in SCAN_LOOK)
+        at_last = Signal()  # addr == last, one cycle late (CRC_ADD comes two after a change)
+        m.d.sync += [at_end.eq(addr == total), full.eq(run == 254), at_last.eq(addr == last)]
 
         out = self.source
         with m.If(out.ready):
             m.d.sync += out.valid.eq(0)
 
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.busy.eq(self.start)
                 with m.If(self.start):
@@ -213,7 +224,7 @@ class FrameEncoder(wiring.Component):
             with m.State("CRC_ADD"):
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += [crc.eq(crc16_next(crc, self.buf.rdata)), addr.eq(addr + 1)]
-                with m.If(addr == last):
+                with m.If(at_last):
                     m.next = "CRC_HI"
                 with m.Else():
                     m.next = "CRC"
@@ -233,10 +244,14 @@ class FrameEncoder(wiring.Component):
                 m.next = "SCAN_WAIT"
             with m.State("SCAN_WAIT"):
                 m.d.comb += self.busy.eq(1)
+                m.next = "SCAN_LOOK"
+            with m.State("SCAN_LOOK"):  # buf[addr] arrives: whether the block ends, registered
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += stop.eq(at_end | full | (self.buf.rdata == 0))
                 m.next = "SCAN_CHECK"
             with m.State("SCAN_CHECK"):
                 m.d.comb += self.busy.eq(1)
-                with m.If(at_end | full | (self.buf.rdata == 0)):
+                with m.If(stop):
                     m.d.sync += [out.payload.eq(run + 1), out.valid.eq(1), sent.eq(0),
                                  addr.eq(blk)]
                     m.next = "CODE"
@@ -276,6 +291,10 @@ class FrameEncoder(wiring.Component):
                 m.d.comb += self.busy.eq(1)
                 with m.If(~out.valid | out.ready):
                     m.next = "IDLE"
+        # One-hot, recoded by yosys (the state is IDLE after reset): the address register's
+        # enable depends on most of the thirteen states, which a binary state register would
+        # put several LUT levels behind.
+        fsm.state.attrs["fsm_encoding"] = "one-hot"
         return m
 
 

@@ -22,6 +22,7 @@ Components, joined with ``wiring.connect`` (one frame per buffer slot, ``slots``
   bytes handed from receiver to dispatcher to sender in ring order;
 * :class:`~dynamarks.rtl.dispatcher.Dispatcher` — executes frames in order (ConfigWriter,
   VectorPump, ReplyBuilder), state checks, counters, the reply in place;
+* two register slices (:func:`register_slice`) between the dispatcher and the unit's streams;
 * :class:`~dynamarks.rtl.framing.FrameEncoder` — sends each executed slot's reply (CRC, COBS), in
   order, then frees the slot.
 
@@ -29,13 +30,13 @@ So a frame is received while earlier ones are executed and sent: the device adve
 ``slots`` as its window in STATUS, and a host that keeps at most that many frames unanswered
 never loses one (PROTOCOL §6). The throughput is the line's (PROTOCOL §7).
 
-Buffer reads take two cycles (block RAM, then a register after the slot multiplexer), so no
-logic follows a block RAM output in the same cycle. Latency (clock cycles): decoder 3 after the
-delimiter; checker 2; dispatcher 3 + the engine (VECTORS ≈ (3·⌈W/8⌉ + 1) per word plus the
-unit's latency; CONFIGURE 4 per parameter byte) + the reply (bytes + 4); encoder 3 per byte for
-the CRC, then the COBS scan — for a 50-vector frame at N=10, W=16 about 7,500 cycles from the
-request's delimiter to the reply's start bit, against 10·divisor cycles per UART byte (160 at
-48 MHz and 3 Mbaud): pipelined, it is hidden behind the next frame's reception.
+Buffer reads take two cycles (block RAM, then a register after the slot multiplexer), so no logic
+follows a block RAM output in the same cycle. Latency (clock cycles): decoder 3 after the
+delimiter; checker 4; dispatcher 3 + the engine (VECTORS ≈ (3·⌈W/8⌉ + 1) per word plus the unit's
+latency and a cycle in each register slice; CONFIGURE 4 per parameter byte) + the reply (bytes +
+4); encoder 3 per byte for the CRC, then the COBS scan — for a 50-vector frame at N=10, W=16 about
+7,500 cycles from the request's delimiter to the reply's start bit, against 10·divisor cycles per
+UART byte (160 at 48 MHz and 3 Mbaud): pipelined, it is hidden behind the next frame's reception.
 
 Invariants: no status word, reply or port carries a parameter, the key or the IV; CONFIGURE after
 LOCK is refused before it reaches the unit; a frame that fails any check never touches the unit,
@@ -53,12 +54,24 @@ from dynamarks.rtl.dispatcher import Dispatcher
 from dynamarks.rtl.frame_check import FrameChecker
 from dynamarks.rtl.frame_slots import FrameSlots
 from dynamarks.rtl.framing import FrameDecoder, FrameEncoder, cfg_header_bytes
+from dynamarks.rtl.skid import SkidBuffer
 from dynamarks.rtl.uart import UartRx, UartTx, divisor_for
 from dynamarks.wire import DEFAULT_SLOTS, buffer_depth, max_vectors_per_frame
 
 #: Default line rate of a board build (PROTOCOL §1): the iCEBreaker's FT2232H and the ULX3S's
 #: FT231X both take it, and 48 MHz / 3 Mbaud is an exact 16 cycles a bit.
 DEFAULT_BAUD = 3_000_000
+
+
+def register_slice(m: Module, name: str, upstream, downstream) -> None:
+    """Joins two ``lib.stream`` interfaces (``upstream`` drives, ``downstream`` takes) through
+    a :class:`~dynamarks.rtl.skid.SkidBuffer` used as a register slice: ``valid``, ``ready``
+    and the payload are registers on both sides; 1 cycle of latency, one word a cycle."""
+    m.submodules[name] = sl = SkidBuffer(upstream.payload.shape())
+    m.d.comb += [sl.i_valid.eq(upstream.valid), sl.i_payload.eq(upstream.payload),
+                 upstream.ready.eq(sl.advance),
+                 downstream.valid.eq(sl.source.valid), downstream.payload.eq(sl.source.payload),
+                 sl.source.ready.eq(downstream.ready)]
 
 
 class BoardTop(wiring.Component):
@@ -118,8 +131,10 @@ class BoardTop(wiring.Component):
         wiring.connect(m, disp.buf, slots.ex)
         m.d.comb += [slots.ex_done.eq(disp.ex_done), slots.ex_len.eq(disp.ex_len)]
         wiring.connect(m, disp.config, unit.config)
-        wiring.connect(m, disp.sink, unit.sink)
-        wiring.connect(m, unit.source, disp.source)
+        # (a register slice on each of the unit's streams: the unit's handshake logic sees
+        # only flip-flops of its own, placed next to it, not the pump's)
+        register_slice(m, "sink_slice", disp.sink, unit.sink)
+        register_slice(m, "source_slice", unit.source, disp.source)
 
         # ---- counters kept here (the receiver's) and the unit's, for STATUS
         rx_dropped, uart_errors = Signal(32), Signal(32)
@@ -138,14 +153,17 @@ class BoardTop(wiring.Component):
         wiring.connect(m, enc.source, tx.sink)
         m.d.comb += self.uart_tx.eq(tx.tx)
         # (the encoder's start and length come from registers: the ring's pointer comparison
-        # does not reach into the encoder's address logic in the same cycle)
-        sending, go = Signal(), Signal()
+        # does not reach into the encoder's address logic in the same cycle; and the slot is
+        # handed back by a registered strobe, so the encoder's state does not reach the ring's
+        # pointers either. ``sending`` drops with that strobe, when ``tx_valid`` is up to date.)
+        sending, go, tx_done = Signal(), Signal(), Signal()
         length = Signal.like(slots.tx_len)
-        m.d.sync += go.eq(0)
-        m.d.comb += [enc.start.eq(go), enc.length.eq(length)]
+        m.d.sync += [go.eq(0), tx_done.eq(0)]
+        m.d.comb += [enc.start.eq(go), enc.length.eq(length), slots.tx_done.eq(tx_done)]
         with m.If(~sending & slots.tx_valid):
             m.d.sync += [go.eq(1), sending.eq(1), length.eq(slots.tx_len)]
-        with m.If(sending & ~go & ~enc.busy):
-            m.d.comb += slots.tx_done.eq(1)
+        with m.If(sending & ~go & ~enc.busy & ~tx_done):
+            m.d.sync += tx_done.eq(1)
+        with m.If(tx_done):
             m.d.sync += sending.eq(0)
         return m

@@ -19,10 +19,10 @@ No maintained Amaranth UART is on PyPI, so these two small blocks are written he
   bit after the middle of the stop bit.
 
 :class:`UartTx` — ``sink`` (In stream of bytes) → ``tx`` (Out 1, idle high).
-  ``sink.ready`` is high while idle and in the last cycle of a stop bit; a byte taken goes out as
-  start bit, 8 data bits LSB first and one stop bit, each exactly ``divisor`` cycles, starting the
-  cycle after the transfer. Back-to-back bytes leave no idle time between the stop bit and the
-  next start bit (a byte every 10·divisor cycles).
+  ``sink.ready`` (a register) is high while idle and in the last cycle of a stop bit; a byte
+  taken goes out as start bit, 8 data bits LSB first and one stop bit, each exactly ``divisor``
+  cycles, starting the cycle after the transfer. Back-to-back bytes leave no idle time between
+  the stop bit and the next start bit (a byte every 10·divisor cycles).
 
 Invariants: ``tx`` is a register (no glitches); ``rx`` is only used through the synchroniser.
 """
@@ -130,16 +130,18 @@ class UartTx(wiring.Component):
         left = Signal(range(11))  # bit periods still to finish
 
         # Ready while idle and in the last cycle of a stop bit, so that back-to-back bytes leave
-        # no idle time. (An unconditional assignment: a continuous assign in Verilog.)
-        m.d.comb += self.sink.ready.eq((left == 0) | ((left == 1) & (count == 0)))
-        with m.If(self.sink.ready & self.sink.valid):
+        # no idle time: ``ready == (left == 0) | ((left == 1) & (count == 0))``, kept in a
+        # register (set from the next state), so no counter compare reaches the sender's logic.
+        ready = Signal(init=1)
+        m.d.comb += self.sink.ready.eq(ready)
+        with m.If(ready & self.sink.valid):
             m.d.sync += [shreg.eq(Cat(self.sink.payload, 1)), self.tx.eq(0),
-                         count.eq(d - 1), left.eq(10)]
+                         count.eq(d - 1), left.eq(10), ready.eq(0)]
         with m.Elif(left == 0):
-            pass
+            m.d.sync += ready.eq(1)
         with m.Elif(count != 0):
-            m.d.sync += count.eq(count - 1)
+            m.d.sync += [count.eq(count - 1), ready.eq((left == 1) & (count == 1))]
         with m.Else():
             m.d.sync += [self.tx.eq(shreg[0]), shreg.eq(Cat(shreg[1:], 1)),
-                         count.eq(d - 1), left.eq(left - 1)]
+                         count.eq(d - 1), left.eq(left - 1), ready.eq(left == 1)]
         return m

@@ -52,9 +52,9 @@ class VectorPump(wiring.Component):
         m = Module()
         n, w, nb = self.classes, self.width, word_bytes(self.width)
         end = Signal(range(self.depth + 1))
-        last = Signal(range(self.depth + 1))  # end - 1, registered: no adder in a compare
+        before_last = Signal(range(self.depth + 1))  # end - 2, registered: no adder in a compare
         with m.If(self.start):
-            m.d.sync += [end.eq(self.end), last.eq(self.end - 1)]
+            m.d.sync += [end.eq(self.end), before_last.eq(self.end - 2)]
 
         # ---- reader: buffer → sink
         raddr = Signal(range(self.depth + 1))
@@ -96,7 +96,7 @@ class VectorPump(wiring.Component):
         waddr = Signal(range(self.depth + 1))
         wsh = Signal(8 * nb)
         wbyte = Signal(range(max(nb, 2)))
-        wlast = Signal()  # waddr == last, registered with waddr (no comparator before `done`)
+        wlast = Signal()  # waddr == end - 1, registered with waddr (no comparator before `done`)
         src = self.source
         ready = Signal()  # source.ready, from a register
         m.d.comb += src.ready.eq(ready)
@@ -114,7 +114,7 @@ class VectorPump(wiring.Component):
                 m.d.comb += [self.buf.we.eq(1), self.buf.waddr.eq(waddr),
                              self.buf.wdata.eq(wsh[:8])]
                 m.d.sync += [wsh.eq(wsh >> 8), waddr.eq(waddr + 1), wbyte.eq(wbyte + 1),
-                             wlast.eq(waddr + 1 == last)]
+                             wlast.eq(waddr == before_last)]
                 with m.If(wbyte == nb - 1):
                     with m.If(wlast):
                         m.d.sync += self.done.eq(1)

@@ -27,6 +27,7 @@ from dynamarks.rtl.synth import (
     BuildResult,
     make_unit,
     parse_nextpnr_report,
+    write_reports,
     yosys_stats,
 )
 
@@ -121,3 +122,44 @@ def test_parse_nextpnr_report(tmp_path):
     assert (s["logic_cells"], s["dsps"], s["brams"], s["ffs"]) == (1234, 1, 7, 500)
     assert s["fmax_sync_mhz"] == 51.5
     assert s["unit_logic_cells_est"] == 1234 - 150
+
+
+def test_reports_over_seeds(tmp_path):
+    """Three seeds of each build: the report keeps the first seed's resources, Fmax min /
+    median / max over the seeds, and judges the targets on the worst seed (the top against the
+    clock it was built for)."""
+    def result(design, clk, seed, fmax):
+        return BuildResult("icebreaker", "iCE40UP5K-SG48", design, clk,
+                           {"ICESTORM_LC": {"used": 3000 + seed, "available": 5280}},
+                           {"clk": {"achieved": fmax, "constraint": clk}},
+                           {"SB_LUT4": 2000, "SB_DFF": 900}, 1.0, seed=seed,
+                           wrapper={"ffs": 100, "luts": 10, "in_bits": 40, "out_bits": 90}
+                           if design == "unit" else {})
+    runs = [result("top", 48.0, 1, 49.0), result("top", 48.0, 2, 47.5),
+            result("top", 48.0, 3, 50.0),
+            result("unit", 72.0, 1, 73.0), result("unit", 72.0, 2, 75.0),
+            result("unit", 72.0, 3, 74.0)]
+    jpath, mpath = write_reports("icebreaker", runs, 10, 16, out_dir=tmp_path)
+    doc = json.loads(jpath.read_text())
+    assert doc["builds"]["top"]["fmax_mhz"] == {"min": 47.5, "median": 49.0, "max": 50.0}
+    assert doc["builds"]["unit"]["fmax_mhz"] == {"min": 73.0, "median": 74.0, "max": 75.0}
+    assert [s["seed"] for s in doc["builds"]["top"]["seeds"]] == [1, 2, 3]
+    assert doc["builds"]["top"]["summary"]["logic_cells"] == 3001  # the first seed's
+    assert doc["checks"]["top_fmax_mhz"] == {"value": 47.5, "target": 48.0, "pass": False}
+    assert doc["checks"]["unit_fmax_mhz"]["pass"] is True
+    md = mpath.read_text()
+    assert "47.5 / 49.0 / 50.0 MHz" in md and "73.0 / 74.0 / 75.0 MHz" in md
+
+
+@pytest.mark.synth
+def test_ecp5_block_table_runs_with_hierarchy_kept():
+    """The ECP5 per-block flow (synth_ecp5 -noflatten with abc -lut 4 in place of abc9, which
+    YoWASP's yosys-abc aborts on) gives a row per block: Trivium holds its 288-bit state in
+    flip-flops of its own row, the Δ product sits in a MULT18X18D in the sequencer's."""
+    from dynamarks.rtl.synth import block_stats
+
+    blocks = block_stats(make_unit(3, 10), "ecp5")
+    assert {"trivium", "sequencer", "framer", "params"} <= set(blocks)
+    assert blocks["trivium"]["FF"] >= 288
+    assert sum(b["DSP"] for k, b in blocks.items() if k.startswith("sequencer")) == 1
+    assert blocks["(glue)"]["FF"] < blocks["trivium"]["FF"]
