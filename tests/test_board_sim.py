@@ -263,7 +263,9 @@ def test_cli_board_sim_serves_until_interrupted(board_verilog):
             st = pr.FrameLink(ser, timeout=10.0).status()
         assert (st.classes, st.width, st.max_vectors) == (N, W, 50)
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        # The bound only turns a hung process into a failure (stopping the harness takes at
+        # most 10 s by design; a loaded CI machine once needed more than 20 s in all).
+        assert proc.wait(timeout=120) == 0
     finally:
         if proc.poll() is None:
             proc.kill()

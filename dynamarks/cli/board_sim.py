@@ -56,16 +56,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise DynamarksError(str(exc)) from None
     print("building the simulated board (first time: about a minute) ...", flush=True)
-    port = board.start()
-    print(
-        f"simulated board: N={args.classes} W={args.width}, {board.max_vectors} vectors per "
-        f"frame, nominal {args.baud} baud, divisor {args.divisor}",
-        flush=True,
-    )
-    print(port, flush=True)
-    print("serving; Ctrl-C to stop", flush=True)
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    port = board.start()
+    try:  # from here on, Ctrl-C or SIGTERM at any point stops the harness
+        print(
+            f"simulated board: N={args.classes} W={args.width}, {board.max_vectors} vectors "
+            f"per frame, nominal {args.baud} baud, divisor {args.divisor}",
+            flush=True,
+        )
+        print(port, flush=True)
+        print("serving; Ctrl-C to stop", flush=True)
         code = board.wait()
     except KeyboardInterrupt:
         code = 0
