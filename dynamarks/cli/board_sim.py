@@ -56,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise DynamarksError(str(exc)) from None
     print("building the simulated board (first time: about a minute) ...", flush=True)
+    # Both signals stop the board, even when SIGINT came in ignored (a background job of a
+    # non-interactive shell starts with SIGINT ignored, and Python then installs no handler).
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     port = board.start()
     try:  # from here on, Ctrl-C or SIGTERM at any point stops the harness
         print(
