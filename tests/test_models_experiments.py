@@ -10,12 +10,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from dynamarks.cli import main as cli_main
-from dynamarks.models.datasets import write_idx
 from dynamarks.models.experiments import PROFILES, run_table1
 from dynamarks.models.progress import Reporter
+from tests.synthetic_idx import write_template_fmnist
 
 TINY = replace(
     PROFILES["fast"], name="tiny", train_count=None, test_count=None, epochs=4,
@@ -30,15 +29,7 @@ def data_dir(tmp_path_factory):
     """Synthetic 'Fashion-MNIST': a binary template per class plus noise, 1200 + 600 images.
     (Benign models must be as well trained as the victim: an under-trained, under-confident
     model sits closer to F_alt's lowered top probabilities and can cross τ.)"""
-    folder = tmp_path_factory.mktemp("fmnist")
-    templates = (torch.rand(10, 28, 28, generator=torch.Generator().manual_seed(99)) > 0.5)
-    for prefix, n, seed in (("train", 1200, 1), ("t10k", 600, 2)):
-        g = torch.Generator().manual_seed(seed)
-        y = torch.randint(0, 10, (n,), generator=g)
-        x = (templates[y].float() + 0.6 * torch.randn(n, 28, 28, generator=g)).clamp(0, 1)
-        write_idx(folder / f"{prefix}-images-idx3-ubyte.gz", (x * 255).round().byte().numpy())
-        write_idx(folder / f"{prefix}-labels-idx1-ubyte.gz", y.byte().numpy())
-    return folder
+    return write_template_fmnist(tmp_path_factory.mktemp("fmnist"), 1200, 600, noise=0.6)
 
 
 @pytest.fixture(scope="module")
