@@ -38,51 +38,11 @@ docs/VERIFICATION.md has the figures and what was concluded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from dynamarks.models.verification import _non_top, _positions, keyed_test
+from dynamarks.models.verification import _non_top, _positions, keyed_test, pick_sum_sf
 
-
-def pick_sum_sf(values: Sequence[np.ndarray], t: float, *, max_half: int = 1 << 22,
-                grid: int = 1 << 14) -> float:
-    """P(V_1 + … + V_m ≥ t) for independent V_i uniform over ``values[i]`` (module doc).
-
-    Ties count as ≥ (within 1e-9 of the value range): against detection, so the p-value
-    stays valid. Exact by meet-in-the-middle while both halves have at most ``max_half``
-    sums; otherwise a conservative grid bound with ``grid`` cells over the total range.
-    """
-    vals = [np.asarray(v, dtype=np.float64).ravel() for v in values]
-    if not vals or any(len(v) == 0 for v in vals):
-        raise ValueError("every class needs at least one value")
-    span = sum(float(v.max() - v.min()) for v in vals) or 1.0
-    eps = 1e-9 * span
-    sizes = [len(v) for v in vals]
-    # split where the two halves' products are most even
-    logs = np.cumsum(np.log(sizes))
-    cut = int(np.argmin(np.abs(logs - logs[-1] / 2))) + 1
-    left, right = int(np.prod(sizes[:cut])), int(np.prod(sizes[cut:]))
-    if max(left, right) <= max_half:
-        a, b = _sums(vals[:cut]), np.sort(_sums(vals[cut:]))
-        count = (len(b) - np.searchsorted(b, t - eps - a, side="left")).sum()
-        return float(count) / (len(a) * len(b))
-    # conservative: values rounded up onto a grid of step h, then an exact convolution
-    h = span / grid
-    lows = [float(v.min()) for v in vals]
-    pmf = np.ones(1)
-    for v, lo in zip(vals, lows, strict=True):
-        idx = np.ceil((v - lo) / h - 1e-12).astype(np.int64)
-        pmf = np.convolve(pmf, np.bincount(idx) / len(v))
-    start = int(np.ceil((t - eps - sum(lows)) / h - 1e-12))
-    return float(min(1.0, pmf[max(start, 0):].sum())) if start < len(pmf) else 0.0
-
-
-def _sums(vals: Sequence[np.ndarray]) -> np.ndarray:
-    out = np.zeros(1)
-    for v in vals:
-        out = (out[:, None] + v[None, :]).ravel()
-    return out
+__all__ = ["pick_sum_sf", "variant_p"]
 
 
 def _cells(s: np.ndarray, p: np.ndarray, base: np.ndarray | None = None,

@@ -53,6 +53,7 @@ from dynamarks.models.verification import (
     bootstrap_eta,
     favoured_indices,
     keyed_test,
+    keyed_window,
     queries_needed,
 )
 
@@ -186,10 +187,10 @@ def run_story(
                 "τ = 1, whole test set as V)")
         with rep.stage("verification"):
             rows = {}
-            fav = favoured_indices(params)
+            fav, win = favoured_indices(params), keyed_window(params)
             for name, model in (("stolen surrogate", stolen), ("benign model", benign)):
                 s = predict_proba(model, data.x_test)
-                kt = keyed_test(s, lab.p_test, fav)
+                kt = keyed_test(s, lab.p_test, fav, window=win)
                 v = algorithm2(s, lab.p_test, lab.q_test, y, 10)
                 bs = bootstrap_eta(s, lab.p_test, lab.q_test, y, 10, resamples=profile.resamples)
                 qn = queries_needed(s, lab.p_test, lab.q_test, y, 10, watermarked=v.detected,

@@ -57,6 +57,7 @@ from dynamarks.models.verification import (
     favoured_indices,
     keyed_queries_needed,
     keyed_test,
+    keyed_window,
 )
 
 
@@ -375,9 +376,11 @@ def evaluate(ctx: Context, model: nn.Module, keys: Sequence[tuple[str, int]],
     for preset, k in keys:
         p, q = ctx.owner_view(preset, k)
         fav = favoured_indices(ctx.params(preset, k))
-        kt = keyed_test(s, p, fav)
+        win = keyed_window(ctx.params(preset, k))
+        kt = keyed_test(s, p, fav, window=win)
         need = keyed_queries_needed(s, p, fav, levels=(0.05, 0.01, 1e-3), repeats=10,
-                                    sizes=(25, 50, 100, 200, 500, 1000, 2000, 5000), seed=k)
+                                    sizes=(25, 50, 100, 200, 500, 1000, 2000, 5000), seed=k,
+                                    window=win)
         med = {c["queries"]: c["median_p"] for c in need["curve"]}
         row["keys"][f"{preset}:{k}"] = {
             "eta": algorithm2(s, p, q, y, ctx.info.classes).eta,

@@ -45,6 +45,7 @@ from dynamarks.models.verification import (
     favoured_indices,
     keyed_queries_needed,
     keyed_test,
+    keyed_window,
 )
 
 
@@ -110,7 +111,7 @@ def evaluate_candidate(ctx: Context, cand: Candidate, *, key_seed: int = 0,
     """One row of the sweep (module doc)."""
     d = ctx._data()
     params = keygen_preset(cand.preset, ctx.info.classes, seed=2000 + key_seed)
-    fav = favoured_indices(params)
+    fav, win = favoured_indices(params), keyed_window(params)
     victim = ctx.victim()
     y = d["yt"].numpy()
     p = predict_proba(victim, d["xt"])
@@ -130,10 +131,11 @@ def evaluate_candidate(ctx: Context, cand: Candidate, *, key_seed: int = 0,
     ft = train(copy.deepcopy(sur), xf, yf, ctx.cfg(21, ctx.profile.ft_epochs))
     for name, model in (("stolen", sur), (f"ft{ft_labels}", ft)):
         s = predict_proba(model, d["xt"])
-        need = keyed_queries_needed(s, p, fav, sizes=(100, 1000), repeats=10, seed=key_seed)
+        need = keyed_queries_needed(s, p, fav, sizes=(100, 1000), repeats=10, seed=key_seed,
+                                    window=win)
         med = {c["queries"]: c["median_p"] for c in need["curve"]}
         row[name] = {"accuracy": float((s.argmax(1) == y).mean()),
-                     "p_value": keyed_test(s, p, fav).p_value,
+                     "p_value": keyed_test(s, p, fav, window=win).p_value,
                      "p_at_100": med.get(100), "p_at_1000": med.get(1000),
                      "eta": algorithm2(s, p, q, y, ctx.info.classes).eta}
     return row
@@ -173,6 +175,7 @@ def run_key_sweep(ctx: Context, candidates: Sequence[Preset] = KEYED_CANDIDATES,
             for k in keys:
                 p, q = ctx.owner_view(c.name, k)
                 fav = favoured_indices(ctx.params(c.name, k))
+                win = keyed_window(ctx.params(c.name, k))
                 altered = np.abs(q - p).max(1) > 1e-3
                 row: dict[str, Any] = {
                     "label": c.name, "key": k, "alpha": c.alpha, "a": c.a, "b": c.b,
@@ -182,7 +185,7 @@ def run_key_sweep(ctx: Context, candidates: Sequence[Preset] = KEYED_CANDIDATES,
                 for att in attacks:
                     s = ctx.test_proba(obtain(ctx, Job(att, c.name, k)))
                     row[att] = {"accuracy": float((s.argmax(1) == y).mean()),
-                                "p_value": keyed_test(s, p, fav).p_value,
+                                "p_value": keyed_test(s, p, fav, window=win).p_value,
                                 "eta": algorithm2(s, p, q, y, ctx.info.classes).eta}
                 rows.append(row)
                 if progress:

@@ -268,8 +268,21 @@ def calibrate(benign_etas: Sequence[float], tau: float = TAU) -> Calibration:
 # discrete uniforms) and p = P0(T ≤ t_obs). ``statistic="share"`` scores j by the change of
 # its renormalised non-top share instead (the test shipped before; kept, same null, for the
 # comparison in docs/VERIFICATION.md and models/keyed_variants.py).
+#
+# ``statistic="position-t"`` (shipped since the full-profile round) keeps the position change
+# but scores j by its *t value* — the group mean of the per-input place change divided by its
+# standard error — over the inputs whose F_org top probability is above the window's lower
+# edge α_i (the answers the protected API alters; α_i is the preset's constant, drawn
+# independently of f_i), and sums the favoured index's t values over the classes:
+# T = Σ_i t_i(f_i). Under H0, f_i is still uniform over class i's candidates and independent
+# of every t value, so T is a sum of independent picks, one uniform over each class's own
+# N−1 values: its exact null is computed by :func:`pick_sum_sf` (all (N−1)^N key combinations
+# counted by meeting in the middle) and p = P0(T ≥ t_obs). The floor is the same as the rank
+# sum's (Π 1/k_i); what changes is that a favoured index far ahead in some classes makes up
+# for one only second in another.
 
-KEYED_STATISTICS = ("position", "share")
+KEYED_STATISTICS = ("position-t", "position", "share")
+RANK_STATISTICS = ("position", "share")
 
 def favoured_indices(params: object) -> np.ndarray:
     """f_i for every class: the index V_i favours, int64[N]; −1 where V_i has no favoured
@@ -290,39 +303,57 @@ def favoured_indices(params: object) -> np.ndarray:
 
 
 def keyed_scores(s: np.ndarray, p: np.ndarray, classes: int,
-                 statistic: str = "position") -> tuple[np.ndarray, np.ndarray]:
+                 statistic: str = "position-t",
+                 window: float | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores float64[N, N], group sizes int64[N]).
 
-    ``scores[i, j]`` is a mean over the inputs with F_org top class i of a per-input change of
+    ``scores[i, j]`` summarises, over the inputs with F_org top class i, a per-input change of
     class j (j ≠ i) from F_org's answer p to the suspect's s:
 
-    * ``"position"`` (the shipped test): j's place in F_org's descending order of the non-top
-      classes minus its place in the suspect's (0 = runner-up), i.e. how many places the
-      suspect moves j up. Invariant under any strictly increasing map of the suspect's answers
-      (a sharper or flatter thief);
-    * ``"share"``: s̃_j − p̃_j, with s̃, p̃ the answers with entry i removed and the rest
-      renormalised to sum 1.
+    * ``"position-t"`` (the shipped test): the t value (mean / standard error over the group)
+      of j's place in F_org's descending order of the non-top classes minus its place in the
+      suspect's (0 = runner-up); groups need two inputs. Invariant under any strictly
+      increasing map of the suspect's answers (a sharper or flatter thief);
+    * ``"position"``: the mean of the same place change (how many places the suspect moves j
+      up on average);
+    * ``"share"``: the mean of s̃_j − p̃_j, with s̃, p̃ the answers with entry i removed and
+      the rest renormalised to sum 1.
 
-    NaN on the diagonal and for empty groups. Uses no secret: under H0 the scores are
-    independent of the key.
+    ``window`` (a float or float[N], one per top class): only inputs whose F_org top
+    probability is above it enter group i (the answers the protected API alters); None: all.
+    NaN on the diagonal and for groups too small to score. Uses no secret but the window
+    (drawn independently of the favoured indices): under H0 the scores are independent of f.
     """
     s = np.asarray(s, dtype=np.float64)
     p = np.asarray(p, dtype=np.float64)
     if s.shape != p.shape or s.ndim != 2 or s.shape[1] != classes:
         raise ValueError(f"need s and p of shape [M, {classes}], got {s.shape} and {p.shape}")
+    if statistic not in KEYED_STATISTICS:
+        raise ValueError(f"unknown keyed statistic {statistic!r} (one of {KEYED_STATISTICS})")
     top = np.argmax(p, axis=1)
-    if statistic == "position":
-        r = _positions(p, top) - _positions(s, top)
-    elif statistic == "share":
+    if window is not None:
+        lo = np.broadcast_to(np.asarray(window, dtype=np.float64), (classes,))
+        keep = p[np.arange(len(p)), top] > lo[top]
+        s, p, top = s[keep], p[keep], top[keep]
+    if statistic == "share":
         r = _non_top(s, top) - _non_top(p, top)
     else:
-        raise ValueError(f"unknown keyed statistic {statistic!r} (one of {KEYED_STATISTICS})")
+        r = _positions(p, top) - _positions(s, top)
     sums = np.zeros((classes, classes))
     np.add.at(sums, top, r)
     sizes = np.bincount(top, minlength=classes).astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         scores = sums / sizes[:, None]
-    scores[sizes == 0] = np.nan
+        if statistic == "position-t":
+            sq = np.zeros((classes, classes))
+            np.add.at(sq, top, r * r)
+            var = (sq - sizes[:, None] * scores ** 2) / (sizes[:, None] - 1)
+            se = np.sqrt(np.maximum(var, 0.0) / sizes[:, None])
+            # a constant cell (every input moves j by the same places): t is that change
+            # times the group size, finite and of the right sign (any key-free rule is valid)
+            scores = np.where(se > 1e-12, scores / np.where(se > 1e-12, se, 1.0),
+                              scores * sizes[:, None])
+    scores[sizes < (2 if statistic == "position-t" else 1)] = np.nan
     scores[np.arange(classes), np.arange(classes)] = np.nan
     return scores, sizes
 
@@ -369,12 +400,64 @@ def rank_sum_cdf(ks: Sequence[int], t: float) -> float:
     return float(min(1.0, pmf[: idx + 1].sum()))
 
 
+def pick_sum_sf(values: Sequence[np.ndarray], t: float, *, max_half: int = 1 << 22,
+                grid: int = 1 << 14) -> float:
+    """P(V_1 + … + V_m ≥ t) for independent V_i uniform over ``values[i]``: the exact null of
+    the ``position-t`` statistic (one uniform pick of f_i per class).
+
+    Exact by meeting in the middle: the classes split in two halves, each half's sums
+    enumerated (9^5 = 59,049 for ten classes), one half sorted and the other counted against
+    it by binary search — all Π k_i combinations counted without listing them. Ties count as
+    ≥ (within 1e-9 of the value range): against detection, so the p-value stays valid. When a
+    half would exceed ``max_half`` sums (many classes), a convolution on a grid of ``grid``
+    cells with every value rounded *up*, which can only raise p: a valid, conservative bound.
+    """
+    vals = [np.asarray(v, dtype=np.float64).ravel() for v in values]
+    if not vals or any(len(v) == 0 for v in vals):
+        raise ValueError("every class needs at least one value")
+    span = sum(float(v.max() - v.min()) for v in vals) or 1.0
+    eps = 1e-9 * span
+    sizes = [len(v) for v in vals]
+    # split where the two halves' products are most even
+    logs = np.cumsum(np.log(sizes))
+    cut = int(np.argmin(np.abs(logs - logs[-1] / 2))) + 1
+    left, right = int(np.prod(sizes[:cut])), int(np.prod(sizes[cut:]))
+    if max(left, right) <= max_half:
+        a, b = _sums(vals[:cut]), np.sort(_sums(vals[cut:]))
+        count = (len(b) - np.searchsorted(b, t - eps - a, side="left")).sum()
+        return float(count) / (len(a) * len(b))
+    # conservative: values rounded up onto a grid of step h, then an exact convolution
+    h = span / grid
+    lows = [float(v.min()) for v in vals]
+    pmf = np.ones(1)
+    for v, lo in zip(vals, lows, strict=True):
+        idx = np.ceil((v - lo) / h - 1e-12).astype(np.int64)
+        pmf = np.convolve(pmf, np.bincount(idx) / len(v))
+    start = int(np.ceil((t - eps - sum(lows)) / h - 1e-12))
+    return float(min(1.0, pmf[max(start, 0):].sum())) if start < len(pmf) else 0.0
+
+
+def _sums(vals: Sequence[np.ndarray]) -> np.ndarray:
+    out = np.zeros(1)
+    for v in vals:
+        out = (out[:, None] + v[None, :]).ravel()
+    return out
+
+
+def keyed_window(params: object) -> np.ndarray | None:
+    """The window's lower edge α_i of every class as a probability, float64[N] (the inputs
+    the ``position-t`` statistic uses), or None for a plain V table."""
+    if not hasattr(params, "alpha") or not hasattr(params, "one"):
+        return None
+    return np.asarray(params.alpha, dtype=np.float64) / float(params.one)
+
+
 @dataclass(frozen=True)
 class KeyedResult:
     """The keyed test on one suspect: p-value of H0 "the suspect is independent of the key"."""
 
     p_value: float
-    statistic: int  # T = Σ R_i
+    statistic: float  # T: Σ R_i (rank statistics) or Σ t_i(f_i) ("position-t")
     ranks: list[int]  # R_i per class used (1 = favoured index scores highest)
     candidates: list[int]  # k_i: how many non-top classes were ranked in class i's group
     classes_used: list[int]  # the i that entered T
@@ -391,21 +474,22 @@ class KeyedResult:
 
 def keyed_test(
     s: np.ndarray, p: np.ndarray, favoured: np.ndarray, *, min_group: int = 1,
-    statistic: str = "position",
+    statistic: str = "position-t", window: float | np.ndarray | None = None,
 ) -> KeyedResult:
     """The keyed test of suspect answers ``s`` against F_org's ``p`` (module comment above),
-    scored by ``statistic`` (:func:`keyed_scores`; "position" unless comparing variants).
+    scored by ``statistic`` (:func:`keyed_scores`; "position-t" unless comparing variants).
 
-    ``favoured`` is :func:`favoured_indices` of the secret parameters. Classes whose favoured
-    index is −1, whose F_org group has fewer than ``min_group`` inputs, or whose favoured score
-    is undefined are left out (decided without looking at the key's effect on the suspect).
-    Ties count against detection: R_i = #{candidates j with score_j ≥ score_f}, which keeps
-    P0(T ≤ t) an upper bound, so the p-value stays valid.
+    ``favoured`` is :func:`favoured_indices` of the secret parameters, ``window``
+    :func:`keyed_window` of them (None: every input). Classes whose favoured index is −1,
+    whose F_org group has fewer than ``min_group`` inputs, or whose favoured score is
+    undefined are left out (decided without looking at the key's effect on the suspect).
+    Ties count against detection: R_i = #{candidates j with score_j ≥ score_f}, and the sum's
+    tail counts equal sums as ≥, which keeps the p-value valid.
     """
     favoured = np.asarray(favoured, dtype=np.int64)
     n = len(favoured)
-    scores, sizes = keyed_scores(s, p, n, statistic)
-    ranks, ks, used = [], [], []
+    scores, sizes = keyed_scores(s, p, n, statistic, window)
+    ranks, ks, used, picks, obs = [], [], [], [], 0.0
     for i in range(n):
         f = int(favoured[i])
         if f < 0 or sizes[i] < min_group:
@@ -417,11 +501,17 @@ def keyed_test(
         ks.append(int(cand.sum()))
         ranks.append(int(np.sum(row[cand] >= row[f])))
         used.append(i)
+        picks.append(row[cand])
+        obs += float(row[f])
     if not used:
         return KeyedResult(1.0, 0, [], [], [], int(len(s)), 1.0)
-    t = int(sum(ranks))
+    if statistic in RANK_STATISTICS:
+        t: float = int(sum(ranks))
+        pv = rank_sum_cdf(ks, t)
+    else:
+        t, pv = obs, pick_sum_sf(picks, obs)
     return KeyedResult(
-        p_value=rank_sum_cdf(ks, t), statistic=t, ranks=ranks, candidates=ks, classes_used=used,
+        p_value=pv, statistic=t, ranks=ranks, candidates=ks, classes_used=used,
         queries=int(len(s)), min_p=float(np.prod([1.0 / k for k in ks])),
     )
 
@@ -435,7 +525,8 @@ def keyed_queries_needed(
     sizes: Sequence[int] = (25, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
     repeats: int = 20,
     seed: int = 0,
-    statistic: str = "position",
+    statistic: str = "position-t",
+    window: float | np.ndarray | None = None,
 ) -> dict[str, object]:
     """Smallest number of verification queries at which the keyed test rejects H0 at each
     level in at least 90% of ``repeats`` random query subsets of that size (a power estimate
@@ -454,7 +545,8 @@ def keyed_queries_needed(
         ps = []
         for _ in range(repeats if k < m else 1):
             idx = rng.choice(m, k, replace=False)
-            ps.append(keyed_test(s[idx], p[idx], favoured, statistic=statistic).p_value)
+            ps.append(keyed_test(s[idx], p[idx], favoured, statistic=statistic,
+                                 window=window).p_value)
         p90 = float(np.quantile(ps, 0.9))
         curve.append({"queries": k, "median_p": float(np.median(ps)), "p90": p90})
         for a in levels:

@@ -23,6 +23,8 @@ from dynamarks.models.verification import (
     keyed_queries_needed,
     keyed_scores,
     keyed_test,
+    keyed_window,
+    pick_sum_sf,
     rank_sum_cdf,
 )
 
@@ -55,8 +57,9 @@ def test_rank_sum_cdf_extremes():
     assert 0 < rank_sum_cdf([63] * 64, 64) < 1e-100
 
 
-@pytest.mark.parametrize("statistic", ["position", "share"])
-def test_p_value_is_valid_over_every_key(statistic):
+@pytest.mark.parametrize(("statistic", "window"), [("position-t", None), ("position-t", 0.95),
+                                                   ("position", None), ("share", None)])
+def test_p_value_is_valid_over_every_key(statistic, window):
     """Fix a suspect and F_org independent of the key; enumerate all keys (f_i ≠ i) of a
     4-class set: the fraction of keys with p ≤ a never exceeds a, and equals it at the
     p-values the test can produce when no two candidates' scores tie (the test is then exact;
@@ -66,10 +69,10 @@ def test_p_value_is_valid_over_every_key(statistic):
     p = _victim(m, n, 0)
     s = _softmax(np.log(p) + np.random.default_rng(1).normal(0, 0.7, p.shape))
     choices = [[j for j in range(n) if j != i] for i in range(n)]
-    pv = np.array([keyed_test(s, p, np.array(f), statistic=statistic).p_value
+    pv = np.array([keyed_test(s, p, np.array(f), statistic=statistic, window=window).p_value
                    for f in itertools.product(*choices)])
     assert len(pv) == 3 ** 4
-    sc, _ = keyed_scores(s, p, n, statistic)
+    sc, _ = keyed_scores(s, p, n, statistic, window)
     tied = any(len(np.unique(r[np.isfinite(r)])) < n - 1 for r in sc)
     assert tied == (statistic == "position")  # this suspect has ties only in the places
     for a in np.unique(pv):
@@ -83,7 +86,7 @@ def test_p_value_is_valid_over_every_key(statistic):
 
 
 @pytest.mark.parametrize("statistic", ["position", "share"])
-def test_p_value_null_by_simulation(statistic):
+def test_rank_sum_null_by_simulation(statistic):
     """Ten classes, many random keys against one independent suspect: rejections at 5% stay
     at or below 5% (binomial bound); T is never stochastically smaller than its null (the
     empirical CDF stays below the exact one, within 3 binomial sd); and with the tie-free
@@ -127,9 +130,11 @@ def test_planted_bias_is_detected_and_independent_model_is_not():
     logits = np.log(p) + np.random.default_rng(6).normal(0, 0.5, p.shape)
     planted = logits.copy()
     planted[np.arange(m), f[top]] += 0.5  # the surrogate learned "f_i is more likely"
-    hit = keyed_test(_softmax(planted), p, f)
-    assert hit.ranks == [1] * n and hit.statistic == n
-    assert hit.p_value == pytest.approx(9.0 ** -10) == pytest.approx(hit.min_p)
+    for stat in ("position-t", "position"):
+        hit = keyed_test(_softmax(planted), p, f, statistic=stat)
+        assert hit.ranks == [1] * n
+        assert hit.p_value == pytest.approx(9.0 ** -10) == pytest.approx(hit.min_p)
+    assert keyed_test(_softmax(planted), p, f, statistic="position").statistic == n
     miss = keyed_test(_softmax(logits), p, f)
     assert miss.p_value > 1e-3
     need = keyed_queries_needed(_softmax(planted), p, f, repeats=10)
@@ -150,7 +155,7 @@ def test_scores_by_hand():
     # the shipped score: places moved up among the non-top classes (0 = runner-up; equal
     # answers keep index order). Input 0: p orders (1, 2), s orders (2, 1): class 1 moves down
     # one place, class 2 up one; input 1: same order in both. Group 2: a tie in both.
-    pos, sizes = keyed_scores(s, p, 3)
+    pos, sizes = keyed_scores(s, p, 3, "position")
     assert sizes.tolist() == [2, 0, 1]
     assert pos[0, 1] == pytest.approx(-0.5) and pos[0, 2] == pytest.approx(0.5)
     assert np.isnan(pos[1]).all() and np.isnan(np.diag(pos)).all()
@@ -160,6 +165,21 @@ def test_scores_by_hand():
         # class 0: favoured 2 scores highest of {1, 2}; class 1: no inputs; class 2: tie → 2
         assert k.classes_used == [0, 2] and k.ranks == [1, 2] and k.statistic == 3
         assert k.p_value == pytest.approx(0.75)  # P(R0 + R2 ≤ 3): (1,1), (1,2), (2,1) of four
+    # the shipped t score: group 0's place changes are (−1, 0) for class 1 and (+1, 0) for
+    # class 2: mean ∓0.5, sample sd √0.5, standard error 0.5 → t = ∓1; a one-input group has
+    # no standard error and is left out
+    t, _ = keyed_scores(s, p, 3, "position-t")
+    assert t[0, 1] == pytest.approx(-1.0) and t[0, 2] == pytest.approx(1.0)
+    assert np.isnan(t[2]).all()
+    k = keyed_test(s, p, np.array([2, 0, 0]))
+    assert k.classes_used == [0] and k.ranks == [1] and k.statistic == pytest.approx(1.0)
+    assert k.p_value == pytest.approx(0.5)  # P(a uniform pick of {−1, +1} ≥ 1)
+    # the window keeps only answers whose top probability is above it: input 0 (0.7) leaves
+    # group 0, input 1 has both places unchanged
+    w, sizes = keyed_scores(s, p, 3, "position", window=0.75)
+    assert sizes.tolist() == [1, 0, 1] and w[0, 1] == 0.0 and w[0, 2] == 0.0
+    w, sizes = keyed_scores(s, p, 3, "position", window=np.array([0.75, 0.0, 0.9]))
+    assert sizes.tolist() == [1, 0, 0]
     with pytest.raises(ValueError, match="statistic"):
         keyed_scores(s, p, 3, "logit")
 
@@ -179,6 +199,43 @@ def test_position_score_ignores_monotone_changes_of_the_suspect():
         np.testing.assert_array_equal(np.isnan(other), np.isnan(base))
         assert np.allclose(other[np.isfinite(base)], base[np.isfinite(base)])
         assert keyed_test(t, p, f).p_value == keyed_test(s, p, f).p_value
+
+
+def test_position_t_null_by_simulation():
+    """The shipped statistic's p-value against many random keys of one independent suspect
+    (window 0.9): exact, so P(p ≤ a) matches a within binomial bounds on both sides, and the
+    p-values are uniform (Kolmogorov–Smirnov; 9^10 atoms are as good as continuous here)."""
+    n, m = 10, 600
+    p = _victim(m, n, 12)
+    s = _softmax(np.log(p) + np.random.default_rng(13).normal(0, 1.0, p.shape))
+    rng = np.random.default_rng(14)
+    reps = 600
+    pv = np.empty(reps)
+    for r in range(reps):
+        f = rng.integers(0, n - 1, n)
+        f += f >= np.arange(n)
+        pv[r] = keyed_test(s, p, f, window=0.9).p_value
+    for level in (0.05, 0.2, 0.5):
+        sd = np.sqrt(level * (1 - level) / reps)
+        assert abs(np.mean(pv <= level) - level) <= 3.5 * sd
+    assert stats.kstest(pv, "uniform").pvalue > 1e-3
+
+
+def test_pick_sum_sf_by_enumeration():
+    """The sum null against listing every combination (three classes of 4, 3 and 5 values)."""
+    rng = np.random.default_rng(15)
+    values = [rng.normal(size=k) for k in (4, 3, 5)]
+    sums = np.array([sum(c) for c in itertools.product(*values)])
+    for t in np.concatenate([sums[:20], [sums.min() - 1, sums.max() + 1]]):
+        assert pick_sum_sf(values, t) == pytest.approx(np.mean(sums >= t - 1e-12), abs=1e-12)
+
+
+def test_keyed_window_is_the_presets_lower_edge():
+    for name in ("robust", "paper"):
+        w = keyed_window(keygen_preset(name, 10, seed=2))
+        assert w.shape == (10,)
+        assert np.allclose(w, PRESETS[name].alpha, atol=1e-3)
+    assert keyed_window(np.eye(3)) is None
 
 
 def test_favoured_indices_of_both_presets():

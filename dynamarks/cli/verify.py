@@ -54,6 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.01,
                         help="level of the keyed test (default 0.01)")
     parser.add_argument("--tau", type=float, default=1.0, help="η threshold (paper: 1)")
+    parser.add_argument("--keyed-statistic", default="position-t",
+                        choices=["position-t", "position", "share"],
+                        help="the keyed test's statistic (docs/VERIFICATION.md; default "
+                        "position-t, the others are the earlier rank-sum tests)")
     parser.add_argument("--calibration", metavar="results.json", default=None,
                         help="benign η from a table1 run, for p-values of η")
     parser.add_argument("--resamples", type=int, default=200)
@@ -144,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         favoured_indices,
         keyed_queries_needed,
         keyed_test,
+        keyed_window,
         queries_needed,
     )
 
@@ -170,9 +175,11 @@ def run(args: argparse.Namespace) -> int:
         p = api.clean(x)
         q = api.alter(p)
     n = params.classes
-    fav = favoured_indices(params)
-    k = keyed_test(s, p, fav)
-    kq = keyed_queries_needed(s, p, fav, levels=(0.05, 0.01), repeats=20)
+    fav, win = favoured_indices(params), keyed_window(params)
+    stat = args.keyed_statistic
+    k = keyed_test(s, p, fav, window=win, statistic=stat)
+    kq = keyed_queries_needed(s, p, fav, levels=(0.05, 0.01), repeats=20, window=win,
+                              statistic=stat)
     v = algorithm2(s, p, q, labels, n, tau=args.tau)
     bs = bootstrap_eta(s, p, q, labels, n, resamples=args.resamples, tau=args.tau)
     qn = queries_needed(s, p, q, labels, n, watermarked=v.detected, tau=args.tau)
@@ -181,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         "original": str(args.original), "original_sha256": meta["sha256"], "dataset": dataset,
         "queries": len(labels),
         "p_value": k.p_value, "alpha": args.alpha, "detected": bool(k.p_value <= args.alpha),
-        "keyed": k.summary(),
+        "keyed": {**k.summary(), "statistic_name": stat},
         "keyed_queries_needed": kq["needed"],
         "eta": v.eta, "delta_org": v.delta_org, "delta_alt": v.delta_alt, "tau": args.tau,
         "eta_detected": v.detected,
@@ -207,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     rep.say(f"suspect {args.suspect} (accuracy {100 * result['suspect_accuracy']:.2f}%) on "
             f"{len(labels)} verification queries of {dataset}:")
     kn = kq["needed"]
-    rep.say(f"  keyed test: p = {k.p_value:.3g} (T = {k.statistic} over "
+    rep.say(f"  keyed test ({stat}): p = {k.p_value:.3g} (T = {k.statistic:.4g} over "
             f"{len(k.classes_used)} classes; smallest possible p {k.min_p:.2g}); queries for "
             f"p ≤ 0.05: {kn['0.05'] or 'more than available'}, p ≤ 0.01: "
             f"{kn['0.01'] or 'more than available'}")
