@@ -299,40 +299,49 @@ class Trivium(wiring.Component):
         lg = bpc.bit_length() - 1
         ld = Signal(max(geo.steps.bit_length(), 6 - lg), reset_less=True)
         sel, h, wa = ld[:4 - lg], ld[4 - lg], ld[5 - lg:]
+        # Before the key chunks both halves read row 7, never written (`key_wen` needs
+        # addr < 5), so still all zeros from the memory's initial value: A and B take zeros.
+        key_rd_ok = Signal(reset_less=True)     # register: the chunk read now is a key chunk
         m.d.comb += [
             # Key bits at word wa, half h; IV bits 80 later: word wa + 2 + h, half 1 − h.
-            key_rd["lo"].addr.eq(Mux(h, wa + 3, wa)),
-            key_rd["hi"].addr.eq(Mux(h, wa, wa + 2)),
+            key_rd["lo"].addr.eq(Mux(key_rd_ok, Mux(h, wa + 3, wa), 7)),
+            key_rd["hi"].addr.eq(Mux(key_rd_ok, Mux(h, wa, wa + 2), 7)),
         ]
         h_d = Signal(reset_less=True)             # h and sel of the chunk now in the read data
         sel_d = Signal(len(sel), reset_less=True)
         m.d.sync += [h_d.eq(h), sel_d.eq(sel)]
         lo, hi = key_rd["lo"].data, key_rd["hi"].data
-        half_a, half_b = Mux(h_d, hi, lo), Mux(h_d, lo, hi)
-        chunk_a = half_a.word_select(sel_d, bpc) if bpc < 16 else half_a
-        chunk_b = half_b.word_select(sel_d, bpc) if bpc < 16 else half_b
+        lo_c = lo.word_select(sel_d, bpc) if bpc < 16 else lo
+        hi_c = hi.word_select(sel_d, bpc) if bpc < 16 else hi
+        chunk_a, chunk_b = Mux(h_d, hi_c, lo_c), Mux(h_d, lo_c, hi_c)
         ld_last = Signal(reset_less=True)    # register: the last load step
-        key_phase = Signal(reset_less=True)  # register: A and B take key/IV (else zeros)
         ones = Signal(len(geo.ones), reset_less=True)   # one-hot: load step s < len(ones)
         ones_c = 0
         for s_, pattern in enumerate(geo.ones):
             ones_c = ones_c | Mux(ones[s_], pattern, 0)
         m.d.comb += [
-            heads["A"].eq(Mux(load, chunk_a & key_phase.replicate(bpc), Cat(*new["A"]))),
-            heads["B"].eq(Mux(load, chunk_b & key_phase.replicate(bpc), Cat(*new["B"]))),
+            heads["A"].eq(Mux(load, chunk_a, Cat(*new["A"]))),
+            heads["B"].eq(Mux(load, chunk_b, Cat(*new["B"]))),
             heads["C"].eq(Mux(load, ones_c, Cat(*new["C"]))),
         ]
 
         # ---- control -----------------------------------------------------------------------
         written = Signal(KEY_WORDS)  # key/IV words written since the last start
         armed = Signal()            # register: all five written since the last start
-        # The control sees a key write one cycle later, from a register (`key_sel`), so that no
+        # The control sees a key write one cycle later, from plain copies of `key_we` and
+        # `key_addr` (no logic between the write port's inputs and a register), so that no
         # path runs from the write port's inputs to the state's enables or to `armed`.
-        key_sel = Signal(KEY_WORDS)
+        kw_r = Signal()
+        ka_r = Signal(3, reset_less=True)
+        m.d.sync += [kw_r.eq(self.key_we), ka_r.eq(self.key_addr)]
+        kw = Signal()                    # a key/IV word was written last cycle
+        key_sel = Signal(KEY_WORDS)      # which (one-hot)
         start_ok = Signal()
-        m.d.sync += key_sel.eq(Mux(key_wen, 1 << self.key_addr, 0))
-        m.d.comb += start_ok.eq(self.start & armed)
-        kw = key_sel != 0
+        m.d.comb += [
+            kw.eq(kw_r & (ka_r < KEY_WORDS)),
+            key_sel.eq(Mux(kw, 1 << ka_r, 0)),
+            start_ok.eq(self.start & armed),
+        ]
         stop = kw | start_ok
         written_next = Signal(KEY_WORDS)
         m.d.comb += written_next.eq(Mux(start_ok, 0, written | key_sel))
@@ -393,11 +402,13 @@ class Trivium(wiring.Component):
             ones.eq(Cat(start_ok, ones[:-1])),
         ]
         with m.If(start_ok):
+            # (The chunk read in this cycle, for load step 0, does not matter: step 0 ends
+            # beyond A93 and B84 — A and B only need zeros from step 1, `lead` ≥ 2.)
             m.d.sync += [ld.eq((1 - geo.lead) % (1 << len(ld))), ld_last.eq(geo.steps == 1),
-                         key_phase.eq(geo.lead == 0)]
+                         key_rd_ok.eq(0)]
         with m.Elif(load):
             m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead - 1),
-                         key_phase.eq(key_phase | (ld == 0))]
+                         key_rd_ok.eq(key_rd_ok | (ld == (1 << len(ld)) - 1))]
         lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
         with m.If(load_done):
             m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
