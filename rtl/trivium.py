@@ -113,11 +113,12 @@ class _Geometry:
         self.bits = bits
         self.delay = -(-(_LOWEST_TAP + 1 - bits) // bits)
         self.last = {lane: -(-n // bits) for lane, n in _LANE_LEN.items()}
-        # Ring of offsets 1 … delay−1 in a memory (depth a power of two, read `rd_ahead`
-        # addresses ahead of the write, never at it) when it is long enough to be worth one.
-        n = self.delay - 1
+        # Offset 1 is a register (the head word, registered); offsets 2 … delay−2 sit in a
+        # memory ring (depth a power of two, read `rd_ahead` rows ahead of the write, never at
+        # it) and offset delay − 1 in its read register, when that is worth a memory.
+        n = self.delay - 2
         self.ring = 1 << (n - 1).bit_length() if n >= 4 else 0
-        self.rd_ahead = (self.ring + 2 - self.delay) % self.ring if self.ring else 0
+        self.rd_ahead = (self.ring + 3 - self.delay) % self.ring if self.ring else 0
         # Load: `steps` cycles of injection cover the longest lane; injection step s ends at
         # offset steps − s, so the key/IV chunk injected at step s is chunk s − lead.
         self.steps = self.last["C"]
@@ -229,7 +230,11 @@ class Trivium(wiring.Component):
 
         # ---- the state: three lanes of words -------------------------------------------
         heads = {lane: Signal(bpc, name=f"head_{lane}") for lane in "ABC"}
-        words = {lane: {} for lane in "ABC"}        # offset → bpc-bit value
+        words = {lane: {0: heads[lane]} for lane in "ABC"}     # offset → bpc-bit value
+        for lane in "ABC":
+            words[lane][1] = Signal(bpc, name=f"{lane.lower()}1", reset_less=True)
+            with m.If(step):
+                m.d.sync += words[lane][1].eq(heads[lane])
         if geo.ring:
             m.submodules.ring = ring = memory.Memory(
                 shape=unsigned(3 * bpc), depth=geo.ring, init=[], attrs=attrs)
@@ -238,8 +243,8 @@ class Trivium(wiring.Component):
             ptr = Signal(range(geo.ring), reset_less=True)
             m.d.comb += [
                 ring_wr.addr.eq(ptr), ring_wr.en.eq(step),
-                ring_wr.data.eq(Cat(heads["A"], heads["B"], heads["C"])),
-                # The row written delay − 2 steps ago: in the read register one step later it
+                ring_wr.data.eq(Cat(words["A"][1], words["B"][1], words["C"][1])),
+                # The row written delay − 3 steps ago: in the read register one step later it
                 # is offset delay − 1.
                 ring_rd.addr.eq(ptr + geo.rd_ahead), ring_rd.en.eq(step),
             ]
@@ -249,9 +254,7 @@ class Trivium(wiring.Component):
                 words[lane][geo.delay - 1] = ring_rd.data[k * bpc:(k + 1) * bpc]
             first_ff = geo.delay
         else:
-            for lane in "ABC":
-                words[lane][0] = heads[lane]
-            first_ff = 1
+            first_ff = 2
         for lane in "ABC":
             for j in range(first_ff, geo.last[lane] + 1):
                 word_j = Signal(bpc, name=f"{lane.lower()}{j}", reset_less=True)
@@ -292,16 +295,18 @@ class Trivium(wiring.Component):
             m.d.comb += [key_wr[h].addr.eq(self.key_addr), key_wr[h].en.eq(key_wen),
                          key_wr[h].data.eq(self.key_data[16 * k:16 * (k + 1)])]
 
-        # `ld` (during the load): the key chunk read this cycle for the next step, counted
-        # from lead − 1 before the first key chunk (chunk u is blob bits u·bpc … +bpc−1 of
-        # K0..K9 IV0..IV9; the IV chunk is u + 80/bpc). Its fields are the read address:
+        # Read → select → register → head: the chunk a lane takes at load step s is read in
+        # the cycle of step s − 2. `ld` (during the load): the key chunk read in this cycle,
+        # u = s + 2 − lead at step s (chunk u is blob bits u·bpc … +bpc−1 of K0..K9 IV0..IV9;
+        # the IV chunk is u + 80/bpc). Its fields are the read address:
         # u·bpc = 32·wa + 16·h + bpc·sel.
         lg = bpc.bit_length() - 1
         ld = Signal(max(geo.steps.bit_length(), 6 - lg), reset_less=True)
         sel, h, wa = ld[:4 - lg], ld[4 - lg], ld[5 - lg:]
-        # Before the key chunks both halves read row 7, never written (`key_wen` needs
-        # addr < 5), so still all zeros from the memory's initial value: A and B take zeros.
-        key_rd_ok = Signal(reset_less=True)     # register: the chunk read now is a key chunk
+        # Before the key chunks (and in the start cycle) both halves read row 7, never written
+        # (`key_wen` needs addr < 5), so still all zeros from the memory's initial value: A
+        # and B take zeros.
+        key_rd_ok = Signal()     # register: the chunk read now is a key chunk
         m.d.comb += [
             # Key bits at word wa, half h; IV bits 80 later: word wa + 2 + h, half 1 − h.
             key_rd["lo"].addr.eq(Mux(key_rd_ok, Mux(h, wa + 3, wa), 7)),
@@ -313,7 +318,9 @@ class Trivium(wiring.Component):
         lo, hi = key_rd["lo"].data, key_rd["hi"].data
         lo_c = lo.word_select(sel_d, bpc) if bpc < 16 else lo
         hi_c = hi.word_select(sel_d, bpc) if bpc < 16 else hi
-        chunk_a, chunk_b = Mux(h_d, hi_c, lo_c), Mux(h_d, lo_c, hi_c)
+        chunk_a = Signal(bpc, reset_less=True)
+        chunk_b = Signal(bpc, reset_less=True)
+        m.d.sync += [chunk_a.eq(Mux(h_d, hi_c, lo_c)), chunk_b.eq(Mux(h_d, lo_c, hi_c))]
         ld_last = Signal(reset_less=True)    # register: the last load step
         ones = Signal(len(geo.ones), reset_less=True)   # one-hot: load step s < len(ones)
         ones_c = 0
@@ -402,13 +409,15 @@ class Trivium(wiring.Component):
             ones.eq(Cat(start_ok, ones[:-1])),
         ]
         with m.If(start_ok):
-            # (The chunk read in this cycle, for load step 0, does not matter: step 0 ends
-            # beyond A93 and B84 — A and B only need zeros from step 1, `lead` ≥ 2.)
-            m.d.sync += [ld.eq((1 - geo.lead) % (1 << len(ld))), ld_last.eq(geo.steps == 1),
-                         key_rd_ok.eq(0)]
-        with m.Elif(load):
-            m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead - 1),
+            # (Load step 0 ends beyond A93 and B84: its chunk, read in the cycle before the
+            # start, does not matter. `lead` ≥ 2.)
+            m.d.sync += [ld.eq((2 - geo.lead) % (1 << len(ld))), ld_last.eq(geo.steps == 1),
+                         key_rd_ok.eq(geo.lead == 2)]
+        with m.Elif(load & ~ld_last & ~kw):
+            m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead),
                          key_rd_ok.eq(key_rd_ok | (ld == (1 << len(ld)) - 1))]
+        with m.Else():
+            m.d.sync += key_rd_ok.eq(0)
         lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
         with m.If(load_done):
             m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
