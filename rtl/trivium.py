@@ -335,23 +335,24 @@ class Trivium(wiring.Component):
         # ---- control -----------------------------------------------------------------------
         written = Signal(KEY_WORDS)  # key/IV words written since the last start
         armed = Signal()            # register: all five written since the last start
-        # The control sees a key write one cycle later, from plain copies of `key_we` and
-        # `key_addr` (no logic between the write port's inputs and a register), so that no
-        # path runs from the write port's inputs to the state's enables or to `armed`.
-        kw_r = Signal()
-        ka_r = Signal(3, reset_less=True)
-        m.d.sync += [kw_r.eq(self.key_we), ka_r.eq(self.key_addr)]
-        kw = Signal()                    # a key/IV word was written last cycle
-        key_sel = Signal(KEY_WORDS)      # which (one-hot)
+        # The control sees key writes and starts one cycle later, from registers (`kw`, `go`),
+        # so that every next-state equation has only flip-flops as inputs and no path runs
+        # from the write port's inputs to the state's enables.
+        kw = Signal()                     # register: a key/IV word was written last cycle
+        ka_r = Signal(3, reset_less=True)  # … at this address
+        go = Signal()                     # register: a start was accepted last cycle
+        key_sel = Signal(KEY_WORDS)       # the word written last cycle (one-hot)
         start_ok = Signal()
+        written_next = Signal(KEY_WORDS)
         m.d.comb += [
-            kw.eq(kw_r & (ka_r < KEY_WORDS)),
             key_sel.eq(Mux(kw, 1 << ka_r, 0)),
             start_ok.eq(self.start & armed),
+            written_next.eq(Mux(start_ok, 0, written | key_sel)),
         ]
-        stop = kw | start_ok
-        written_next = Signal(KEY_WORDS)
-        m.d.comb += written_next.eq(Mux(start_ok, 0, written | key_sel))
+        m.d.sync += [kw.eq(key_wen), ka_r.eq(self.key_addr), go.eq(start_ok),
+                     written.eq(written_next),
+                     armed.eq(written_next == (1 << KEY_WORDS) - 1)]
+        stop = kw | go
 
         warm_steps = WARMUP_CLOCKS // bpc
         # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 when
@@ -365,52 +366,50 @@ class Trivium(wiring.Component):
         warm_done = warming & warm_last
 
         # Keystream word: `chunks` slots of bpc bits, filled in order, plus one spare chunk
-        # computed ahead once the word is full. (No reset: cleared at `warm_done`, which alone
-        # starts `generating`; every use is gated by `generating`.)
+        # computed ahead once the word is full. `fill`, `full` and `spare_ok` are cleared
+        # whenever the generator is not producing; a stray slot write then is harmless (the
+        # word is rewritten before it is next valid). `spare_ok` implies `full`.
         chunks = ww // bpc
         word = Signal(ww, reset_less=True)
         spare = Signal(bpc, reset_less=True)
-        fill = Signal(range(chunks + 1), reset_less=True)   # slots filled
-        full = Signal(reset_less=True)                      # register: fill == chunks
-        spare_ok = Signal(reset_less=True)                  # register: spare holds a chunk
+        fill = Signal(range(chunks + 1), reset_less=True)   # slots filled (`chunks` when full)
+        full = Signal(reset_less=True)      # register: fill == chunks
+        spare_ok = Signal(reset_less=True)  # register: spare holds the next word's chunk 0
         take = Signal()
         m.d.comb += [
             self.keystream.valid.eq(generating & full),
             self.keystream.payload.eq(word),
             take.eq(self.keystream.valid & self.keystream.ready),
-            step.eq(load | warming | (generating & ~(full & spare_ok))),
+            step.eq((load | warming | generating) & ~spare_ok),
         ]
         zc = Cat(*z)
-        filling = generating & ~full
         # Slot 0 takes the spare (or the chunk computed now) in the cycle the word is taken.
-        with m.If((filling & (fill == 0)) | take):
+        with m.If((fill == 0) | take):
             m.d.sync += word[:bpc].eq(Mux(spare_ok, spare, zc))
         for k in range(1, chunks):
-            with m.If(filling & (fill == k)):
+            with m.If(fill == k):
                 m.d.sync += word[k * bpc:(k + 1) * bpc].eq(zc)
         with m.If(full & ~spare_ok):
             m.d.sync += spare.eq(zc)
-        with m.If(warm_done):
+        with m.If(~generating):
             m.d.sync += [fill.eq(0), full.eq(0), spare_ok.eq(0)]
         with m.Elif(take):
             m.d.sync += [fill.eq(1), full.eq(chunks == 1), spare_ok.eq(0)]
-        with m.Elif(generating):
+        with m.Else():
             m.d.sync += spare_ok.eq(full)
             with m.If(~full):
                 m.d.sync += [fill.eq(fill + 1), full.eq(fill == chunks - 1)]
 
         m.d.sync += [
-            written.eq(written_next),
-            armed.eq(written_next == (1 << KEY_WORDS) - 1),
-            load.eq(start_ok | (load & ~ld_last & ~kw)),
-            warming.eq(~stop & (load_done | (warming & ~warm_done))),
+            load.eq(~kw & (go | (load & ~ld_last))),
+            warming.eq(~stop & (load_done | (warming & ~warm_last))),
             generating.eq(~stop & (generating | warm_done)),
-            self.running.eq(~stop & (self.running | (filling & (fill == chunks - 1)))),
-            ones.eq(Cat(start_ok, ones[:-1])),
+            self.running.eq(~stop & (self.running | (generating & (fill == chunks - 1)))),
+            ones.eq(Cat(go, ones[:-1])),
         ]
-        with m.If(start_ok):
-            # (Load step 0 ends beyond A93 and B84: its chunk, read in the cycle before the
-            # start, does not matter. `lead` ≥ 2.)
+        with m.If(go):
+            # (Load step 0 ends beyond A93 and B84: its chunk, read in the cycle before `go`,
+            # does not matter. `lead` ≥ 2.)
             m.d.sync += [ld.eq((2 - geo.lead) % (1 << len(ld))), ld_last.eq(geo.steps == 1),
                          key_rd_ok.eq(geo.lead == 2)]
         with m.Elif(load & ~ld_last & ~kw):
@@ -423,10 +422,10 @@ class Trivium(wiring.Component):
             m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
         with m.Elif(warming):
             m.d.sync += [lfsr.eq(lfsr_next),
-                         warm_last.eq(~kw & (lfsr == seq[max(warm_steps - 2, 0)]))]
+                         warm_last.eq(lfsr == seq[max(warm_steps - 2, 0)])]
         return m
 
 
 def startup_cycles(bits_per_cycle: int, word_width: int = 32) -> int:
     """Cycles from an accepted ``start`` to ``running``: load, warm-up, first word."""
-    return -(-111 // bits_per_cycle) + (WARMUP_CLOCKS + word_width) // bits_per_cycle
+    return 1 + -(-111 // bits_per_cycle) + (WARMUP_CLOCKS + word_width) // bits_per_cycle
