@@ -140,12 +140,14 @@ class Trivium(wiring.Component):
         step, as ``bits``-bit words: the word a lane takes at its head in one step is read back
         ``k`` steps later as positions ``(k−1)·bits+1 … k·bits``. Every tap lies at or above
         s66 of its lane, so the first ``delay − 1`` words of each lane (``delay =
-        ⌈(67 − bits)/bits⌉``: 15 words = 60 positions for 4 bits) are a pure delay line: for
-        ``bits`` ≤ 8 they sit in one small memory used as a ring (block RAM on the iCE40, LUT
-        RAM on the ECP5; the three lanes share its address, one ``3·bits``-bit row per step,
-        read two rows ahead of the write, so a row is never read and written in one cycle), and
-        only the words from offset ``delay`` up to each lane's last tap are flip-flops (108 for
-        4 bits; all 288 positions are flip-flops for 16 bits, where the ring would be 3 words).
+        ⌈(67 − bits)/bits⌉``: 15 words = 60 positions for 4 bits) are a pure delay line: the
+        first is a register (the head word, so the ring's write data comes from flip-flops),
+        and for ``bits`` ≤ 8 the rest sit in one small memory used as a ring (block RAM on the
+        iCE40, LUT RAM on the ECP5; the three lanes share its address, one ``3·bits``-bit row
+        per step, read three rows ahead of the write, so a row is never read and written in
+        one cycle; the last word is its read register). Only the head words and the words from
+        offset ``delay`` up to each lane's last tap are flip-flops (120 for 4 bits; all 288
+        positions are flip-flops for 16 bits, where the ring would be 2 words).
         Key/IV words are written into a key memory (two 16-bit halves). ``start`` loads the
         initial state by running the lanes for ``⌈111/bits⌉`` steps while the heads take the
         initial-state bits instead of the feedback (A: 0 then K0…K9; B: 0 then IV0…IV9; C: the
@@ -177,15 +179,15 @@ class Trivium(wiring.Component):
         ``payload`` come from registers.
 
     Latency and throughput
-        ``⌈111/bits⌉`` cycles of load and ``1152/bits`` of warm-up after ``start``, then the
-        first word fills in ``word_width/bits`` (:func:`startup_cycles`: 324 cycles for 4
-        bits). A word is ready again ``word_width/bits`` cycles after the previous one was
+        One cycle to take the start (the control acts on registered starts and key writes),
+        ``⌈111/bits⌉`` cycles of load and ``1152/bits`` of warm-up, then the first word fills
+        in ``word_width/bits`` (:func:`startup_cycles`: 325 cycles for 4 bits, 82 for 16). A word is ready again ``word_width/bits`` cycles after the previous one was
         taken, or in the next cycle if the generator had run ahead: it computes one
         ``bits``-bit chunk beyond a full word, so a consumer taking a word every
         ``word_width/bits`` cycles never waits.
         ``keystream.ready`` reaches only the word register's first chunk and the fill count:
-        the state advances on registered conditions alone (load, warm-up, or "not a full word
-        and a spare chunk"), so no path runs from ``ready`` to the state's enables.
+        the state advances on registered conditions alone (loading, warming up or generating,
+        and no spare chunk waiting), so no path runs from ``ready`` to the state's enables.
 
     Invariants
         The word sequence equals the SPEC §5 keystream whatever the timing of ``ready``.
