@@ -175,16 +175,17 @@ class Trivium(wiring.Component):
         written since the last start (so a used key/IV can never be loaded twice).
         ``running`` (out): the warm-up is done and the first word has been ready; it stays high
         until the next key write, start or reset.
-        ``keystream`` (out, ``stream.Signature(word_width)``): keystream words. ``valid`` and
-        ``payload`` come from registers.
+        ``keystream`` (out, ``stream.Signature(word_width)``): keystream words. ``payload`` is a
+        register, ``valid`` the AND of two.
 
     Latency and throughput
         One cycle to take the start (the control acts on registered starts and key writes),
         ``⌈111/bits⌉`` cycles of load and ``1152/bits`` of warm-up, then the first word fills
-        in ``word_width/bits`` (:func:`startup_cycles`: 325 cycles for 4 bits, 82 for 16). A word is ready again ``word_width/bits`` cycles after the previous one was
-        taken, or in the next cycle if the generator had run ahead: it computes one
-        ``bits``-bit chunk beyond a full word, so a consumer taking a word every
-        ``word_width/bits`` cycles never waits.
+        in ``word_width/bits`` (:func:`startup_cycles`: 325 cycles for 4 bits, 82 for 16).
+        A word is valid again ``word_width/bits`` cycles after the previous one was taken:
+        while a full word waits, the generator computes the next word's first chunk into a
+        spare register, so a consumer taking a word every ``word_width/bits`` cycles never
+        waits.
         ``keystream.ready`` reaches only the word register's first chunk and the fill count:
         the state advances on registered conditions alone (loading, warming up or generating,
         and no spare chunk waiting), so no path runs from ``ready`` to the state's enables.
