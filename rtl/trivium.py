@@ -96,6 +96,9 @@ _LANE_LEN = {"A": 93, "B": 84, "C": 111}
 #: Lowest tap of every lane (A: s66, s69; B: s162 = B69; C: s243 = C66): positions below it
 #: (minus the clocks unrolled per cycle) are a pure delay line.
 _LOWEST_TAP = 66
+#: Taps per lane (lane-local positions): s66 s69 s91 s92 s93 | s162 s171 s175 s176 s177 |
+#: s243 s264 s286 s287 s288.
+_TAPS = {"A": (66, 69, 91, 92, 93), "B": (69, 78, 82, 83, 84), "C": (66, 87, 109, 110, 111)}
 #: Lanes A and B take the 80 key and the 80 IV bits at positions 1…80; C holds 1 at 109…111.
 _KEY_BITS = 80
 
@@ -119,6 +122,27 @@ class _Geometry:
         n = self.delay - 2
         self.ring = 1 << (n - 1).bit_length() if n >= 4 else 0
         self.rd_ahead = (self.ring + 3 - self.delay) % self.ring if self.ring else 0
+        # Between the taps: runs of ≥ `gap_len` words that no tap reads (for 4 bits A73…84,
+        # C69…80, C89…104) go into a second ring, `gap_len` words of each (the length that
+        # saves the most flip-flops), written from the word before the run and read as its
+        # last word (same pointer, low bits).
+        runs = []
+        for lane in "ABC":
+            need = {-(-(t - c) // bits) for t in _TAPS[lane] for c in range(bits)}
+            j = self.delay
+            while j <= self.last[lane]:
+                k = j
+                while k <= self.last[lane] and k not in need:
+                    k += 1
+                if k - j >= 3:
+                    runs.append((lane, j, k - j))
+                j = k + 1
+        self.gap_len = max((d for _, _, d in runs),
+                           key=lambda d: (d * sum(n >= d for _, _, n in runs), -d),
+                           default=0) if self.ring else 0
+        runs = [r for r in runs if r[2] >= self.gap_len]
+        self.gaps = [(lane, j) for lane, j, _ in runs] if self.gap_len else []
+        self.gap_ring = 1 << (self.gap_len - 1).bit_length() if self.gaps else 0
         # Load: `steps` cycles of injection cover the longest lane; injection step s ends at
         # offset steps − s, so the key/IV chunk injected at step s is chunk s − lead.
         self.steps = self.last["C"]
@@ -258,12 +282,31 @@ class Trivium(wiring.Component):
             first_ff = geo.delay
         else:
             first_ff = 2
+        in_gap = {(lane, j0 + d) for lane, j0 in geo.gaps for d in range(geo.gap_len)}
+        if geo.gaps:
+            m.submodules.gap_ring = gap_ring = memory.Memory(
+                shape=unsigned(len(geo.gaps) * bpc), depth=geo.gap_ring, init=[], attrs=attrs)
+            gap_wr = gap_ring.write_port()
+            gap_rd = gap_ring.read_port()           # not transparent; never the written row
+            gptr = ptr[:len(gap_wr.addr)]           # gap_ring divides ring
+            m.d.comb += [
+                gap_wr.addr.eq(gptr), gap_wr.en.eq(step),
+                # The row written gap_len − 1 steps before: offset j0 + gap_len − 1 one step
+                # later.
+                gap_rd.addr.eq(gptr + geo.gap_ring + 1 - geo.gap_len), gap_rd.en.eq(step),
+            ]
+            for k, (lane, j0) in enumerate(geo.gaps):
+                words[lane][j0 + geo.gap_len - 1] = gap_rd.data[k * bpc:(k + 1) * bpc]
         for lane in "ABC":
             for j in range(first_ff, geo.last[lane] + 1):
+                if (lane, j) in in_gap:
+                    continue
                 word_j = Signal(bpc, name=f"{lane.lower()}{j}", reset_less=True)
                 with m.If(step):
                     m.d.sync += word_j.eq(words[lane][j - 1])
                 words[lane][j] = word_j
+        if geo.gaps:
+            m.d.comb += gap_wr.data.eq(Cat(*(words[lane][j0 - 1] for lane, j0 in geo.gaps)))
 
         def pos(lane, i):
             j = -(-i // bpc)
