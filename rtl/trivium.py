@@ -169,9 +169,12 @@ class Trivium(wiring.Component):
         and for ``bits`` ≤ 8 the rest sit in one small memory used as a ring (block RAM on the
         iCE40, LUT RAM on the ECP5; the three lanes share its address, one ``3·bits``-bit row
         per step, read three rows ahead of the write, so a row is never read and written in
-        one cycle; the last word is its read register). Only the head words and the words from
-        offset ``delay`` up to each lane's last tap are flip-flops (120 for 4 bits; all 288
-        positions are flip-flops for 16 bits, where the ring would be 2 words).
+        one cycle; the last word is its read register). The runs of words between taps that no
+        tap reads (for 4 bits A73…84, C69…80, C89…104: 3 words each) go into a second ring of
+        the same kind. Only the head words and the tap words from offset ``delay`` up to each
+        lane's last tap are flip-flops (84 of the 288 state bits for 4 bits, in 4 block RAMs
+        with the key memory; all 288 are flip-flops for 16 bits, where the ring would be 2
+        words).
         Key/IV words are written into a key memory (two 16-bit halves). ``start`` loads the
         initial state by running the lanes for ``⌈111/bits⌉`` steps while the heads take the
         initial-state bits instead of the feedback (A: 0 then K0…K9; B: 0 then IV0…IV9; C: the
