@@ -452,8 +452,11 @@ class Trivium(wiring.Component):
         m.d.sync += [
             load.eq(~kw & (go | (load & ~ld_last))),
             warming.eq(~stop & (load_done | (warming & ~warm_last))),
-            generating.eq(~stop & (generating | warm_done)),
-            self.running.eq(~stop & (self.running | (generating & (fill == chunks - 1)))),
+            # (An accepted start ends the keystream at once, as a key write does one cycle
+            # after it: `valid` and `running` are low from the cycle after the start.)
+            generating.eq(~stop & ~start_ok & (generating | warm_done)),
+            self.running.eq(~stop & ~start_ok &
+                            (self.running | (generating & (fill == chunks - 1)))),
             ones.eq(Cat(go, ones[:-1])),
         ]
         with m.If(go):
