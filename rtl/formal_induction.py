@@ -606,20 +606,13 @@ class TrackedVectorHarness(Elaboratable):
                 delta.reg("d1") == (b_i - a_i)[:w])
             with m.If(mk[1] != 0):
                 inv(delta.hi == hi_t, hi_t < (b_i - a_i)[:w])
-        # The sampler: either it compares u < C[i][k] in O2 (the C entry in a register o2_c,
-        # `lt` the previous word's result), or in O1 straight from the table (`lt` the result
-        # of the word in O2, `lt_prev` the one before, `first2`).
+        # The sampler compares in O1 straight from the table and registers ge = ¬(u < C[i][k])
+        # of the word in O2; ge_prev is the one before, first2 marks word 0.
         samp = P["sequencer/sampler"]
-        if "lt_prev" in samp.reg_names():
-            with m.If(t_in_o2):
-                inv(samp.reg("lt") == (u_t < c_of[mk[1]]), samp.reg("first2") == (mk[1] == 0))
-                with m.If(mk[1] != 0):
-                    inv(samp.reg("lt_prev") == (u_t < c_of[_dec(mk[1], n)]))
-        else:
-            with m.If(t_in_o2):
-                inv(seq.reg("o2_c") == c_of[mk[1]])
-                with m.If(mk[1] != 0):
-                    inv(samp.reg("lt") == (u_t < c_of[_dec(mk[1], n)]))
+        with m.If(t_in_o2):
+            inv(samp.reg("ge") == ~(u_t < c_of[mk[1]]), samp.reg("first2") == (mk[1] == 0))
+            with m.If(mk[1] != 0):
+                inv(samp.reg("ge_prev") == ~(u_t < c_of[_dec(mk[1], n)]))
         with m.If(mv[2] & mt[2]):
             inv(P["sequencer/alter"].out == exp_a[mk[2]], delta.hi == hi_t,
                 hi_t < (b_i - a_i)[:w])
