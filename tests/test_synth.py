@@ -117,11 +117,12 @@ def test_parse_nextpnr_report(tmp_path):
     util, fmax = parse_nextpnr_report(path)
     r = BuildResult("icebreaker", "iCE40UP5K-SG48", "unit", 48.0, util, fmax,
                     {"SB_LUT4": 900, "SB_DFF": 300, "SB_DFFE": 200}, 1.0,
-                    wrapper={"ffs": 150, "luts": 40, "in_bits": 60, "out_bits": 90})
+                    wrapper={"lcs": 60, "ffs": 60, "luts": 30, "in_bits": 60, "out_bits": 90})
     s = r.summary()
     assert (s["logic_cells"], s["dsps"], s["brams"], s["ffs"]) == (1234, 1, 7, 500)
     assert s["fmax_sync_mhz"] == 51.5
-    assert s["unit_logic_cells_est"] == 1234 - 150
+    assert s["unit_logic_cells_est"] == 1234 - 60
+    assert s["unit_ffs_est"] == 500 - 60
 
 
 def test_reports_over_seeds(tmp_path):
@@ -133,7 +134,8 @@ def test_reports_over_seeds(tmp_path):
                            {"ICESTORM_LC": {"used": 3000 + seed, "available": 5280}},
                            {"clk": {"achieved": fmax, "constraint": clk}},
                            {"SB_LUT4": 2000, "SB_DFF": 900}, 1.0, seed=seed,
-                           wrapper={"ffs": 100, "luts": 10, "in_bits": 40, "out_bits": 90}
+                           wrapper={"lcs": 40, "ffs": 40, "luts": 30, "in_bits": 40,
+                                    "out_bits": 90}
                            if design == "unit" else {})
     runs = [result("top", 48.0, 1, 49.0), result("top", 48.0, 2, 47.5),
             result("top", 48.0, 3, 50.0),
