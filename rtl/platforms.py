@@ -343,13 +343,21 @@ class UnitIOWrapper(wiring.Component):
     def __init__(self, inner: wiring.Component):
         self.inner = inner
         self.in_bits = self.out_bits = 0
-        for _path, member, value in inner.signature.flatten(inner):
+        for member, value in self._ports():
             if member.flow == In:
-                self.in_bits += len(Value.cast(value))
+                self.in_bits += len(value)
             else:
-                self.out_bits += len(Value.cast(value))
+                self.out_bits += len(value)
         self.length = max(self.in_bits, -(-self.out_bits // self.FOLD), 1)
         super().__init__({"uart_rx": In(1), "uart_tx": Out(1)})
+
+    def _ports(self):
+        """(member, value) of the component's ports, constants (e.g. the ``ready`` of an
+        ``always_ready`` stream) left out."""
+        for _path, member, value in self.inner.signature.flatten(self.inner):
+            value = Value.cast(value)
+            if not isinstance(value, Const):
+                yield member, value
 
     def overhead(self) -> dict[str, int]:
         """What the wrapper itself adds around the component: ``lcs`` logic cells (one per
@@ -364,8 +372,7 @@ class UnitIOWrapper(wiring.Component):
         m.submodules.inner = inner = self.inner
         chain = Signal(self.length)
         pos, outs = 0, []
-        for _path, member, value in inner.signature.flatten(inner):
-            value = Value.cast(value)
+        for member, value in self._ports():
             if member.flow == In:
                 m.d.comb += value.eq(chain[pos:pos + len(value)])
                 pos += len(value)

@@ -57,8 +57,8 @@ def test_argmax_ties_and_stalls(classes, width):
                 ctx.set(dut.data, x)
                 await ctx.tick()
             ctx.set(dut.valid, 0)
-            await ctx.tick()                   # latency 2: result one idle cycle later
-            results.append((ctx.get(dut.max), ctx.get(dut.index)))
+            await ctx.tick()                   # latency 1; held through idle cycles
+            results.append((ctx.get(dut.max_next), ctx.get(dut.index_next)))
 
     run_sim(dut, tb)
     for v, (mx, idx) in zip(vectors, results, strict=True):
@@ -66,7 +66,7 @@ def test_argmax_ties_and_stalls(classes, width):
 
 
 def test_argmax_back_to_back():
-    """Vectors without any gap: the result of each is there 2 cycles after its last word."""
+    """Vectors without any gap: the result of each is there the cycle after its last word."""
     classes, width = 3, 10
     rng = random.Random(3)
     vectors = [[rng.choice([1, 2, 900]) for _ in range(classes)] for _ in range(40)]
@@ -75,15 +75,15 @@ def test_argmax_back_to_back():
 
     async def tb(ctx):
         flat = [(x, int(k == 0)) for v in vectors for k, x in enumerate(v)]
-        for t in range(len(flat) + 2):
+        for t in range(len(flat) + 1):
             if t < len(flat):
                 ctx.set(dut.valid, 1)
                 ctx.set(dut.data, flat[t][0])
                 ctx.set(dut.first, flat[t][1])
             else:
                 ctx.set(dut.valid, 0)
-            if t >= 2 and (t - 2) % classes == classes - 1:
-                results.append((ctx.get(dut.max), ctx.get(dut.index)))
+            if t >= 1 and (t - 1) % classes == classes - 1:
+                results.append((ctx.get(dut.max_next), ctx.get(dut.index_next)))
             await ctx.tick()
 
     run_sim(dut, tb)
