@@ -26,7 +26,8 @@ class Argmax(wiring.Component):
         ``valid``, ``first``, ``data`` (W bits) in; ``max_next`` (W bits), ``index_next``
         (0…N−1) out: the result over the words presented before this cycle (``index_next`` a
         register, ``max_next`` a register's inverse). The block counts word positions itself
-        (``count``; word 0 is the one with ``first``; positions past N−1 wrap and are
+        (``count``, or the driver's own count of the words since ``first`` passed as
+        ``count=``; word 0 is the one with ``first``; positions past N−1 wrap and are
         meaningless), so the driver presents a vector's words in order (stalls allowed).
 
     Latency
@@ -38,7 +39,7 @@ class Argmax(wiring.Component):
         ``index_next`` is the lowest position holding ``max_next``.
     """
 
-    def __init__(self, classes: int, width: int):
+    def __init__(self, classes: int, width: int, count: Signal | None = None):
         self.classes, self.width = classes, width
         super().__init__({
             "valid": In(1),
@@ -47,8 +48,11 @@ class Argmax(wiring.Component):
             "max_next": Out(width),
             "index_next": Out(range(classes)),
         })
-        #: words of the current vector seen so far
-        self.count = Signal(range(classes + 1))
+        #: words of the current vector seen so far (the driver's, when it passes one: the
+        #: driver then advances it exactly as this block would, ``Mux(first, 0, count) + 1``
+        #: per word)
+        self.own_count = count is None
+        self.count = Signal(range(classes + 1)) if count is None else count
 
     def elaborate(self, platform):
         m = Module()
@@ -60,7 +64,8 @@ class Argmax(wiring.Component):
         gt = Signal()                                 # data > max: carry out of data + ~max
         m.d.comb += gt.eq((self.data + nmax)[w])
         with m.If(self.valid):
-            m.d.sync += self.count.eq(pos + 1)
+            if self.own_count:
+                m.d.sync += self.count.eq(pos + 1)
             with m.If(self.first | gt):
                 m.d.sync += [nmax.eq(~self.data), index.eq(pos)]
         m.d.comb += [self.max_next.eq(~nmax), self.index_next.eq(index)]

@@ -369,7 +369,7 @@ class UnitIOWrapper(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.inner = inner = self.inner
+        m.submodules.inner = self.inner
         chain = Signal(self.length)
         pos, outs = 0, []
         for member, value in self._ports():

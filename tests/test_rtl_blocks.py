@@ -228,42 +228,38 @@ def test_alter_stage():
             assert out == p
 
 
-def test_vector_buffer_commit_abort_and_space():
-    width, depth = 12, 16
+def test_vector_buffer_commit_restart_and_order():
+    """Vectors of `vector` words written at their positions, some cut short (restarted from
+    position 0, never committed) or abandoned: the reader gets exactly the committed vectors'
+    words, in order (the writer keeps committed-unread + current ≤ depth, the precondition)."""
+    width, depth, vector = 12, 16, 5
     rng = random.Random(6)
-    dut = VectorBuffer(width, depth)
+    dut = VectorBuffer(width, depth, vector)
     out = {}
 
     async def tb(ctx):
         committed = []      # words the reader may read, in order
         current = []
         read = []
-        for _ in range(600):
+        for _ in range(800):
             readable = len(committed)          # committed before this cycle
-            # writer: random words, restarts, commits and aborts
-            action = rng.random()
             ctx.set(dut.write.en, 0)
-            ctx.set(dut.write.first, 0)
             ctx.set(dut.write.commit, 0)
-            ctx.set(dut.write.abort, 0)
-            ctx.set(dut.write.move, 0)
-            space = ctx.get(dut.write.space)
-            if action < 0.6 and space:
-                x = rng.randrange(1 << width)
-                restart = not current or rng.random() < 0.1
-                ctx.set(dut.write.data, x)
-                ctx.set(dut.write.en, 1)
-                ctx.set(dut.write.first, int(restart))
-                ctx.set(dut.write.move, 1)
-                current = [x] if restart else current + [x]
-                if rng.random() < 0.3:
-                    ctx.set(dut.write.commit, 1)
-                    committed += current
-                    current = []
-            elif action < 0.65 and current:
-                ctx.set(dut.write.abort, 1)
-                ctx.set(dut.write.move, 1)
-                current = []
+            unread = len(committed) - len(read)
+            if rng.random() < 0.7:
+                restart = not current or len(current) == vector or rng.random() < 0.1
+                if rng.random() < 0.05:
+                    current = []                # abandoned: the next vector starts over
+                elif unread + (1 if restart else len(current) + 1) <= depth:
+                    x = rng.randrange(1 << width)
+                    current = [x] if restart else current + [x]
+                    ctx.set(dut.write.data, x)
+                    ctx.set(dut.write.en, 1)
+                    ctx.set(dut.write.pos, len(current) - 1)
+                    if len(current) == vector and rng.random() < 0.8:
+                        ctx.set(dut.write.commit, 1)
+                        committed += current
+                        current = []
             # reader: reads committed words only
             nxt = rng.random() < 0.5 and readable > len(read)
             ctx.set(dut.read.next, int(nxt))
@@ -275,7 +271,7 @@ def test_vector_buffer_commit_abort_and_space():
 
     run_sim(dut, tb)
     assert out["read"] == out["committed"][:len(out["read"])]
-    assert len(out["read"]) > 50
+    assert len(out["read"]) > 100
 
 
 def test_param_store_write_read_lock():
