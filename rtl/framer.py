@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .argmax import Argmax
+from .counter import SplitCounter
 from .layouts import descriptor_layout, word_layout
 from .vector_buffer import BufferWriteSignature
 
@@ -72,7 +73,7 @@ class InputFramer(wiring.Component):
         at_end = Signal()
         pen = Signal(init=(n == 2))     # register: in_k == N−2 (off the sink.ready path)
         m.submodules.argmax = amax = Argmax(n, w, count=in_k)
-        acc_sum = Signal(w + ceil_log2(n) + 1)
+        acc_sum = Signal(w + ceil_log2(n))   # N words of W bits: no wrap
         pending = Signal(range(q + 1))  # complete vectors whose descriptor is not yet taken
         ready_r = Signal()              # sink.ready, a register
 
@@ -86,21 +87,29 @@ class InputFramer(wiring.Component):
             first.eq(word.first),
             last.eq(word.last),
         ]
-        # The framing rules as flat equations (each a 2-level function of accept, first, last
-        # and the one-hot state).
+        # The framing rules as flat equations (functions of accept, first, last and the
+        # one-hot state). `ready_in` == ready_r & in_vec and `ready_end` == ready_r & in_vec &
+        # at_end are registers of their own, so that the buffer's write enable and the commit
+        # (the enable of its base pointer) are one LUT from the sink.
+        ready_in, ready_end = Signal(), Signal()
         cont = ~first & in_vec                  # a word continuing the vector in progress
         pos = Signal(range(n))                  # the word's position in its vector
         m.d.comb += [
             pos.eq(Mux(first, 0, in_k)),
-            write.eq(accept & ((first & ~last) | (cont & (at_end == last)))),
-            commit.eq(accept & cont & at_end & last),
+            # Every word of a vector being received goes into the buffer, also those of one
+            # that turns out malformed (at its position, in the space of the vector being
+            # received: harmless, as that vector is never committed).
+            write.eq(sink.valid & Mux(first, ready_r, ready_in)),
+            commit.eq(sink.valid & ~first & last & ready_end),
             rej.eq(Mux(accept,
                        (first & in_vec) + (first & last) + (cont & (at_end != last))
                        + (~first & ~in_vec & ~dropping), 0)),
         ]
-        in_vec_next, at_end_next = Signal(), Signal()
+        in_vec_next, at_end_next, pen_next = Signal(), Signal(), Signal()
         m.d.comb += [
-            in_vec_next.eq(Mux(accept, write & ~commit, in_vec)),
+            pen_next.eq(Mux(first, n == 3, (in_k + 1)[:len(in_k)] == n - 2)),
+            # IN after `first` without `last`, or a word before the last one of a vector.
+            in_vec_next.eq(Mux(accept, ~last & (first | (in_vec & ~at_end)), in_vec)),
             at_end_next.eq(Mux(accept, Mux(first, n == 2, pen), at_end)),
         ]
         m.d.sync += [in_vec.eq(in_vec_next), at_end.eq(at_end_next)]
@@ -110,9 +119,11 @@ class InputFramer(wiring.Component):
                 # or `first`.
                 dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
                 in_k.eq(pos + 1),
-                pen.eq(Mux(first, n == 3, (in_k + 1)[:len(in_k)] == n - 2)),
-                # The sum of the words since `first` (one carry chain, from the sink).
-                acc_sum.eq(Mux(first, 0, acc_sum) + word.data),
+                pen.eq(pen_next),
+                # The sum of the words since `first`: one carry chain from the sink, adding the
+                # word to the old sum even with `first` (the choice is made after the chain, in
+                # each bit's sum LUT, whose fourth input it is: one logic cell per bit).
+                acc_sum.eq(Mux(first, word.data, acc_sum + word.data)),
             ]
         m.d.comb += [
             self.buf.en.eq(write), self.buf.pos.eq(pos), self.buf.data.eq(word.data),
@@ -134,18 +145,33 @@ class InputFramer(wiring.Component):
             d.payload.max.eq(amax.max_next),
             d.payload.wf.eq(acc_sum == 1 << (w - 1)),
         ]
-        # Counters count one cycle after the event (registered strobes: the 32-bit carry
-        # chains stay off the handshake paths).
-        m.d.sync += [
-            self.vectors_in.eq(self.vectors_in + commit_r),
-            self.rejected.eq(self.rejected + rej_r),
+        # Counters count one cycle after the event (registered strobes: the carry chains stay
+        # off the handshake paths; each 32-bit counter is two 16-bit chains).
+        m.submodules.vectors_in = n_in = SplitCounter(32, 1)
+        m.submodules.rejected = n_rej = SplitCounter(32, 2)
+        m.d.comb += [
+            n_in.inc.eq(commit_r), self.vectors_in.eq(n_in.value),
+            n_rej.inc.eq(rej_r), self.rejected.eq(n_rej.value),
         ]
         # sink.ready for the next cycle, from registers and this cycle's events only: enabled
-        # and, if the next word could complete a vector, there is room for its descriptor.
+        # and, if the next word could complete a vector (`end_next`, i.e. in_vec_next &
+        # at_end_next), there is room for its descriptor. A commit leaves IN, so `end_next`
+        # excludes it and the room is ~pending | taken. `near` == in_vec & ~at_end & pen and
+        # `at_end_in` == in_vec & at_end are registers of their own.
+        near, at_end_in = Signal(), Signal()
+        end_next = Signal()
+        m.d.comb += end_next.eq(Mux(accept, ~last & Mux(first, n == 2, near), at_end_in))
         pending_next = Signal(range(q + 2))
         m.d.comb += pending_next.eq(pending + commit - self.taken)
+        room = (pending_next < q) if q > 1 else (~pending | self.taken)
+        ready_next = Signal()
+        m.d.comb += ready_next.eq(self.enable & (~end_next | room))
         m.d.sync += [
             pending.eq(pending_next),
-            ready_r.eq(self.enable & ((pending_next < q) | ~(in_vec_next & at_end_next))),
+            ready_r.eq(ready_next),
+            ready_in.eq(ready_next & in_vec_next),
+            ready_end.eq(ready_next & end_next),
+            near.eq(in_vec_next & ~at_end_next & Mux(accept, pen_next, pen)),
+            at_end_in.eq(end_next),
         ]
         return m

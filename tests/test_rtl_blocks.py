@@ -1,5 +1,5 @@
 """Unit tests of the unit's blocks in the Amaranth simulator: argmax, window, Δ, sampler, alter
-stage, vector buffer and parameter store."""
+stage, vector buffer, split counter and parameter store."""
 
 import random
 import sys
@@ -12,6 +12,7 @@ from rtl_support import random_params, run_sim  # noqa: E402
 
 from dynamarks.rtl.alter import AlterStage  # noqa: E402
 from dynamarks.rtl.argmax import Argmax  # noqa: E402
+from dynamarks.rtl.counter import SplitCounter  # noqa: E402
 from dynamarks.rtl.delta import DeltaGen  # noqa: E402
 from dynamarks.rtl.param_store import (  # noqa: E402
     SPACE_C,
@@ -272,6 +273,31 @@ def test_vector_buffer_commit_restart_and_order():
     run_sim(dut, tb)
     assert out["read"] == out["committed"][:len(out["read"])]
     assert len(out["read"]) > 100
+
+
+@pytest.mark.parametrize("width,max_inc", [(8, 1), (8, 2), (12, 3)])
+def test_split_counter_counts_exactly_through_wraps(width, max_inc):
+    """Every cycle the value is the running total of the increments mod 2^width (one cycle
+    later), also in the cycles where the low half carries into the high half and where the
+    whole counter wraps; increments are biased towards the maximum to cross many carries."""
+    rng = random.Random(width * 10 + max_inc)
+    dut = SplitCounter(width, max_inc)
+    incs = [rng.choice([0] + [max_inc] * 3 + list(range(1, max_inc + 1)))
+            for _ in range(6 * (1 << width) // max_inc)]
+    got = []
+
+    async def tb(ctx):
+        for x in incs:
+            ctx.set(dut.inc, x)
+            await ctx.tick()
+            got.append(ctx.get(dut.value))
+
+    run_sim(dut, tb)
+    total, want = 0, []
+    for x in incs:
+        total = (total + x) % (1 << width)
+        want.append(total)
+    assert got == want
 
 
 def test_param_store_write_read_lock():
