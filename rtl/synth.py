@@ -188,6 +188,8 @@ class BuildResult:
     products: dict[str, str] = field(default_factory=dict)
     wrapper: dict[str, int] = field(default_factory=dict)  # UnitIOWrapper.overhead()
     seed: int = 1  # nextpnr placement seed (Fmax varies by a few % from seed to seed)
+    #: logic cells per block of the unit after packing (:func:`placed_lc_blocks`; first seed)
+    lc_blocks: dict[str, int] = field(default_factory=dict)
 
     # Summary figures, family-independent.
     def logic(self) -> int:
@@ -291,7 +293,8 @@ def build(board: str, design: str = "top", *, variant: str | None = None,
     overrides = {
         "script_after_read": "\n".join(NO_RW_CHECK_SCRIPT),
         "script_after_synth": f"tee -q -o {name}.stat.json stat -json",
-        "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail --seed {seed}",
+        "nextpnr_opts": f"--report {name}.report.json --timing-allow-fail --seed {seed}"
+                        + (f" --write {name}.placed.json" if design == "unit" else ""),
     }
     if fam == "ice40":
         overrides["synth_opts"] = "-dsp"
@@ -314,7 +317,56 @@ def build(board: str, design: str = "top", *, variant: str | None = None,
         seed=seed,
     )
     res.products["dir"] = str(out)
+    placed = out / f"{name}.placed.json"
+    if placed.exists():
+        res.lc_blocks = placed_lc_blocks(json.loads(placed.read_text()))
     return res
+
+
+def placed_lc_blocks(placed: dict, inner: str = "design.inner.",
+                     wrapper: str = "design.") -> dict[str, int]:
+    """Logic cells per block of the unit in nextpnr's packed netlist (``--write``).
+
+    Each packed cell (``ICESTORM_LC``: a LUT4, a carry and a flip-flop at most) is named by
+    nextpnr after the yosys cell it was built around, and yosys names a flattened cell after
+    a net it drives or reads, with the hierarchical path of that net: ``design.inner.framer.
+    argmax.nmax_SB_DFFE_Q_DFFLC`` is the unit's ``framer/argmax`` block. So this is an
+    attribution by name, and an approximate one: a cell whose LUT reads or drives a net of a
+    neighbouring block may be named after that net (the I/O wrapper's row, for one, also
+    holds unit LUTs named after the chain bits they read: compare it with ``overhead()``).
+
+    Rows: the unit's blocks down to two levels (``framer``, ``framer/argmax``, ``(unit
+    glue)`` for cells named in the unit's own scope), ``(I/O wrapper)`` (the UnitIOWrapper's
+    chain), ``(board: PLL reset)`` (the board wrapper's reset timer) and ``(nextpnr)`` (cells
+    nextpnr adds: carry-chain feed-ins and constants)."""
+    mod = next(iter(placed["modules"].values()))
+    ident = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+    names = [n for n, c in mod["cells"].items() if c["type"] == "ICESTORM_LC"]
+
+    def path(name: str) -> list[str]:
+        segs = name[len(inner):].split(".")[:-1]
+        out = []
+        for sg in segs:
+            if not ident.match(sg):
+                break
+            out.append(sg)
+        return out
+
+    paths = [path(n) if n.startswith(inner) else None for n in names]
+    # a path segment is a block if some cell is named below it
+    modules = {tuple(p[:k]) for p in paths if p for k in range(1, len(p) + 1)}
+    counts: Counter[str] = Counter()
+    for name, p in zip(names, paths, strict=True):
+        if p is not None:
+            blk = [sg for k, sg in enumerate(p[:2]) if tuple(p[:k + 1]) in modules]
+            counts["/".join(blk) or "(unit glue)"] += 1
+        elif name.startswith(wrapper):
+            counts["(I/O wrapper)"] += 1
+        elif name.startswith("clock."):
+            counts["(board: PLL reset)"] += 1
+        else:
+            counts["(nextpnr)"] += 1
+    return dict(sorted(counts.items()))
 
 
 def place_again(first: BuildResult, seed: int) -> BuildResult:
@@ -645,6 +697,16 @@ def summary_rows(doc: dict) -> list[str]:
     return lines
 
 
+def lc_block_rows(blocks: dict[str, int]) -> list[str]:
+    """Markdown table (header included) of :func:`placed_lc_blocks`' result with a total."""
+    lines = ["| block | logic cells |", "|---|---|"]
+    for blk, v in sorted(blocks.items(), key=lambda kv: (kv[0].startswith("("), kv[0])):
+        label = "&nbsp;&nbsp;" + blk if "/" in blk and not blk.startswith("(") else blk
+        lines.append(f"| {label} | {v} |")
+    lines.append(f"| **total** | **{sum(blocks.values())}** |")
+    return lines
+
+
 def markdown_report(doc: dict) -> str:
     board = doc["board"]
     lines = [f"# Synthesis report: {board}", "",
@@ -661,6 +723,10 @@ def markdown_report(doc: dict) -> str:
                   f"{w['lcs']} logic cells) so that every path is register to register. Unit "
                   f"alone, wrapper subtracted: ~{s['unit_logic_cells_est']} logic cells, "
                   f"{s['unit_ffs_est']} FFs."]
+    if unit and unit.get("lc_blocks"):
+        lines += ["", "Logic cells of the unit build per block after packing (nextpnr, first "
+                  "seed; attributed by cell name, see `placed_lc_blocks`):", "",
+                  *lc_block_rows(unit["lc_blocks"])]
     if doc.get("checks"):
         lines += ["", "| target | value | required | status |", "|---|---|---|---|"]
         for k, c in doc["checks"].items():
@@ -728,6 +794,10 @@ def run(board: str, *, variant: str | None = None, unit_only: bool = False,
                   f"{s['luts']} LUT4, {s['ffs']} FFs, {s['dsps']} DSPs, {s['brams']} BRAMs, "
                   f"Fmax {s['fmax_sync_mhz']:.2f} MHz (clock {r.clk_mhz:.2f} MHz), "
                   f"{r.seconds:.0f} s", flush=True)
+    for r in results:
+        if r.lc_blocks:
+            print(f"\nsynth: {board} {r.design}: logic cells per block after packing "
+                  "(nextpnr, by cell name)\n" + "\n".join(lc_block_rows(r.lc_blocks)))
     if results:
         j, md = write_reports(board, results, classes, width)
         doc = json.loads(j.read_text())
