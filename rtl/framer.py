@@ -135,7 +135,7 @@ class InputFramer(wiring.Component):
             self.vector_dropped.eq(rej != 0),
         ]
 
-        # T+1: the descriptor, from the argmax's next values and the final sum.
+        # T+1: the descriptor, from the argmax's registers and the final sum.
         commit_r, rej_r = Signal(), Signal(2)
         m.d.sync += [commit_r.eq(commit), rej_r.eq(rej)]
         d = self.descriptor

@@ -146,8 +146,8 @@ class WatermarkUnit(wiring.Component):
                      └──────▶ DescriptorQueue (1 slot, bypass) ─────────┘    Trivium
         config ─▶ ParamStore (tables: read by OutputSequencer; key/IV → Trivium)
 
-        T      last word accepted: written into the buffer, argmax stage 1, sum
-        T+1    descriptor (i, p_i, sum == ONE) from the argmax's next values; issued at once
+        T      last word accepted: written into the buffer, folded into the argmax and sum
+        T+1    descriptor (i, p_i, sum == ONE) from the argmax's registers; issued at once
                (O0) or kept in the queue's slot while the output side is stalled
         T+2…   O1–O3 per word (see :class:`~dynamarks.rtl.sequencer.OutputSequencer`)
         T+5    first word on ``source``; the counters count one cycle after their event
