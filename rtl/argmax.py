@@ -17,10 +17,11 @@ class Argmax(wiring.Component):
         (``i = min{k : p[k] == max(p)}``, exactly ``numpy.argmax``).
 
         The maximum is held inverted (``nmax = ~max``), so that ``data > max`` is the carry out
-        of ``data + nmax`` (no inverter in front of the carry chain) and a taken word is stored
-        as ``~data``: on the iCE40 each bit is one logic cell (the inverting LUT, the carry and
-        the flip-flop share it). The carry chain's output, OR ``first``, is the clock enable of
-        the result's flip-flops.
+        of ``data + nmax`` (no inverter LUT in front of the carry chain) and a taken word is
+        stored as ``~data``. The carry chain's output, OR ``first``, is the clock enable of the
+        result's flip-flops. On the iCE40 a bit takes two logic cells: its flip-flop (with the
+        inverting LUT) and its carry (nextpnr packs a carry only with a LUT that reads both of
+        its operands); the two-stage version before it took four.
 
     Interface
         ``valid``, ``first``, ``data`` (W bits) in; ``max_next`` (W bits), ``index_next``
