@@ -1,8 +1,10 @@
 """Uniform Δ draw by multiply–shift (SPEC §7), on the FPGA's multiplier."""
 
-from amaranth import Module, Signal
+from amaranth import ClockSignal, Const, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from .param_store import _family
 
 __all__ = ["DeltaGen"]
 
@@ -17,8 +19,13 @@ class DeltaGen(wiring.Component):
         valid for as long as the vector needs it. The unit adds ``a`` to the word first and
         ``hi`` last (``p ± Δ = (p ± a) ± hi``), so no adder follows the product here: the
         product is a plain ``*`` between registers that yosys maps onto a DSP with its input
-        and output registers absorbed (``SB_MAC16`` via ``synth_ice40 -dsp``; ``MULT18X18D``
-        on ECP5). For W > 16 the product is split by hand into ``r·d_lo`` (16 × 16) and
+        and output registers absorbed (``SB_MAC16`` via ``synth_ice40 -dsp``). On the ECP5
+        yosys maps a ``*`` onto a purely combinational ``MULT18X18D`` and leaves the registers
+        in the fabric (the multiplier alone then takes ≈ 7 ns between two fabric flip-flops),
+        so there, for W ≤ 16, the block instantiates ``MULT18X18D`` itself with its input
+        registers (clock enable ``load``) and its output register (clock enable ``fire``):
+        the same two registers, the same behaviour, inside the DSP. For W > 16 the product
+        is split by hand into ``r·d_lo`` (16 × 16) and
         ``r·d_hi`` (16 × (W−16)), each registered at its own DSP's output, and
         ``hi = r·d_hi + (r·d_lo >> 16)`` (exact: ``r·d_hi << 16`` has no bits below 16).
 
@@ -48,8 +55,14 @@ class DeltaGen(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
+        if w <= 16 and _family(platform) == "ecp5":
+            d = Signal(w)
+            prod = Signal(36)
+            m.d.comb += [d.eq(self.b - self.a), self.hi.eq(prod[16:16 + w])]
+            m.submodules.mult = _ecp5_registered_mult(d, self.r, self.load, self.fire, prod)
+            return m
         # No reset on the datapath registers: the DSP's pipeline registers have none (a sync
-        # reset would keep yosys from absorbing them into SB_MAC16 / MULT18X18D).
+        # reset would keep yosys from absorbing them into SB_MAC16).
         d1 = Signal(w, reset_less=True)
         r1 = Signal(16, reset_less=True)
         with m.If(self.load):
@@ -68,3 +81,32 @@ class DeltaGen(wiring.Component):
                 m.d.sync += [p_lo.eq(r1 * d1[:16]), p_hi.eq(r1 * d1[16:])]
             m.d.comb += self.hi.eq(p_hi + p_lo[16:])
         return m
+
+
+def _ecp5_registered_mult(a, b, ce_in, ce_out, p) -> Instance:
+    """An ECP5 ``MULT18X18D``, unsigned: ``a`` (≤ 18 bits) and ``b`` (≤ 18 bits) into its input
+    registers when ``ce_in`` (CE0), the 36-bit product into its output register when ``ce_out``
+    (CE1); ``p`` shows the output register. No reset (as the fabric registers it replaces);
+    GSR off."""
+    ports = {
+        "p_REG_INPUTA_CLK": "CLK0", "p_REG_INPUTA_CE": "CE0", "p_REG_INPUTA_RST": "RST0",
+        "p_REG_INPUTB_CLK": "CLK0", "p_REG_INPUTB_CE": "CE0", "p_REG_INPUTB_RST": "RST0",
+        "p_REG_OUTPUT_CLK": "CLK0", "p_REG_OUTPUT_CE": "CE1", "p_REG_OUTPUT_RST": "RST0",
+        "p_GSR": "DISABLED", "p_RESETMODE": "SYNC",
+        "i_SIGNEDA": Const(0, 1), "i_SIGNEDB": Const(0, 1),
+        "i_SOURCEA": Const(0, 1), "i_SOURCEB": Const(0, 1),
+        "i_CLK0": ClockSignal("sync"), "i_CE0": ce_in, "i_CE1": ce_out,
+    }
+    for k in (1, 2, 3):
+        ports[f"i_CLK{k}"] = Const(0, 1)
+    for k in (2, 3):
+        ports[f"i_CE{k}"] = Const(0, 1)
+    for k in range(4):
+        ports[f"i_RST{k}"] = Const(0, 1)
+    for k in range(18):
+        ports[f"i_A{k}"] = a[k] if k < len(a) else Const(0, 1)
+        ports[f"i_B{k}"] = b[k] if k < len(b) else Const(0, 1)
+        ports[f"i_C{k}"] = Const(0, 1)
+    for k in range(36):
+        ports[f"o_P{k}"] = p[k]
+    return Instance("MULT18X18D", **ports)

@@ -39,8 +39,9 @@ holds — every one is an assertion, so the induction proves them all together:
 * **sequencer pipeline** — a mirror of the stages (valid, word index, tracked) advancing on the
   skid buffer's ``advance`` equals the stages' valid bits; the items in O1–O3 and the skid
   buffer are consecutive words of the issue stream, with no bubble inside a vector (issuing
-  continues with every advance), the same vector until a word 0; the skid buffer's pointers
-  and count agree (``wp = rp + count``, ``valid = count ≠ 0``, ``advance = count ≠ 2``).
+  continues with every advance), the same vector until a word 0; the skid buffer's count
+  agrees with its handshakes (``valid = count ≠ 0``, ``advance = count ≠ 2``); its entries
+  (``word0`` the newest, ``word1`` the older of two) are mirrored by the harness's tags.
 * **tracked data per stage** — O1: buffer and C-table read data, class, max, well-formedness;
   O2: the word, its role, u, a, the window result, the sampler's comparison results, the Δ
   generator's ``b − a`` and (after word 0) ``hi``; O3: the alter stage's output port is the
@@ -389,9 +390,17 @@ class TrackedVectorHarness(Elaboratable):
         # skid entries' tags
         tag_k = [Signal(range(n), name=f"tag{e}_k") for e in (0, 1)]
         tag_t = [Signal(name=f"tag{e}_t") for e in (0, 1)]
-        wp, rp, count = skid.reg("wp"), skid.reg("rp"), skid.reg("count")
-        with m.If(adv & skid.i_valid):
-            m.d.sync += [Array(tag_k)[wp].eq(mk[2]), Array(tag_t)[wp].eq(mt[2])]
+        # (entry 0 mirrors word0, the newest word held; entry 1 word1, the older of two)
+        count = skid.reg("count")
+        sk_push = adv & skid.i_valid
+        sk_shift = sk_push & ((count == 2) | ((count == 1) & ~source.ready))
+        with m.If(sk_push):
+            m.d.sync += [tag_k[0].eq(mk[2]), tag_t[0].eq(mt[2])]
+        with m.If(sk_shift):
+            m.d.sync += [tag_k[1].eq(tag_k[0]), tag_t[1].eq(tag_t[0])]
+        rp = Signal(name="skid_oldest")     # the entry on `source`
+        m.d.comb += rp.eq(count == 2)
+        sk_occ = [count != 0, count == 2]   # entries occupied
         head1 = seq.reg("head1")
         with m.If(head1 & mt[0]):
             m.d.sync += u_t.eq(unit.keystream.payload[16:])
@@ -523,8 +532,7 @@ class TrackedVectorHarness(Elaboratable):
             inv(*(~(k < opos) | (outw[k] == exp[k]) for k in range(n)))
         with m.If(~drawn):
             inv(~(mv[2] & mt[2]), ~(mv[1] & mt[1] & (mk[1] != 0)),
-                *(~(tag_t[e_] & ((count == 2) | ((count == 1) & (rp == e_))))
-                  for e_ in (0, 1)))
+                *(~(tag_t[e_] & sk_occ[e_]) for e_ in (0, 1)))
         with m.If((ds == 1) | (ds == 2)):
             inv((t_base - rptr)[:pw] == left, t_issued == 0)
         with m.If((ds == 3) & (t_issued < n)):
@@ -536,8 +544,7 @@ class TrackedVectorHarness(Elaboratable):
         lasts = [seq.reg("o1_last"), seq.reg("o2_last"), seq.reg("o3_last")]
         inv(pipe == sum(v.as_unsigned() for v in valid) + count,
             head1 == (adv & valid[0] & firsts[0]),
-            source.valid == (count != 0), adv == (count != 2), count <= 2,
-            wp == (rp ^ count[0]))
+            source.valid == (count != 0), adv == (count != 2), count <= 2)
         e = _dec(o_k, n)
         n_t = 0
         seen, older = Const(0), 0   # a tracked item among the younger ones; items older
@@ -563,7 +570,7 @@ class TrackedVectorHarness(Elaboratable):
         # with every advance until a vector's last word
         inv(starting | mv[0], *(~(mv[s] & (mk[s] != 0)) | mv[s + 1] for s in (0, 1)))
         # skid entries, newest first
-        newest, oldest = ~wp, rp
+        newest, oldest = Const(0, 1), rp
         occ = [count == 2, count != 0]  # occupied: newest (when two), oldest
         for slot_e, o in zip((newest, oldest), occ, strict=True):
             tk, tt = Array(tag_k)[slot_e], Array(tag_t)[slot_e]
@@ -606,25 +613,18 @@ class TrackedVectorHarness(Elaboratable):
                 delta.reg("d1") == (b_i - a_i)[:w])
             with m.If(mk[1] != 0):
                 inv(delta.hi == hi_t, hi_t < (b_i - a_i)[:w])
-        # The sampler: either it compares u < C[i][k] in O2 (the C entry in a register o2_c,
-        # `lt` the previous word's result), or in O1 straight from the table (`lt` the result
-        # of the word in O2, `lt_prev` the one before, `first2`).
+        # The sampler compares in O1 straight from the table and registers ge = ¬(u < C[i][k])
+        # of the word in O2; ge_prev is the one before, first2 marks word 0.
         samp = P["sequencer/sampler"]
-        if "lt_prev" in samp.reg_names():
-            with m.If(t_in_o2):
-                inv(samp.reg("lt") == (u_t < c_of[mk[1]]), samp.reg("first2") == (mk[1] == 0))
-                with m.If(mk[1] != 0):
-                    inv(samp.reg("lt_prev") == (u_t < c_of[_dec(mk[1], n)]))
-        else:
-            with m.If(t_in_o2):
-                inv(seq.reg("o2_c") == c_of[mk[1]])
-                with m.If(mk[1] != 0):
-                    inv(samp.reg("lt") == (u_t < c_of[_dec(mk[1], n)]))
+        with m.If(t_in_o2):
+            inv(samp.reg("ge") == ~(u_t < c_of[mk[1]]), samp.reg("first2") == (mk[1] == 0))
+            with m.If(mk[1] != 0):
+                inv(samp.reg("ge_prev") == ~(u_t < c_of[_dec(mk[1], n)]))
         with m.If(mv[2] & mt[2]):
             inv(P["sequencer/alter"].out == exp_a[mk[2]], delta.hi == hi_t,
                 hi_t < (b_i - a_i)[:w])
         for e_ in (0, 1):
-            occupied = Mux(count == 2, 1, (count == 1) & (rp == e_))
+            occupied = sk_occ[e_]
             word_e = data_lib.View(skid.obj.shape, skid.reg(f"word{e_}"))
             with m.If(occupied):
                 inv(word_e.first == (tag_k[e_] == 0), word_e.last == (tag_k[e_] == n - 1))

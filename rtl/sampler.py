@@ -1,6 +1,6 @@
 """Categorical index draw over V_i (SPEC §8), one cumulative threshold per output word."""
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -16,12 +16,15 @@ class Sampler(wiring.Component):
 
         * S1: ``lt_k = (u < C[i][k])`` is computed straight from the threshold (the C table's
           block RAM output) and registered. Word 0 compares with ``u_head`` (the keystream
-          word on offer, taken in this cycle), the other words with ``u`` (its held copy):
-          two comparators and a 2:1 choice after them, so each is one carry chain between a
-          block RAM output and a flip-flop.
+          word on offer, taken in this cycle), the other words with ``u`` (its held copy).
+          One 17-bit carry chain: ``C + ~u ≥ 2¹⁷ ⟺ C > u`` (``~u`` zero-extended, then
+          inverted); one more bit on top (0 + 1) makes its sum bit ``¬carry = (u ≥ C)``, a
+          LUT in the chain's last cell, which the ``ge`` flip-flop packs with. The choice
+          ``first ? ~u_head : ~u`` is one LUT on the ``u`` side, so the block RAM output
+          meets nothing but the chain. (``ge = ¬lt``.)
         * S2: ``hit_now = lt_k & (first | ~lt_(k−1))`` (``lt_(−1) = 0``: ``C[i][−1] = 0 ≤ u``),
-          i.e. ``C[i][k−1] ≤ u < C[i][k]`` — one LUT from registers. ``lt_k`` is kept for the
-          next word.
+          i.e. ``C[i][k−1] ≤ u < C[i][k]`` — one LUT from registers (``ge``, ``ge_prev``,
+          ``first2``). ``ge`` is kept for the next word.
 
         Because ``C[i]`` is nondecreasing, ``lt`` is monotone in ``k``, so ``hit`` is set
         exactly at ``k = min{k : u < C[i][k]} = #{k : C[i][k] ≤ u}`` (the count form of SPEC
@@ -62,15 +65,17 @@ class Sampler(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        lt = Signal()           # S2: u < C[i][k] of the word in S2
+        ge = Signal()           # S2: u ≥ C[i][k] of the word in S2 (¬lt)
         first2 = Signal()       # S2: the word in S2 is word 0
-        lt_prev = Signal()      # u < C[i][k−1] of the word before it
-        m.d.comb += self.hit_now.eq(lt & (first2 | ~lt_prev))
+        ge_prev = Signal()      # u ≥ C[i][k−1] of the word before it
+        m.d.comb += self.hit_now.eq(~ge & (first2 | ge_prev))
+        u_n = Signal(17)        # ~u, 17 bits (u zero-extended)
+        m.d.comb += u_n.eq(Cat(Mux(self.first, ~self.u_head, ~self.u), Const(1, 1)))
         with m.If(self.en):
             m.d.sync += [
-                lt.eq(Mux(self.first, self.u_head < self.c, self.u < self.c)),
+                ge.eq((Cat(self.c, Const(0, 1)) + Cat(u_n, Const(1, 1)))[17]),
                 first2.eq(self.first),
-                lt_prev.eq(lt),
+                ge_prev.eq(ge),
                 self.hit.eq(self.hit_now),
             ]
         return m

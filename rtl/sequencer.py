@@ -13,7 +13,7 @@ from .skid import SkidBuffer
 from .vector_buffer import BufferReadSignature
 from .window import Window
 
-__all__ = ["OutputSequencer"]
+__all__ = ["OutputSequencer", "split_counter"]
 
 
 class OutputSequencer(wiring.Component):
@@ -171,6 +171,22 @@ class OutputSequencer(wiring.Component):
             self.vector_sent.eq(src.valid & src.ready & src.payload.last),
         ]
         sent_r = Signal()
-        m.d.sync += [sent_r.eq(self.vector_sent),
-                     self.vectors_out.eq(self.vectors_out + sent_r)]
+        m.d.sync += sent_r.eq(self.vector_sent)
+        split_counter(m, sent_r, self.vectors_out)
         return m
+
+
+def split_counter(m: Module, step, counter: Signal) -> None:
+    """``counter += step`` (wrapping) as two halves, so that no carry chain longer than
+    ``ceil(len/2)`` bits sits between two registers: the high half steps when the low half
+    wraps, which is known a cycle ahead (``ones``: the low half is all ones, a register).
+    Exact every cycle; ``step`` should be a register (it enables both halves)."""
+    half = (len(counter) + 1) // 2
+    lo, hi = counter[:half], counter[half:]
+    full = (1 << half) - 1
+    ones = Signal(name=f"{counter.name}_lo_ones")
+    m.d.sync += ones.eq(Mux(step, lo == full - 1, lo == full))
+    with m.If(step):
+        m.d.sync += lo.eq(lo + 1)
+        with m.If(ones):
+            m.d.sync += hi.eq(hi + 1)

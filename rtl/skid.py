@@ -13,12 +13,16 @@ class SkidBuffer(wiring.Component):
 
     What it does
         The pipeline in front presents one word per cycle (``i_valid``, ``i_payload``) and
-        moves on whenever ``advance`` is high; the word is then written into one of two
-        registers (a two-entry ring: no multiplexer in front of them, so the pipeline's last
-        stage ends right at a flip-flop). ``source`` shows the older of the held words.
-        ``advance`` falls when both registers would be full, and rises again when
-        ``source.ready`` frees one. So ``source.ready`` reaches only the ring's pointers and
-        ``advance``, a flip-flop — never the pipeline's enables, however long the pipeline.
+        moves on whenever ``advance`` is high; the word is then written into ``word0``, the
+        pipeline's output register, whose only input is ``i_payload`` (no multiplexer in front
+        of it, and no other register reads the pipeline's last stage: the last stage's logic
+        packs with ``word0``'s flip-flops). If ``word0`` still holds a word that stays (not
+        handed over in that cycle), that word moves to ``word1`` (the skid register, loaded
+        only from ``word0``). ``source`` shows ``word1`` while two words are held, else
+        ``word0``. ``advance`` falls when both registers would be full, and rises again when
+        ``source.ready`` frees one. So ``source.ready`` reaches only ``count``, ``word1``'s
+        enable and ``advance``, a flip-flop — never the pipeline's enables, however long the
+        pipeline.
 
     Interface
         ``i_valid`` (in), ``i_payload`` (in, ``shape``): the pipeline's last stage;
@@ -31,9 +35,10 @@ class SkidBuffer(wiring.Component):
         1 cycle: a word taken in cycle t is on ``source`` from cycle t+1 if it is the oldest.
 
     Invariants
-        ``lib.stream`` rules: ``source.valid`` is a register; ``source.payload`` is a 2:1
-        choice between registers by a register, stable while ``valid & ~ready``; words leave
-        in the order they were taken, none lost or doubled; at most two words are held.
+        ``count`` (0…2) words are held: the newest in ``word0`` (``count ≥ 1``), the older in
+        ``word1`` (``count = 2``). ``lib.stream`` rules: ``source.valid`` is a register;
+        ``source.payload`` is a 2:1 choice between registers by a register bit, stable while
+        ``valid & ~ready``; words leave in the order they were taken, none lost or doubled.
     """
 
     def __init__(self, shape):
@@ -49,20 +54,23 @@ class SkidBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         src = self.source
-        regs = [Signal(self.shape, name=f"word{k}") for k in range(2)]
-        wp = Signal()           # ring entry the next word goes into
-        rp = Signal()           # ring entry on `source`
+        word0 = Signal(self.shape, name="word0")    # the newest word held
+        word1 = Signal(self.shape, name="word1")    # the older word, while two are held
         count = Signal(range(3))
         push = Signal()
         pop = Signal()
+        shift = Signal()
         m.d.comb += [
             push.eq(self.advance & self.i_valid),
             pop.eq(src.valid & src.ready),
-            src.payload.eq(Mux(rp, regs[1], regs[0])),
+            # word0 holds a word that is not handed over now: it moves to word1 on a push
+            shift.eq(push & (count[1] | (count[0] & ~src.ready))),
+            src.payload.eq(Mux(count[1], word1, word0)),
         ]
-        for k in range(2):
-            with m.If(push & (wp == k)):
-                m.d.sync += regs[k].eq(self.i_payload)
+        with m.If(push):
+            m.d.sync += word0.eq(self.i_payload)
+        with m.If(shift):
+            m.d.sync += word1.eq(word0)
         count_next = Signal(range(3))
         m.d.comb += [
             count_next.eq(count + push - pop),
@@ -72,8 +80,6 @@ class SkidBuffer(wiring.Component):
         m.d.sync += [
             count.eq(count_next),
             src.valid.eq(count_next != 0),
-            wp.eq(wp ^ push),
-            rp.eq(rp ^ pop),
             self.advance.eq(self.advance_next),
         ]
         return m

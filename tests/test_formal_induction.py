@@ -61,8 +61,8 @@ def test_observed_unit_exposes_the_registers_the_invariants_need():
                       "o1_idx", "o1_max", "o1_wf", "head1", "o2_valid", "o2_first", "o2_last",
                       "o2_is_i", "o2_p", "o2_u", "o2_a", "o2_wf", "o3_valid",
                       "o3_first", "o3_last"),
-        "sequencer/skid": ("wp", "rp", "count", "word0", "word1"),
-        "sequencer/sampler": ("lt",),
+        "sequencer/skid": ("count", "word0", "word1"),
+        "sequencer/sampler": ("ge", "ge_prev", "first2"),
         "sequencer/delta": ("d1",),
     }
     for part, regs in names.items():
