@@ -16,7 +16,10 @@ Usage: ``python bench/bench_synth.py [--boards icebreaker ulx3s] [--unit-only]
 2. Place and route (YoWASP nextpnr, :func:`dynamarks.rtl.synth.run`, what ``make synth`` runs)
    of the unit in its registered-I/O wrapper and — without ``--unit-only`` — of the whole top:
    one yosys run per build and one nextpnr run per seed; logic cells, LUT4, FF, DSP, BRAM and
-   the Fmax of the system clock, min / median / max over the seeds, against the targets.
+   the Fmax of the system clock, min / median / max over the seeds, against the targets; and,
+   for the unit, its logic cells per block after packing (nextpnr's packed netlist, cells
+   attributed by name: :func:`dynamarks.rtl.synth.placed_lc_blocks`), which — unlike the
+   yosys table — shows the cells LUTs and flip-flops really take together.
 
 A benchmark, not a test: it prints the figures and never fails on them (only on a build
 error). About 15 minutes for both boards and three seeds on a shared 2-core machine; the first

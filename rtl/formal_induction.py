@@ -481,6 +481,13 @@ class TrackedVectorHarness(Elaboratable):
                        & (framer.reg("pen") == (ipos == n - 2)) & (amax.count == ipos)),
             pending == full + dvalid,
             ~framer.reg("ready_r") | (pending == 0) | ~(in_vec & framer.reg("at_end")))
+        # the framer's registered combinations of its state (one LUT from the sink to the
+        # buffer's write enable and commit, three to sink.ready)
+        ready_r, at_end = framer.reg("ready_r"), framer.reg("at_end")
+        inv(framer.reg("ready_in") == (ready_r & in_vec),
+            framer.reg("ready_end") == (ready_r & in_vec & at_end),
+            framer.reg("near") == (in_vec & ~at_end & framer.reg("pen")),
+            framer.reg("at_end_in") == (in_vec & at_end))
         with m.If(st == RECV):
             inv(framer.reg("acc_sum") == part_sum, amax.max_next == part_max,
                 amax.index_next == part_i)

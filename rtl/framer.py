@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .argmax import Argmax
+from .counter import SplitCounter
 from .layouts import descriptor_layout, word_layout
 from .vector_buffer import BufferWriteSignature
 
@@ -17,16 +18,17 @@ class InputFramer(wiring.Component):
     one descriptor per well-framed vector.
 
     What it does (SPEC §10; the framing table is in ``WatermarkUnit``'s docstring)
-        Each accepted word of a vector goes into the buffer at once (``buf``); a malformed
-        vector is rolled back (``abort``) and counted in ``rejected``; a complete one is
-        committed and counted in ``vectors_in``. The argmax and the sum follow every word; in
+        Each accepted word of a vector goes into the buffer at once (``buf``, at its position
+        ``pos`` after the vector's start); a malformed vector is left uncommitted (the next
+        vector overwrites it) and counted in ``rejected``; a complete one is committed and
+        counted in ``vectors_in``. The argmax and the sum follow every word; in
         the cycle after the last word (T+1) their final values are the vector's descriptor,
         offered on ``descriptor`` for that one cycle.
 
     Interface
         ``sink`` (``In(stream.Signature(word_layout(W)))``); ``enable`` (in: the keystream
         runs and no key write lands, so words may be accepted); ``buf``
-        (``Out(BufferWriteSignature(W))``); ``descriptor`` (out, one-cycle ``valid``, see
+        (``Out(BufferWriteSignature(W, N))``); ``descriptor`` (out, one-cycle ``valid``, see
         :class:`~dynamarks.rtl.descriptor.DescriptorQueue`); ``taken`` (in: the output side
         took a descriptor this cycle); counters ``vectors_in``, ``rejected`` (32 bits, wrap);
         strobes ``word_in``, ``vector_done``, ``vector_dropped`` (see ``ProbeSignature``).
@@ -38,7 +40,9 @@ class InputFramer(wiring.Component):
     Invariants
         ``sink.ready`` is a register. At most ``queue_depth`` complete vectors wait for the
         output side: a word that could complete another one is not accepted until one is
-        taken.
+        taken. So the buffer holds at most ``(queue_depth + 2)·N − 1`` words (those waiting,
+        the vector being read and the one being received), which the unit's buffer depth
+        exceeds: the buffer needs no fill level.
     """
 
     def __init__(self, classes: int, width: int, queue_depth: int = 1):
@@ -46,7 +50,7 @@ class InputFramer(wiring.Component):
         super().__init__({
             "sink": In(stream.Signature(word_layout(width))),
             "enable": In(1),
-            "buf": Out(BufferWriteSignature(width)),
+            "buf": Out(BufferWriteSignature(width, classes)),
             "descriptor": Out(stream.Signature(descriptor_layout(classes, width),
                                                always_ready=True)),
             "taken": In(1),
@@ -60,22 +64,22 @@ class InputFramer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n, w, q = self.classes, self.width, self.queue_depth
-        m.submodules.argmax = amax = Argmax(n, w)
 
         # Framing state, one-hot: IN (`in_vec`, with `in_k` words so far and `at_end` ==
         # (in_k == N−1)), DROP (`dropping`), IDLE (neither).
         in_vec = Signal()
         dropping = Signal()
-        in_k = Signal(range(n))
+        in_k = Signal(range(n))         # words of the vector so far (also the argmax's `count`)
         at_end = Signal()
         pen = Signal(init=(n == 2))     # register: in_k == N−2 (off the sink.ready path)
-        acc_sum = Signal(w + ceil_log2(n) + 1)
+        m.submodules.argmax = amax = Argmax(n, w, count=in_k)
+        acc_sum = Signal(w + ceil_log2(n))   # N words of W bits: no wrap
         pending = Signal(range(q + 1))  # complete vectors whose descriptor is not yet taken
         ready_r = Signal()              # sink.ready, a register
 
         sink, word = self.sink, self.sink.payload
         accept, first, last = Signal(), Signal(), Signal()
-        write, commit, abort = Signal(), Signal(), Signal()
+        write, commit = Signal(), Signal()
         rej = Signal(2)
         m.d.comb += [
             sink.ready.eq(ready_r),
@@ -83,22 +87,29 @@ class InputFramer(wiring.Component):
             first.eq(word.first),
             last.eq(word.last),
         ]
-        # The framing rules as flat equations (each a 2-level function of accept, first, last
-        # and the one-hot state).
+        # The framing rules as flat equations (functions of accept, first, last and the
+        # one-hot state). `ready_in` == ready_r & in_vec and `ready_end` == ready_r & in_vec &
+        # at_end are registers of their own, so that the buffer's write enable and the commit
+        # (the enable of its base pointer) are one LUT from the sink.
+        ready_in, ready_end = Signal(), Signal()
         cont = ~first & in_vec                  # a word continuing the vector in progress
-        move = Signal()                         # a word that writes or aborts (moves wptr)
+        pos = Signal(range(n))                  # the word's position in its vector
         m.d.comb += [
-            move.eq(accept & (first | in_vec)),
-            write.eq(accept & ((first & ~last) | (cont & (at_end == last)))),
-            commit.eq(accept & cont & at_end & last),
-            abort.eq(accept & ((first & last) | (cont & (at_end != last)))),
+            pos.eq(Mux(first, 0, in_k)),
+            # Every word of a vector being received goes into the buffer, also those of one
+            # that turns out malformed (at its position, in the space of the vector being
+            # received: harmless, as that vector is never committed).
+            write.eq(sink.valid & Mux(first, ready_r, ready_in)),
+            commit.eq(sink.valid & ~first & last & ready_end),
             rej.eq(Mux(accept,
                        (first & in_vec) + (first & last) + (cont & (at_end != last))
                        + (~first & ~in_vec & ~dropping), 0)),
         ]
-        in_vec_next, at_end_next = Signal(), Signal()
+        in_vec_next, at_end_next, pen_next = Signal(), Signal(), Signal()
         m.d.comb += [
-            in_vec_next.eq(Mux(accept, write & ~commit, in_vec)),
+            pen_next.eq(Mux(first, n == 3, (in_k + 1)[:len(in_k)] == n - 2)),
+            # IN after `first` without `last`, or a word before the last one of a vector.
+            in_vec_next.eq(Mux(accept, ~last & (first | (in_vec & ~at_end)), in_vec)),
             at_end_next.eq(Mux(accept, Mux(first, n == 2, pen), at_end)),
         ]
         m.d.sync += [in_vec.eq(in_vec_next), at_end.eq(at_end_next)]
@@ -107,14 +118,16 @@ class InputFramer(wiring.Component):
                 # DROP after a too-long vector or a stray word without `last`; left on `last`
                 # or `first`.
                 dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
-                in_k.eq(Mux(first, 1, in_k + 1)),
-                pen.eq(Mux(first, n == 3, (in_k + 1)[:len(in_k)] == n - 2)),
-                # The sum of the words since `first` (one carry chain, from the sink).
-                acc_sum.eq(Mux(first, 0, acc_sum) + word.data),
+                in_k.eq(pos + 1),
+                pen.eq(pen_next),
+                # The sum of the words since `first`: one carry chain from the sink, adding the
+                # word to the old sum even with `first` (the choice is made after the chain, in
+                # each bit's sum LUT, whose fourth input it is: one logic cell per bit).
+                acc_sum.eq(Mux(first, word.data, acc_sum + word.data)),
             ]
         m.d.comb += [
-            self.buf.en.eq(write), self.buf.first.eq(first), self.buf.data.eq(word.data),
-            self.buf.commit.eq(commit), self.buf.abort.eq(abort), self.buf.move.eq(move),
+            self.buf.en.eq(write), self.buf.pos.eq(pos), self.buf.data.eq(word.data),
+            self.buf.commit.eq(commit),
             # The argmax follows every accepted word: words of a malformed vector disturb it,
             # but such a vector never completes, and the next vector restarts it with `first`.
             amax.valid.eq(accept), amax.first.eq(first), amax.data.eq(word.data),
@@ -122,7 +135,7 @@ class InputFramer(wiring.Component):
             self.vector_dropped.eq(rej != 0),
         ]
 
-        # T+1: the descriptor, from the argmax's next values and the final sum.
+        # T+1: the descriptor, from the argmax's registers and the final sum.
         commit_r, rej_r = Signal(), Signal(2)
         m.d.sync += [commit_r.eq(commit), rej_r.eq(rej)]
         d = self.descriptor
@@ -132,20 +145,33 @@ class InputFramer(wiring.Component):
             d.payload.max.eq(amax.max_next),
             d.payload.wf.eq(acc_sum == 1 << (w - 1)),
         ]
-        # Counters count one cycle after the event (registered strobes: the 32-bit carry
-        # chains stay off the handshake paths).
-        m.d.sync += [
-            self.vectors_in.eq(self.vectors_in + commit_r),
-            self.rejected.eq(self.rejected + rej_r),
+        # Counters count one cycle after the event (registered strobes: the carry chains stay
+        # off the handshake paths; each 32-bit counter is two 16-bit chains).
+        m.submodules.vectors_in = n_in = SplitCounter(32, 1)
+        m.submodules.rejected = n_rej = SplitCounter(32, 2)
+        m.d.comb += [
+            n_in.inc.eq(commit_r), self.vectors_in.eq(n_in.value),
+            n_rej.inc.eq(rej_r), self.rejected.eq(n_rej.value),
         ]
-        # sink.ready for the next cycle, from registers and this cycle's events only: enabled,
-        # the buffer has a free word to spare, and, if the next word could complete a vector,
-        # there is room for its descriptor.
+        # sink.ready for the next cycle, from registers and this cycle's events only: enabled
+        # and, if the next word could complete a vector (`end_next`, i.e. in_vec_next &
+        # at_end_next), there is room for its descriptor. A commit leaves IN, so `end_next`
+        # excludes it and the room is ~pending | taken. `near` == in_vec & ~at_end & pen and
+        # `at_end_in` == in_vec & at_end are registers of their own.
+        near, at_end_in = Signal(), Signal()
+        end_next = Signal()
+        m.d.comb += end_next.eq(Mux(accept, ~last & Mux(first, n == 2, near), at_end_in))
         pending_next = Signal(range(q + 2))
         m.d.comb += pending_next.eq(pending + commit - self.taken)
+        room = (pending_next < q) if q > 1 else (~pending | self.taken)
+        ready_next = Signal()
+        m.d.comb += ready_next.eq(self.enable & (~end_next | room))
         m.d.sync += [
             pending.eq(pending_next),
-            ready_r.eq(self.enable & self.buf.space &
-                       ((pending_next < q) | ~(in_vec_next & at_end_next))),
+            ready_r.eq(ready_next),
+            ready_in.eq(ready_next & in_vec_next),
+            ready_end.eq(ready_next & end_next),
+            near.eq(in_vec_next & ~at_end_next & Mux(accept, pen_next, pen)),
+            at_end_in.eq(end_next),
         ]
         return m

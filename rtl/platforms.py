@@ -8,12 +8,13 @@ until the PLL has locked, and two wrappers.
   :class:`dynamarks.rtl.top.BoardTop`, or :class:`UnitIOWrapper` — on a board: it builds the
   ``sync`` domain from the PLL, ties the UART pins, and shows "locked" on an LED.
 * :class:`UnitIOWrapper` makes the watermark unit placeable on its own (its ~170 ports do not
-  fit the UP5K's 39 I/O): every input bit comes from a register of a shift chain fed by one pin,
-  every output bit goes to a register, and the registered outputs are XOR-folded (pipelined)
-  to one pin. Every path of the unit therefore starts and ends at a flip-flop, so nextpnr's
-  Fmax is the unit's own register-to-register Fmax, and nothing can be optimised away. The
-  wrapper's own cost is ``in_bits + out_bits + fold`` flip-flops and about ``out_bits / 3``
-  LUTs; :func:`UnitIOWrapper.overhead` states it so reports can subtract it.
+  fit the UP5K's 39 I/O): every input bit comes from a flip-flop of a shift chain fed by one pin,
+  and every output bit is XORed (three to a LUT) into the D input of one of those flip-flops, so
+  the chain also carries the outputs to the one output pin. Every path of the unit therefore
+  starts and ends at a flip-flop (the unit's outputs are its registers or one LUT from them), so
+  nextpnr's Fmax is the unit's own register-to-register Fmax, and nothing can be optimised away.
+  The wrapper's own cost is one logic cell per chain flip-flop (its LUT is the XOR):
+  :func:`UnitIOWrapper.overhead` states it so reports can subtract it.
 
 Clocks (documented in constraints/README.md). The unit-only build runs at the issue's Fmax
 target; the whole top at a clock that is an exact multiple of its 3,000,000-baud line rate
@@ -316,58 +317,72 @@ class BoardWrapper(Elaboratable):
 class UnitIOWrapper(wiring.Component):
     """Registered-I/O harness that makes a component placeable out of context.
 
-    Ports: ``uart_rx`` (In 1, the serial input of the input shift chain) and ``uart_tx``
-    (Out 1, the registered XOR of every registered output bit) — named like BoardTop's so
-    :class:`BoardWrapper` can put it on the board's UART pins.
+    Ports: ``uart_rx`` (In 1, the serial input of the chain) and ``uart_tx`` (Out 1, the
+    chain's last flip-flop) — named like BoardTop's so :class:`BoardWrapper` can put it on the
+    board's UART pins.
+
+    Structure: a shift chain of ``length = max(in_bits, ceil(out_bits / 3), 1)`` flip-flops,
+    ``chain[k] <= chain[k-1] ^ o[3k] ^ o[3k+1] ^ o[3k+2]`` (``chain[-1]`` is ``uart_rx``; the
+    ``o`` are the component's output bits in signature order). Bit ``k`` of the chain drives
+    input bit ``k`` of the component. Each chain flip-flop shares its logic cell with its XOR
+    LUT (a LUT4 whose only load is that flip-flop), so the wrapper costs ``length`` logic cells,
+    ``length`` flip-flops and ``ceil(out_bits / 3)`` LUT4s, and adds no cell to the component's
+    own logic cells.
+
+    What it guarantees: every input of the component is a flip-flop output, every output bit
+    reaches ``uart_tx`` (through the chain, so no output logic can be removed as unused), and
+    every component output goes through one LUT into a flip-flop. The component's outputs must
+    therefore be registers or shallow logic from registers (the watermark unit's are registers,
+    and ``source.payload`` is its skid buffer's 2:1 choice between registers), so that the
+    wrapper adds no long path and merges no component logic into its own LUTs.
     """
+
+    #: output bits folded into one chain flip-flop's LUT (a LUT4: the chain bit and three)
+    FOLD = 3
 
     def __init__(self, inner: wiring.Component):
         self.inner = inner
         self.in_bits = self.out_bits = 0
-        for _path, member, value in inner.signature.flatten(inner):
+        for member, value in self._ports():
             if member.flow == In:
-                self.in_bits += len(Value.cast(value))
+                self.in_bits += len(value)
             else:
-                self.out_bits += len(Value.cast(value))
+                self.out_bits += len(value)
+        self.length = max(self.in_bits, -(-self.out_bits // self.FOLD), 1)
         super().__init__({"uart_rx": In(1), "uart_tx": Out(1)})
 
+    def _ports(self):
+        """(member, value) of the component's ports, constants (e.g. the ``ready`` of an
+        ``always_ready`` stream) left out."""
+        for _path, member, value in self.inner.signature.flatten(self.inner):
+            value = Value.cast(value)
+            if not isinstance(value, Const):
+                yield member, value
+
     def overhead(self) -> dict[str, int]:
-        """Flip-flops and (approximate) LUT4s the wrapper itself adds around the component."""
-        groups, levels, n = self.out_bits, 0, self.out_bits
-        while n > 1:
-            n = (n + 3) // 4
-            groups += n
-            levels += 1
-        return {"ffs": self.in_bits + self.out_bits + groups - self.out_bits + 1,
-                "luts": groups - self.out_bits, "in_bits": self.in_bits,
-                "out_bits": self.out_bits, "fold_levels": levels}
+        """What the wrapper itself adds around the component: ``lcs`` logic cells (one per
+        chain flip-flop, its XOR LUT packed with it), ``ffs`` flip-flops, ``luts`` LUT4s (the
+        XOR folds), and the component's ``in_bits`` / ``out_bits``."""
+        return {"lcs": self.length, "ffs": self.length,
+                "luts": -(-self.out_bits // self.FOLD), "in_bits": self.in_bits,
+                "out_bits": self.out_bits}
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.inner = inner = self.inner
-        chain = Signal(max(1, self.in_bits))
-        m.d.sync += chain.eq(Cat(self.uart_rx, chain[:-1]) if self.in_bits > 1 else self.uart_rx)
+        m.submodules.inner = self.inner
+        chain = Signal(self.length)
         pos, outs = 0, []
-        for _path, member, value in inner.signature.flatten(inner):
-            value = Value.cast(value)
+        for member, value in self._ports():
             if member.flow == In:
                 m.d.comb += value.eq(chain[pos:pos + len(value)])
                 pos += len(value)
             else:
-                reg = Signal(len(value))
-                m.d.sync += reg.eq(value)
-                outs.extend(reg[k] for k in range(len(value)))
-        # Pipelined 4-input XOR tree: one LUT4 and one register per group.
-        while len(outs) > 1:
-            nxt = []
-            for k in range(0, len(outs), 4):
-                r = Signal()
-                m.d.sync += r.eq(reduce(xor, outs[k:k + 4]))
-                nxt.append(r)
-            outs = nxt
-        out = Signal()
-        m.d.sync += out.eq(outs[0] if outs else 0)
-        m.d.comb += self.uart_tx.eq(out)
+                outs.extend(value[k] for k in range(len(value)))
+        prev = [self.uart_rx, *(chain[k] for k in range(self.length - 1))]
+        for k in range(self.length):
+            fold = outs[self.FOLD * k:self.FOLD * (k + 1)]
+            m.d.sync += chain[k].eq(reduce(xor, fold, prev[k]))
+        m.d.comb += self.uart_tx.eq(chain[-1])
         return m
 
 

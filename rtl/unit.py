@@ -131,9 +131,10 @@ class WatermarkUnit(wiring.Component):
         cycles (N cycles per vector). Latency: the first output word of a vector is valid
         ``N + 4`` cycles after its first input word is accepted (``LATENCY_EXTRA`` = 4); the
         same holds last word to last word (tests/test_rtl_unit.py checks N = 2, 3, 4, 10, 16).
-        Back-pressure: the sink stalls only when the buffer (``buffer_depth`` =
-        2^ceil(log2(2N+8)) words) is full or a complete vector already waits for the output
-        side (``queue_depth`` = 1), i.e. when the source has been stalled.
+        Back-pressure: the sink stalls only when a complete vector already waits for the
+        output side (``queue_depth`` = 1), i.e. when the source has been stalled; the buffer
+        (``buffer_depth`` = 2^ceil(log2(3N+2)) words) holds every word that can then be in
+        flight.
 
     Structure (components joined with ``wiring.connect``; T = the cycle the last word of a
     vector is accepted)::
@@ -145,8 +146,8 @@ class WatermarkUnit(wiring.Component):
                      └──────▶ DescriptorQueue (1 slot, bypass) ─────────┘    Trivium
         config ─▶ ParamStore (tables: read by OutputSequencer; key/IV → Trivium)
 
-        T      last word accepted: written into the buffer, argmax stage 1, sum
-        T+1    descriptor (i, p_i, sum == ONE) from the argmax's next values; issued at once
+        T      last word accepted: written into the buffer, folded into the argmax and sum
+        T+1    descriptor (i, p_i, sum == ONE) from the argmax's registers; issued at once
                (O0) or kept in the queue's slot while the output side is stalled
         T+2…   O1–O3 per word (see :class:`~dynamarks.rtl.sequencer.OutputSequencer`)
         T+5    first word on ``source``; the counters count one cycle after their event
@@ -188,11 +189,13 @@ class WatermarkUnit(wiring.Component):
         self.classes, self.width = classes, width
         self.trivium_bits = trivium_bits
         self.external_keystream = external_keystream
-        #: circular buffer depth (words)
-        self.buffer_depth = 1 << ceil_log2(2 * classes + 8)
         #: descriptor slots: complete vectors waiting for the output side (which takes a
         #: vector in the cycle after its last word unless the source has been stalled)
         self.queue_depth = 1
+        #: circular buffer depth (words): more than the most it can hold, (queue_depth + 2)·N
+        #: − 1 (complete vectors waiting, one being read and one being received), so it is
+        #: never full (the framer's limit on waiting vectors is the only back-pressure)
+        self.buffer_depth = 1 << ceil_log2((self.queue_depth + 2) * classes + 2)
         #: vectors accepted and not yet handed over, at most: one waiting, one being issued,
         #: and those whose last word is among the five words the output side holds
         self.vectors_in_flight = self.queue_depth + 1 + -(-5 // classes)
@@ -215,7 +218,7 @@ class WatermarkUnit(wiring.Component):
         m = Module()
         n, w = self.classes, self.width
         m.submodules.params = params = ParamStore(n, w)
-        m.submodules.buffer = buf = VectorBuffer(w, self.buffer_depth)
+        m.submodules.buffer = buf = VectorBuffer(w, self.buffer_depth, n)
         m.submodules.framer = framer = InputFramer(n, w, self.queue_depth)
         m.submodules.queue = queue = DescriptorQueue(n, w)
         m.submodules.sequencer = seq = self.output_sequencer(n, w, self.alter_stage)

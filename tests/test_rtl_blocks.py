@@ -1,5 +1,5 @@
 """Unit tests of the unit's blocks in the Amaranth simulator: argmax, window, Δ, sampler, alter
-stage, vector buffer and parameter store."""
+stage, vector buffer, split counter and parameter store."""
 
 import random
 import sys
@@ -12,6 +12,7 @@ from rtl_support import random_params, run_sim  # noqa: E402
 
 from dynamarks.rtl.alter import AlterStage  # noqa: E402
 from dynamarks.rtl.argmax import Argmax  # noqa: E402
+from dynamarks.rtl.counter import SplitCounter  # noqa: E402
 from dynamarks.rtl.delta import DeltaGen  # noqa: E402
 from dynamarks.rtl.param_store import (  # noqa: E402
     SPACE_C,
@@ -57,8 +58,8 @@ def test_argmax_ties_and_stalls(classes, width):
                 ctx.set(dut.data, x)
                 await ctx.tick()
             ctx.set(dut.valid, 0)
-            await ctx.tick()                   # latency 2: result one idle cycle later
-            results.append((ctx.get(dut.max), ctx.get(dut.index)))
+            await ctx.tick()                   # latency 1; held through idle cycles
+            results.append((ctx.get(dut.max_next), ctx.get(dut.index_next)))
 
     run_sim(dut, tb)
     for v, (mx, idx) in zip(vectors, results, strict=True):
@@ -66,7 +67,7 @@ def test_argmax_ties_and_stalls(classes, width):
 
 
 def test_argmax_back_to_back():
-    """Vectors without any gap: the result of each is there 2 cycles after its last word."""
+    """Vectors without any gap: the result of each is there the cycle after its last word."""
     classes, width = 3, 10
     rng = random.Random(3)
     vectors = [[rng.choice([1, 2, 900]) for _ in range(classes)] for _ in range(40)]
@@ -75,15 +76,15 @@ def test_argmax_back_to_back():
 
     async def tb(ctx):
         flat = [(x, int(k == 0)) for v in vectors for k, x in enumerate(v)]
-        for t in range(len(flat) + 2):
+        for t in range(len(flat) + 1):
             if t < len(flat):
                 ctx.set(dut.valid, 1)
                 ctx.set(dut.data, flat[t][0])
                 ctx.set(dut.first, flat[t][1])
             else:
                 ctx.set(dut.valid, 0)
-            if t >= 2 and (t - 2) % classes == classes - 1:
-                results.append((ctx.get(dut.max), ctx.get(dut.index)))
+            if t >= 1 and (t - 1) % classes == classes - 1:
+                results.append((ctx.get(dut.max_next), ctx.get(dut.index_next)))
             await ctx.tick()
 
     run_sim(dut, tb)
@@ -228,42 +229,38 @@ def test_alter_stage():
             assert out == p
 
 
-def test_vector_buffer_commit_abort_and_space():
-    width, depth = 12, 16
+def test_vector_buffer_commit_restart_and_order():
+    """Vectors of `vector` words written at their positions, some cut short (restarted from
+    position 0, never committed) or abandoned: the reader gets exactly the committed vectors'
+    words, in order (the writer keeps committed-unread + current ≤ depth, the precondition)."""
+    width, depth, vector = 12, 16, 5
     rng = random.Random(6)
-    dut = VectorBuffer(width, depth)
+    dut = VectorBuffer(width, depth, vector)
     out = {}
 
     async def tb(ctx):
         committed = []      # words the reader may read, in order
         current = []
         read = []
-        for _ in range(600):
+        for _ in range(800):
             readable = len(committed)          # committed before this cycle
-            # writer: random words, restarts, commits and aborts
-            action = rng.random()
             ctx.set(dut.write.en, 0)
-            ctx.set(dut.write.first, 0)
             ctx.set(dut.write.commit, 0)
-            ctx.set(dut.write.abort, 0)
-            ctx.set(dut.write.move, 0)
-            space = ctx.get(dut.write.space)
-            if action < 0.6 and space:
-                x = rng.randrange(1 << width)
-                restart = not current or rng.random() < 0.1
-                ctx.set(dut.write.data, x)
-                ctx.set(dut.write.en, 1)
-                ctx.set(dut.write.first, int(restart))
-                ctx.set(dut.write.move, 1)
-                current = [x] if restart else current + [x]
-                if rng.random() < 0.3:
-                    ctx.set(dut.write.commit, 1)
-                    committed += current
-                    current = []
-            elif action < 0.65 and current:
-                ctx.set(dut.write.abort, 1)
-                ctx.set(dut.write.move, 1)
-                current = []
+            unread = len(committed) - len(read)
+            if rng.random() < 0.7:
+                restart = not current or len(current) == vector or rng.random() < 0.1
+                if rng.random() < 0.05:
+                    current = []                # abandoned: the next vector starts over
+                elif unread + (1 if restart else len(current) + 1) <= depth:
+                    x = rng.randrange(1 << width)
+                    current = [x] if restart else current + [x]
+                    ctx.set(dut.write.data, x)
+                    ctx.set(dut.write.en, 1)
+                    ctx.set(dut.write.pos, len(current) - 1)
+                    if len(current) == vector and rng.random() < 0.8:
+                        ctx.set(dut.write.commit, 1)
+                        committed += current
+                        current = []
             # reader: reads committed words only
             nxt = rng.random() < 0.5 and readable > len(read)
             ctx.set(dut.read.next, int(nxt))
@@ -275,7 +272,32 @@ def test_vector_buffer_commit_abort_and_space():
 
     run_sim(dut, tb)
     assert out["read"] == out["committed"][:len(out["read"])]
-    assert len(out["read"]) > 50
+    assert len(out["read"]) > 100
+
+
+@pytest.mark.parametrize("width,max_inc", [(8, 1), (8, 2), (12, 3)])
+def test_split_counter_counts_exactly_through_wraps(width, max_inc):
+    """Every cycle the value is the running total of the increments mod 2^width (one cycle
+    later), also in the cycles where the low half carries into the high half and where the
+    whole counter wraps; increments are biased towards the maximum to cross many carries."""
+    rng = random.Random(width * 10 + max_inc)
+    dut = SplitCounter(width, max_inc)
+    incs = [rng.choice([0] + [max_inc] * 3 + list(range(1, max_inc + 1)))
+            for _ in range(6 * (1 << width) // max_inc)]
+    got = []
+
+    async def tb(ctx):
+        for x in incs:
+            ctx.set(dut.inc, x)
+            await ctx.tick()
+            got.append(ctx.get(dut.value))
+
+    run_sim(dut, tb)
+    total, want = 0, []
+    for x in incs:
+        total = (total + x) % (1 << width)
+        want.append(total)
+    assert got == want
 
 
 def test_param_store_write_read_lock():

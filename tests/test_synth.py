@@ -27,6 +27,7 @@ from dynamarks.rtl.synth import (
     BuildResult,
     make_unit,
     parse_nextpnr_report,
+    placed_lc_blocks,
     write_reports,
     yosys_stats,
 )
@@ -117,11 +118,36 @@ def test_parse_nextpnr_report(tmp_path):
     util, fmax = parse_nextpnr_report(path)
     r = BuildResult("icebreaker", "iCE40UP5K-SG48", "unit", 48.0, util, fmax,
                     {"SB_LUT4": 900, "SB_DFF": 300, "SB_DFFE": 200}, 1.0,
-                    wrapper={"ffs": 150, "luts": 40, "in_bits": 60, "out_bits": 90})
+                    wrapper={"lcs": 60, "ffs": 60, "luts": 30, "in_bits": 60, "out_bits": 90})
     s = r.summary()
     assert (s["logic_cells"], s["dsps"], s["brams"], s["ffs"]) == (1234, 1, 7, 500)
     assert s["fmax_sync_mhz"] == 51.5
-    assert s["unit_logic_cells_est"] == 1234 - 150
+    assert s["unit_logic_cells_est"] == 1234 - 60
+    assert s["unit_ffs_est"] == 500 - 60
+
+
+def test_placed_lc_blocks_by_cell_name():
+    """Packed cells are counted per block of the unit from their hierarchical names: two
+    levels deep, the unit's own scope as glue, the I/O wrapper, the board's reset timer and
+    nextpnr's own cells apart; other cell types are not logic cells."""
+    lc = {"type": "ICESTORM_LC"}
+    cells = {
+        "design.inner.framer.acc_sum_SB_DFFESR_Q_3_D_SB_LUT4_O_LC": lc,
+        "design.inner.framer.pen_SB_LUT4_I2_LC": lc,
+        "design.inner.framer.argmax.nmax_SB_DFFE_Q_DFFLC": lc,
+        "design.inner.sequencer.skid.word0.x_SB_LUT4_O_LC": lc,   # below two levels: skid
+        "design.inner.buffer.mem.0.0_WADDR_1": lc,                 # memory: buffer/mem
+        "design.inner.buffer.wbase_SB_DFFE_Q_DFFLC": lc,
+        "design.inner.keystream__payload_SB_DFFE_Q_DFFLC": lc,     # the unit's own scope
+        "design.chain_SB_DFFSR_Q_57_D_SB_LUT4_O_LC": lc,
+        "clock.timer_SB_DFFSR_Q_DFFLC": lc,
+        "$nextpnr_ICESTORM_LC_2": lc,
+        "design.inner.buffer.mem.0.0": {"type": "ICESTORM_RAM"},
+    }
+    got = placed_lc_blocks({"modules": {"top": {"cells": cells}}})
+    assert got == {"framer": 2, "framer/argmax": 1, "sequencer/skid": 1, "buffer": 1,
+                   "buffer/mem": 1, "(unit glue)": 1, "(I/O wrapper)": 1,
+                   "(board: PLL reset)": 1, "(nextpnr)": 1}
 
 
 def test_reports_over_seeds(tmp_path):
@@ -133,7 +159,8 @@ def test_reports_over_seeds(tmp_path):
                            {"ICESTORM_LC": {"used": 3000 + seed, "available": 5280}},
                            {"clk": {"achieved": fmax, "constraint": clk}},
                            {"SB_LUT4": 2000, "SB_DFF": 900}, 1.0, seed=seed,
-                           wrapper={"ffs": 100, "luts": 10, "in_bits": 40, "out_bits": 90}
+                           wrapper={"lcs": 40, "ffs": 40, "luts": 30, "in_bits": 40,
+                                    "out_bits": 90}
                            if design == "unit" else {})
     runs = [result("top", 48.0, 1, 49.0), result("top", 48.0, 2, 47.5),
             result("top", 48.0, 3, 50.0),
