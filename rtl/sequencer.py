@@ -5,6 +5,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .alter import AlterStage
+from .counter import SplitCounter
 from .delta import DeltaGen
 from .layouts import descriptor_layout, word_layout
 from .param_store import TableReadSignature, class_bits
@@ -13,7 +14,7 @@ from .skid import SkidBuffer
 from .vector_buffer import BufferReadSignature
 from .window import Window
 
-__all__ = ["OutputSequencer", "split_counter"]
+__all__ = ["OutputSequencer"]
 
 
 class OutputSequencer(wiring.Component):
@@ -172,21 +173,7 @@ class OutputSequencer(wiring.Component):
         ]
         sent_r = Signal()
         m.d.sync += sent_r.eq(self.vector_sent)
-        split_counter(m, sent_r, self.vectors_out)
+        m.submodules.vectors_out = n_out = SplitCounter(32, 1)
+        m.d.comb += [n_out.inc.eq(sent_r), self.vectors_out.eq(n_out.value)]
         return m
 
-
-def split_counter(m: Module, step, counter: Signal) -> None:
-    """``counter += step`` (wrapping) as two halves, so that no carry chain longer than
-    ``ceil(len/2)`` bits sits between two registers: the high half steps when the low half
-    wraps, which is known a cycle ahead (``ones``: the low half is all ones, a register).
-    Exact every cycle; ``step`` should be a register (it enables both halves)."""
-    half = (len(counter) + 1) // 2
-    lo, hi = counter[:half], counter[half:]
-    full = (1 << half) - 1
-    ones = Signal(name=f"{counter.name}_lo_ones")
-    m.d.sync += ones.eq(Mux(step, lo == full - 1, lo == full))
-    with m.If(step):
-        m.d.sync += lo.eq(lo + 1)
-        with m.If(ones):
-            m.d.sync += hi.eq(hi + 1)
