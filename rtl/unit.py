@@ -113,10 +113,10 @@ class WatermarkUnit(wiring.Component):
     Configuration
         Write the key/IV words and the tables (``config_writes()`` gives the list; a table
         write lands one cycle after it is presented, a key/IV word in its cycle), then pulse
-        ``config.start``: one cycle to take the start, ``⌈111/bits⌉`` cycles of key/IV load,
-        the warm-up ``1152/bits`` and the first keystream word ``32/bits`` more (``bits`` =
-        Trivium clocks per cycle, default the smallest power of two ≥ 32/N, at most 16:
-        N = 10 → 4 bits, 325 cycles), then ``config.running`` rises and
+        ``config.start``: the Trivium key/IV load takes ``160/bits`` cycles, the warm-up
+        ``1152/bits`` and the first keystream word ``32/bits`` more (``bits`` = Trivium clocks
+        per cycle, default the smallest power of two ≥ 32/N, at most 16: N = 10 → 4 bits, 336
+        cycles), then ``config.running`` rises and
         ``sink.ready`` may rise. The keystream position (vector number 0) is counted from that
         start. A start is refused unless all five key/IV words were written since the last
         start (or reset); a key/IV write stops the keystream (``running`` falls).

@@ -76,7 +76,7 @@ class LeakySequencer(OutputSequencer):
     def elaborate(self, platform):
         m = super().elaborate(platform)
         with m.If(self.tables.c_data[0]):
-            m.d.sync += self.vectors_out.eq(self.vectors_out + 1)
+            m.d.comb += m.submodules.vectors_out.inc.eq(1)
         return m
 
 
