@@ -40,7 +40,8 @@ class InputFramer(wiring.Component):
     Invariants
         ``sink.ready`` is a register. At most ``queue_depth`` complete vectors wait for the
         output side: a word that could complete another one is not accepted until one is
-        taken. So the buffer holds at most ``(queue_depth + 2)·N − 1`` words (those waiting,
+        taken (for N ≥ 3 from the cycle after the take: the take does not reach
+        ``sink.ready``). So the buffer holds at most ``(queue_depth + 2)·N − 1`` words (those waiting,
         the vector being read and the one being received), which the unit's buffer depth
         exceeds: the buffer needs no fill level.
     """
@@ -163,7 +164,18 @@ class InputFramer(wiring.Component):
         m.d.comb += end_next.eq(Mux(accept, ~last & Mux(first, n == 2, near), at_end_in))
         pending_next = Signal(range(q + 2))
         m.d.comb += pending_next.eq(pending + commit - self.taken)
-        room = (pending_next < q) if q > 1 else (~pending | self.taken)
+        # Room for the descriptor of a vector that the next word could complete. For N ≥ 3 it
+        # is `pending < q` from the register alone (the output side's take of this cycle is
+        # left out, so after a stall the sink resumes one cycle after the take): the take is
+        # then off the sink.ready path. A vector's descriptor is taken in the cycle after its
+        # last word unless the source has been stalled, so with N ≥ 3 `pending` is back to
+        # its old value before the next vector's last word can arrive: no bubble while the
+        # output flows. For N = 2 the next last word comes one cycle after the take, so
+        # the take must count.
+        if n >= 3:
+            room = (pending < q) if q > 1 else ~pending
+        else:
+            room = (pending_next < q) if q > 1 else (~pending | self.taken)
         ready_next = Signal()
         m.d.comb += ready_next.eq(self.enable & (~end_next | room))
         m.d.sync += [

@@ -254,7 +254,11 @@ class WatermarkUnit(wiring.Component):
         m.d.comb += [
             seq.keystream.valid.eq(ks.valid), seq.keystream.payload.eq(ks.payload),
             ks.ready.eq(seq.keystream.ready),
-            framer.enable.eq(running & ~params.key_we),
+            # No word is accepted in the cycle after a key/IV write (the Trivium stops then). A
+            # write to the key space or the unused space 3 (the address's top bit) stands in
+            # for the full decode of `key_we` (lock, word range): one LUT from the port, off
+            # the sink.ready path; a refused write there only holds the sink for a cycle.
+            framer.enable.eq(running & ~(cfg.we & cfg.addr[-1])),
             framer.taken.eq(queue.source.valid & queue.source.ready),
         ]
 
