@@ -1,6 +1,6 @@
 """Uniform Δ draw by multiply–shift (SPEC §7), on the FPGA's multiplier."""
 
-from amaranth import ClockSignal, Const, Instance, Module, Signal
+from amaranth import Cat, ClockSignal, Const, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -65,8 +65,13 @@ class DeltaGen(wiring.Component):
         # reset would keep yosys from absorbing them into SB_MAC16).
         d1 = Signal(w, reset_less=True)
         r1 = Signal(16, reset_less=True)
+        # b − a as b + ~a + 1 with the +1 entering through a constant low bit (one carry chain,
+        # no carry-in logic): the parameter store keeps ~a, so the chain's inputs are the block
+        # RAM's outputs (the two inversions cancel in synthesis).
+        diff = Signal(w + 1)
+        m.d.comb += diff.eq(Cat(Const(1, 1), self.b) + Cat(Const(1, 1), ~self.a))
         with m.If(self.load):
-            m.d.sync += [d1.eq(self.b - self.a), r1.eq(self.r)]
+            m.d.sync += [d1.eq(diff[1:]), r1.eq(self.r)]
         if w <= 16:
             prod = Signal(16 + w, reset_less=True)
             with m.If(self.fire):

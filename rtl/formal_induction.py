@@ -68,7 +68,7 @@ import sys
 from types import SimpleNamespace
 from unittest import mock
 
-from amaranth import Array, Const, Elaboratable, Module, Mux, ResetSignal, Signal
+from amaranth import Array, Cat, Const, Elaboratable, Module, Mux, ResetSignal, Signal
 from amaranth.hdl import Assert, Assume, Fragment
 from amaranth.hdl._ast import AnyConst, AnySeq
 from amaranth.lib import data as data_lib
@@ -489,7 +489,8 @@ class TrackedVectorHarness(Elaboratable):
             framer.reg("near") == (in_vec & ~at_end & framer.reg("pen")),
             framer.reg("at_end_in") == (in_vec & at_end))
         with m.If(st == RECV):
-            inv(framer.reg("acc_sum") == part_sum, amax.max_next == part_max,
+            acc = Cat(framer.reg("acc_lo"), framer.reg("acc_hi") + framer.reg("acc_c"))
+            inv(acc == part_sum, amax.max_next == part_max,
                 amax.index_next == part_i)
         with m.If(ds == 1):
             inv(dvalid, ~full, dpay.index == in_i, dpay.max == in_max, dpay.wf == wf)
@@ -794,8 +795,8 @@ class ParamStoreReadsHarness(Elaboratable):
         w_field = Array([w_word[k] for k in range(4)])[f]
         with m.If(c_has):
             m.d.comb += Assert(c_word == c_val)
-        with m.If(w_has):
-            m.d.comb += Assert(w_field == w_val)
+        with m.If(w_has):   # field 2 (a) is stored complemented
+            m.d.comb += Assert(w_field == Mux(f == 2, ~w_val, w_val))
         return m
 
 

@@ -1,6 +1,6 @@
 """The unit's input side: wire framing, buffer writes, argmax and sum, input counters."""
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -41,9 +41,9 @@ class InputFramer(wiring.Component):
         ``sink.ready`` is a register. At most ``queue_depth`` complete vectors wait for the
         output side: a word that could complete another one is not accepted until one is
         taken (for N ≥ 3 from the cycle after the take: the take does not reach
-        ``sink.ready``). So the buffer holds at most ``(queue_depth + 2)·N − 1`` words (those waiting,
-        the vector being read and the one being received), which the unit's buffer depth
-        exceeds: the buffer needs no fill level.
+        ``sink.ready``). So the buffer holds at most ``(queue_depth + 2)·N − 1`` words
+        (those waiting, the vector being read and the one being received), which the unit's
+        buffer depth exceeds: the buffer needs no fill level.
     """
 
     def __init__(self, classes: int, width: int, queue_depth: int = 1):
@@ -74,7 +74,15 @@ class InputFramer(wiring.Component):
         at_end = Signal()
         pen = Signal(init=(n == 2))     # register: in_k == N−2 (off the sink.ready path)
         m.submodules.argmax = amax = Argmax(n, w, count=in_k)
-        acc_sum = Signal(w + ceil_log2(n))   # N words of W bits: no wrap
+        # The sum of the words since `first` (N words of W bits: no wrap), in two halves: the
+        # low half's carry is registered (`acc_c`) and added into the high half with the next
+        # word, so no carry chain is longer than about half the sum. The sum is
+        # acc_lo + (acc_hi + acc_c)·2^s.
+        sum_bits = w + ceil_log2(n)
+        s = min((sum_bits + 1) // 2, w)
+        acc_lo = Signal(s)
+        acc_hi = Signal(sum_bits - s)
+        acc_c = Signal()
         pending = Signal(range(q + 1))  # complete vectors whose descriptor is not yet taken
         ready_r = Signal()              # sink.ready, a register
 
@@ -121,10 +129,23 @@ class InputFramer(wiring.Component):
                 dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
                 in_k.eq(pos + 1),
                 pen.eq(pen_next),
-                # The sum of the words since `first`: one carry chain from the sink, adding the
-                # word to the old sum even with `first` (the choice is made after the chain, in
-                # each bit's sum LUT, whose fourth input it is: one logic cell per bit).
-                acc_sum.eq(Mux(first, word.data, acc_sum + word.data)),
+            ]
+        # The sum: two carry chains from the sink, each adding the word's half to the old
+        # half even with `first` (the choice is made after the chain, in each bit's sum LUT,
+        # whose fourth input it is: one logic cell per bit). The high chain takes the carry
+        # in through its lowest bit: (2·hi + 1) + (2·word_hi + c) = 2·(hi + word_hi + c) + 1.
+        lo_sum = Signal(s + 1)
+        word_hi = word.data[s:] if s < w else Const(0, 1)
+        hi_sum = Signal(len(acc_hi) + 1)
+        m.d.comb += [
+            lo_sum.eq(acc_lo + word.data[:s]),
+            hi_sum.eq(Cat(Const(1, 1), acc_hi) + Cat(acc_c, word_hi)),
+        ]
+        with m.If(accept):
+            m.d.sync += [
+                acc_lo.eq(Mux(first, word.data[:s], lo_sum[:s])),
+                acc_c.eq(~first & lo_sum[s]),
+                acc_hi.eq(Mux(first, word_hi, hi_sum[1:])),
             ]
         m.d.comb += [
             self.buf.en.eq(write), self.buf.pos.eq(pos), self.buf.data.eq(word.data),
@@ -136,7 +157,12 @@ class InputFramer(wiring.Component):
             self.vector_dropped.eq(rej != 0),
         ]
 
-        # T+1: the descriptor, from the argmax's registers and the final sum.
+        # T+1: the descriptor, from the argmax's registers and the final sum (== ONE: the low
+        # half equal, the high half plus the pending carry equal).
+        one_lo, one_hi = (1 << (w - 1)) & ((1 << s) - 1), (1 << (w - 1)) >> s
+        wf = Signal()
+        hi_if_carry = (acc_hi == one_hi - 1) if one_hi else Const(0, 1)
+        m.d.comb += wf.eq((acc_lo == one_lo) & Mux(acc_c, hi_if_carry, acc_hi == one_hi))
         commit_r, rej_r = Signal(), Signal(2)
         m.d.sync += [commit_r.eq(commit), rej_r.eq(rej)]
         d = self.descriptor
@@ -144,7 +170,7 @@ class InputFramer(wiring.Component):
             d.valid.eq(commit_r),
             d.payload.index.eq(amax.index_next),
             d.payload.max.eq(amax.max_next),
-            d.payload.wf.eq(acc_sum == 1 << (w - 1)),
+            d.payload.wf.eq(wf),
         ]
         # Counters count one cycle after the event (registered strobes: the carry chains stay
         # off the handshake paths; each 32-bit counter is two 16-bit chains).
@@ -177,7 +203,12 @@ class InputFramer(wiring.Component):
         else:
             room = (pending_next < q) if q > 1 else (~pending | self.taken)
         ready_next = Signal()
-        m.d.comb += ready_next.eq(self.enable & (~end_next | room))
+        # `enable` (a LUT of the config port and `running`) is kept as a net of its own, so
+        # that the synthesiser does not spread it over the LUTs behind `end_next`: three LUT
+        # levels from the sink to ready_r (`end_next` takes two).
+        enable = Signal(attrs={"keep": 1})
+        m.d.comb += enable.eq(self.enable)
+        m.d.comb += ready_next.eq(enable & (~end_next | room))
         m.d.sync += [
             pending.eq(pending_next),
             ready_r.eq(ready_next),

@@ -169,8 +169,12 @@ class ParamStore(wiring.Component):
         Decodes configuration writes (address map in the module docstring) into two
         ``lib.memory.Memory`` tables with synchronous read ports:
 
-        * the window/Δ table: N rows of ``alpha, beta, a, b`` (an ``ArrayLayout(W, 4)`` row,
-          written one field at a time through a granular write port), read one row per vector;
+        * the window/Δ table: N rows of ``alpha, beta, ~a, b`` (an ``ArrayLayout(W, 4)`` row,
+          written one field at a time through a granular write port), read one row per vector.
+          ``a`` is stored complemented and ``read.a`` inverts it back: the Δ generator's
+          ``b − a = b + ~a + 1`` then takes ``~a`` from the block RAM output straight into the
+          carry chain (an iCE40 carry input cannot invert: the inverter would be a LUT level
+          between the block RAM and the multiplier); synthesis cancels the two inversions;
         * the C table: row ``i`` at addresses ``i·2^B … i·2^B + N−1``, 17 bits, read one entry
           per output word.
 
@@ -274,7 +278,8 @@ class ParamStore(wiring.Component):
 
         m.d.comb += [
             win_wr.addr.eq(waddr[b:2 * b]),
-            win_wr.data.eq(Cat(*([wdata[:w]] * 4))),
+            # a is stored complemented (see the class docstring)
+            win_wr.data.eq(Cat(wdata[:w], wdata[:w], ~wdata[:w], wdata[:w])),
             win_wr.en.eq(win_en),
             c_wr.addr.eq(waddr),
             c_wr.data.eq(wdata[:C_BITS]),
@@ -291,7 +296,7 @@ class ParamStore(wiring.Component):
             win_rd.en.eq(self.read.win_en),
             self.read.alpha.eq(win_rd.data[0]),
             self.read.beta.eq(win_rd.data[1]),
-            self.read.a.eq(win_rd.data[2]),
+            self.read.a.eq(~win_rd.data[2]),
             self.read.b.eq(win_rd.data[3]),
         ]
         # C table address {class, index}, each field B bits wide.
