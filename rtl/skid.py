@@ -63,8 +63,10 @@ class SkidBuffer(wiring.Component):
         m.d.comb += [
             push.eq(self.advance & self.i_valid),
             pop.eq(src.valid & src.ready),
-            # word0 holds a word that is not handed over now: it moves to word1 on a push
-            shift.eq(push & (count[1] | (count[0] & ~src.ready))),
+            # word0 holds a word that is not handed over now: it moves to word1 on a push.
+            # (A push needs `advance`, which is low while two words are held: count is 0 or 1
+            # then, so word1's enable is one LUT of four flip-flops and `ready`.)
+            shift.eq(push & count[0] & ~src.ready),
             src.payload.eq(Mux(count[1], word1, word0)),
         ]
         with m.If(push):
