@@ -132,9 +132,11 @@ class WatermarkUnit(wiring.Component):
         ``N + 4`` cycles after its first input word is accepted (``LATENCY_EXTRA`` = 4); the
         same holds last word to last word (tests/test_rtl_unit.py checks N = 2, 3, 4, 10, 16).
         Back-pressure: the sink stalls only when a complete vector already waits for the
-        output side (``queue_depth`` = 1), i.e. when the source has been stalled; the buffer
-        (``buffer_depth`` = 2^ceil(log2(3N+2)) words) holds every word that can then be in
-        flight.
+        output side (``queue_depth`` = 1), i.e. when the source has been stalled (for N ≥ 3
+        it resumes one cycle after that vector is taken: the take does not reach
+        ``sink.ready``), and for one cycle after a write to the key space of ``config``; the
+        buffer (``buffer_depth`` = 2^ceil(log2(3N+2)) words) holds every word that can then be
+        in flight.
 
     Structure (components joined with ``wiring.connect``; T = the cycle the last word of a
     vector is accepted)::
