@@ -53,8 +53,8 @@ def test_observed_unit_exposes_the_registers_the_invariants_need():
     # in a second, rather than in the proof).
     unit, _frag, parts = elaborate_observed_unit(3, 10)
     names = {
-        "framer": ("in_vec", "in_k", "at_end", "pen", "dropping", "acc_sum", "pending",
-                   "ready_r"),
+        "framer": ("in_vec", "in_k", "at_end", "pen", "dropping", "acc_lo", "acc_hi", "acc_c",
+                   "pending", "ready_r"),
         "buffer": ("wptr", "wbase", "rptr"),
         "queue": ("full", "slot"),
         "sequencer": ("o_k", "starting", "o_idx", "o1_valid", "o1_first", "o1_last", "o1_k",
