@@ -224,6 +224,17 @@ class Trivium(wiring.Component):
         state from before the reset can produce keystream. (The state, its ring and the key
         memory are not cleared by reset, to keep them plain enable flip-flops and RAM; none is
         readable, and the load overwrites every state bit a tap can reach.)
+
+    Four-state simulation
+        Every register the keystream depends on is defined after reset and a start, whatever
+        it held at power-up: the state words and the rings' read registers are overwritten by
+        the load (every word present at the start has left its lane after the
+        ``⌈111/bits⌉`` load steps), the load counters and the warm-up LFSR are set by the
+        start, and ``fill``, ``full``, ``spare_ok`` and the ring pointer have a reset although
+        the logic would not need one. (Without it Icarus kept them X: their next-state logic,
+        an ``always @*`` block in the emitted Verilog, runs only when an input changes, and
+        none did before the first clock edge, so the first load after power-up gave X or a
+        wrong keystream; tests/test_trivium_icarus.py checks this on the emitted Verilog.)
     """
 
     def __init__(self, bits_per_cycle=4, word_width=32):
