@@ -69,14 +69,17 @@ def _cost(p: np.ndarray, q: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 def analyse(profile: str = "full", keys: Sequence[int] = (0, 1, 2),
             benign: Sequence[str] = BENIGN_FULL, seed: int = 1,
-            candidates: Sequence[tuple[str, str, dict[str, float]]] = CANDIDATES
-            ) -> dict[str, Any]:
-    """The table of the module doc (every number measured on cached or trained models)."""
+            candidates: Sequence[tuple[str, str, dict[str, float]]] = CANDIDATES,
+            bin_choices: Sequence[int] = BIN_CHOICES, data_root: str | None = None,
+            dataset: str = "fmnist") -> dict[str, Any]:
+    """The tables of the module doc (every number measured on cached or trained models; the
+    binning table also loads the robust preset's stolen surrogates of ``seed``, none when
+    ``bin_choices`` is empty)."""
     from dynamarks.models.api import ProtectedAPI
     from dynamarks.models.suite import SUITE_PROFILES, Context, Job, obtain
     from dynamarks.models.verification import algorithm2
 
-    ctx = Context("fmnist", SUITE_PROFILES[profile])
+    ctx = Context(dataset, SUITE_PROFILES[profile], data_root)
     y = ctx._data()["yt"].numpy()
     p = ctx.test_proba(ctx.victim())
     n = ctx.info.classes
@@ -107,12 +110,12 @@ def analyse(profile: str = "full", keys: Sequence[int] = (0, 1, 2),
                             **_cost(p, q, y)})
         rows.append({"candidate": label, "preset": base, "overrides": over, "keys": per_key})
     bins_rows = []
-    for k in keys:  # the shipped robust preset: benign models and the stolen surrogate
+    for k in keys if bin_choices else ():  # shipped robust preset: benign and stolen models
         with ProtectedAPI(ctx.victim(), ctx.params("robust", k), ctx.profile.backend,
                           seed=10_000 + k) as api:
             q = api.alter(p)
         stolen = ctx.test_proba(obtain(ctx, Job("stolen", "robust", k, seed)))
-        for bins in BIN_CHOICES:
+        for bins in bin_choices:
             bins_rows.append({"key": k, "bins": bins, "eta": {
                 name: algorithm2(s, p, q, y, n, bins=bins).eta
                 for name, s in [("stolen (robust)", stolen)]
@@ -171,6 +174,8 @@ def render(res: dict[str, Any], command: str) -> str:
         out.append(f"| {n} | {100 * res['benign_accuracy'][n]:.2f}% | {m['delta_org']:.2f} | "
                    f"{m['delta_alt']:.2f} | {m['delta_org'] + k0['d_org_alt']:.2f} | "
                    f"{m['eta']:.3f} | {m['approx']:.3f} |")
+    if not res["bins"]:
+        return "\n".join(out) + "\n"
     out += ["", "Sensitivity to Algorithm 2's binning (50 equal bins shipped; the paper does not "
             "fix it), shipped robust preset, median η over the keys [max]:", "",
             "| bins | " + " | ".join(res["bins"][0]["eta"]) + " |",
