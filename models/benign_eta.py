@@ -203,7 +203,10 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - the exper
                   args.benign.split(","), args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cmd = "python -m dynamarks.models.benign_eta " + " ".join(argv or [])
+    import sys
+
+    cmd = "python -m dynamarks.models.benign_eta " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     (out / "results.json").write_text(json.dumps(res, indent=1))
     (out / "report.md").write_text(render(res, cmd.strip()))
     print(f"wrote {out}/report.md")
