@@ -1,10 +1,15 @@
-"""A wide wrapping event counter whose carry chain is split in two halves."""
+"""A wide wrapping event counter: two half-length carry chains, or an iCE40 DSP accumulator."""
 
-from amaranth import Module, Signal
+from amaranth import ClockSignal, Const, Instance, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["SplitCounter"]
+from .param_store import _family
+
+__all__ = ["SplitCounter", "ice40_mac16_counter"]
+
+#: The widest count one iCE40 ``SB_MAC16`` accumulator holds.
+MAC16_WIDTH = 32
 
 
 class SplitCounter(wiring.Component):
@@ -17,6 +22,11 @@ class SplitCounter(wiring.Component):
         a cycle ahead. So both halves change in the same cycle (``value`` is always the exact
         count) and no path runs through more than h + 1 carry cells: a 32-bit counter is two
         16-bit chains (on the iCE40UP5K a 32-bit ripple counter alone takes ≈ 16 ns).
+
+        On the iCE40 (``width`` ≤ 32) the count lives in an ``SB_MAC16`` instead
+        (:func:`ice40_mac16_counter`: its 32-bit accumulator, no logic cell): the UP5K has
+        eight DSP tiles and the unit needs one for Δ. Same interface, same latency, same
+        reset; the fabric version above is what simulation, formal proofs and the ECP5 get.
 
     Interface
         ``inc`` (in, 0…``max_inc``), ``value`` (out, ``width`` bits, a register; reset 0).
@@ -33,6 +43,11 @@ class SplitCounter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        if _family(platform) == "ice40" and self.width <= MAC16_WIDTH:
+            acc = Signal(MAC16_WIDTH)
+            m.submodules.mac = ice40_mac16_counter(self.inc, acc)
+            m.d.comb += self.value.eq(acc[:self.width])
+            return m
         h = self.width // 2
         top = 1 << h
         lo, hi = self.value[:h], self.value[h:]
@@ -52,3 +67,41 @@ class SplitCounter(wiring.Component):
                     with m.Case(i):
                         m.d.sync += near[k - 1].eq(lo == (top - k - i) % top)
         return m
+
+
+def ice40_mac16_counter(inc, acc) -> Instance:
+    """An iCE40 ``SB_MAC16`` as a 32-bit accumulator: ``acc ← acc + inc`` on every clock of
+    ``sync`` (``inc`` ≤ 16 bits, unsigned), ``acc ← 0`` while ``sync``'s reset is high.
+
+    Only the two output adders and their registers are used (the multiplier is bypassed): the
+    low adder is ``B + S`` (``BOTADDSUB_LOWERINPUT`` = B, ``_UPPERINPUT`` = the low
+    accumulator register S), the high one ``A + Q + carry`` with ``A`` = 0 and the low
+    adder's carry out (``TOPADDSUB_CARRYSELECT`` = 2); both outputs show the registers
+    (``*OUTPUT_SELECT`` = 1), so ``acc`` (``O``) is a register. No input register: ``inc`` of
+    cycle t is in ``acc`` from t+1. The reset is synchronous: it loads ``C``/``D`` (= 0) into
+    the accumulator (``OLOADTOP``/``OLOADBOT``); the DSP's own asynchronous resets stay low.
+    """
+    zero16 = Const(0, 16)
+    return Instance(
+        "SB_MAC16",
+        p_NEG_TRIGGER=Const(0, 1),
+        p_C_REG=Const(0, 1), p_A_REG=Const(0, 1), p_B_REG=Const(0, 1), p_D_REG=Const(0, 1),
+        p_TOP_8x8_MULT_REG=Const(0, 1), p_BOT_8x8_MULT_REG=Const(0, 1),
+        p_PIPELINE_16x16_MULT_REG1=Const(0, 1), p_PIPELINE_16x16_MULT_REG2=Const(0, 1),
+        p_TOPOUTPUT_SELECT=Const(1, 2), p_TOPADDSUB_LOWERINPUT=Const(0, 2),
+        p_TOPADDSUB_UPPERINPUT=Const(0, 1), p_TOPADDSUB_CARRYSELECT=Const(2, 2),
+        p_BOTOUTPUT_SELECT=Const(1, 2), p_BOTADDSUB_LOWERINPUT=Const(0, 2),
+        p_BOTADDSUB_UPPERINPUT=Const(0, 1), p_BOTADDSUB_CARRYSELECT=Const(0, 2),
+        p_MODE_8x8=Const(1, 1), p_A_SIGNED=Const(0, 1), p_B_SIGNED=Const(0, 1),
+        i_CLK=ClockSignal("sync"), i_CE=Const(1, 1),
+        i_A=zero16, i_B=inc.as_unsigned() | zero16,
+        i_C=zero16, i_D=zero16,
+        i_AHOLD=Const(0, 1), i_BHOLD=Const(0, 1), i_CHOLD=Const(0, 1), i_DHOLD=Const(0, 1),
+        i_IRSTTOP=Const(0, 1), i_IRSTBOT=Const(0, 1),
+        i_ORSTTOP=Const(0, 1), i_ORSTBOT=Const(0, 1),
+        i_OLOADTOP=ResetSignal("sync"), i_OLOADBOT=ResetSignal("sync"),
+        i_ADDSUBTOP=Const(0, 1), i_ADDSUBBOT=Const(0, 1),
+        i_OHOLDTOP=Const(0, 1), i_OHOLDBOT=Const(0, 1),
+        i_CI=Const(0, 1), i_ACCUMCI=Const(0, 1), i_SIGNEXTIN=Const(0, 1),
+        o_O=acc,
+    )
