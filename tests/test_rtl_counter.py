@@ -1,26 +1,30 @@
 """The iCE40 path of :class:`~dynamarks.rtl.counter.SplitCounter` (an ``SB_MAC16`` accumulator),
-simulated for real: the Verilog Amaranth emits for the iCEBreaker, with yosys's own iCE40 cell
-models (``ice40/cells_sim.v``), in Icarus Verilog, against a modular count in Python.
+simulated for real in Icarus Verilog with yosys's own iCE40 cell models (``ice40/cells_sim.v``),
+against a modular count in Python: both the Verilog Amaranth emits for the iCEBreaker (a
+multiplier instance and a fabric accumulator) and the netlist ``synth_ice40 -dsp`` makes of it
+(one ``SB_MAC16`` in accumulator mode and nothing else: the configuration the board gets).
 
 The stimulus crosses the low half's carry into the high half and the wrap at 2^32: the
-accumulator registers are preloaded just below those points (a hierarchical assignment from
-the testbench, as a cycle's worth of counting would take hours); a synchronous reset in the
-middle of a run must clear the count and ignore that cycle's increment. The fabric version
-(simulation, formal, ECP5) is checked in tests/test_rtl_blocks.py.
+accumulator is preloaded just below those points (a hierarchical assignment from the
+testbench, as counting there would take hours); a synchronous reset in the middle of a run
+must clear the count and ignore that cycle's increment. The fabric version (simulation,
+formal, ECP5) is checked in tests/test_rtl_blocks.py.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 
 from dynamarks.rtl.counter import SplitCounter
 from dynamarks.rtl.platforms import make_platform
+from dynamarks.rtl.synth import tool_env
 
 MOD = 1 << 32
 
@@ -42,8 +46,7 @@ module tb;
       rst = (op == 1);
       inc = (op == 0) ? arg[1:0] : (op == 1) ? 2'd1 : 2'd0;
       if (op == 2) begin
-        dut.mac.rQ = arg[31:16];
-        dut.mac.rS = arg[15:0];
+        `PRELOAD
       end
       @(posedge clk);
       #1 $fdisplay(fout, "%h", value);
@@ -63,7 +66,8 @@ def _cells_sim() -> Path:
 
 
 def _run(cmd: list[str], cwd: Path) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=tool_env())
     assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
 
 
@@ -89,18 +93,33 @@ def _stimulus(rng: random.Random) -> tuple[list[tuple[int, int]], list[int]]:
     return ops, want
 
 
-def test_ice40_dsp_counter_counts_modulo_2_32(tmp_path):
+@pytest.mark.parametrize("netlist", ["emitted", "synthesised"])
+def test_ice40_dsp_counter_counts_modulo_2_32(tmp_path, netlist):
     """Every cycle the iCE40 counter's value is the running total of the increments mod 2^32
     from the cycle after (as the fabric counter and the unit's ports promise), through carries
     into the high half and wraps, and a reset clears it."""
     if shutil.which("iverilog") is None or shutil.which("vvp") is None:
         pytest.skip("Icarus Verilog not installed (apt-get install iverilog)")
     dut = SplitCounter(32, 2)
-    src = verilog.convert(dut, name="counter", platform=make_platform("icebreaker"),
-                          ports=[dut.inc, dut.value])
-    assert "SB_MAC16" in src, "the iCE40 counter should be a DSP accumulator"
+    platform = make_platform("icebreaker")
+    if netlist == "emitted":
+        src = verilog.convert(dut, name="counter", platform=platform, ports=[dut.inc, dut.value])
+        assert "SB_MAC16" in src
+        preload = "dut.value = arg;"
+    else:
+        (tmp_path / "counter.il").write_text(
+            rtlil.convert(dut, name="counter", platform=platform, ports=[dut.inc, dut.value]))
+        _run([tool_env()["YOSYS"], "-q", "-p", "read_rtlil counter.il; synth_ice40 -dsp -top "
+              "counter; tee -q -o stat.json stat -json; write_verilog -noattr counter.v"],
+             tmp_path)
+        text = (tmp_path / "stat.json").read_text()
+        cells = json.loads(text[text.index("{"):])["modules"]["\\counter"]["num_cells_by_type"]
+        assert cells == {"SB_MAC16": 1}, f"all of the counter in one DSP, got {cells}"
+        src = (tmp_path / "counter.v").read_text()
+        assert ".TOPOUTPUT_SELECT(2'h1)" in src and ".OLOADTOP(rst)" in src
+        preload = "begin dut.mac.rQ = arg[31:16]; dut.mac.rS = arg[15:0]; end"
     (tmp_path / "counter.v").write_text(src)
-    (tmp_path / "tb.v").write_text(TESTBENCH)
+    (tmp_path / "tb.v").write_text(f"`define PRELOAD {preload}\n" + TESTBENCH)
     ops, want = _stimulus(random.Random(32))
     (tmp_path / "stim.txt").write_text("".join(f"{op} {arg:x}\n" for op, arg in ops))
     _run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
