@@ -7,7 +7,10 @@ Usage: ``python bench/bench_synth.py [--boards icebreaker ulx3s] [--unit-only]
 
 1. Per block (N = 10, W = 16), iCE40 and ECP5 side by side, for the unit and for the board top
    (the top's components, the unit one row per block below it): LUT4, FF, carry cells, LUT RAM,
-   block RAM, DSP, so that every change shows where its cells went. The header of each table
+   block RAM, DSP, so that every change shows where its cells went. Each family's design is
+   elaborated for its board's platform (the iCEBreaker, the ULX3S), as the board builds are:
+   blocks pick family primitives from it (the iCE40's DSP counters, the ECP5's registered
+   multiplier and LUT-RAM tables). The header of each table
    quotes the yosys commands (:data:`dynamarks.rtl.synth.BLOCK_FLOW`): ``synth_ice40 -dsp
    -noflatten``; on the ECP5 ``synth_ecp5 -noflatten`` up to its LUT mapping, ``abc -lut 4``
    instead of its ``abc9`` (which YoWASP's yosys-abc aborts on with ``-noflatten``), then
@@ -37,6 +40,7 @@ from dynamarks.rtl.platforms import BOARDS
 from dynamarks.rtl.synth import (
     BLOCK_KINDS,
     CLASSES,
+    FAMILY_BOARD,
     REPO,
     WIDTH,
     block_flow,
@@ -96,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nPer block, {what}, N = {CLASSES}, W = {WIDTH}; yosys with the hierarchy "
               "kept:", flush=True)
         for f in fams:
-            print(f"- {FAMILY_NAME[f]}: `{block_flow(f)}`", flush=True)
+            print(f"- {FAMILY_NAME[f]} (elaborated for the {FAMILY_BOARD[f]} platform, as the "
+                  f"board build is): `{block_flow(f)}`", flush=True)
         print("- carry: SB_CARRY (one bit) on the iCE40, CCU2C (two bits) on the ECP5; a block's "
               "row counts its own cells (below two levels, its submodules' too)", flush=True)
         tables = {f: block_stats(make(), f, name=design) for f in fams}

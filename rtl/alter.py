@@ -19,10 +19,16 @@ class AlterStage(wiring.Component):
         * ``hit & ~is_i & ok``  → ``p + Δ``   (the receiver; j ≠ i since k ≠ i)
         * otherwise             → ``p``       (including ``j == i``: the vector is unchanged)
 
-        On ``en`` it registers ``p``, ``moved = p − a`` (``is_i``) or ``p + a``,
-        ``change = ok & (is_i ^ hit)`` and ``sub = change & is_i``. In the next cycle ``hi``
-        (held by the Δ generator) arrives and ``out = change ? moved ± hi : p + 0``: each
-        cycle has one W-bit carry chain between registers, with one LUT in front of it.
+        On ``en`` it registers ``moved = p − a`` (``is_i``) or ``p + a`` (always: the operand is
+        chosen by ``is_i`` alone, one LUT in front of the carry chain), ``a`` itself,
+        ``is_i`` and ``change = ok & (is_i ^ hit)``. In the next cycle ``hi`` (held by the Δ
+        generator) arrives and one more chain finishes the word: ``moved ∓ hi`` where it
+        changes (``(p − a) − hi`` at i, ``(p + a) + hi`` at j), ``moved ± a`` = ``p`` where it
+        does not (the first cycle's ``± a`` undone). The second chain's operand
+        (``~hi``, ``hi``, ``a`` or ``~a``) is one LUT of four registers per bit and its carry in
+        (``+ 1`` for the two subtractions) a register, so each cycle has one W-bit carry chain
+        between registers with one LUT in front of it, and no multiplexer after it (keeping
+        ``a`` rather than ``p`` for the unchanged words saves the W-bit ``p``/``moved`` choice).
 
     Interface
         ``en``, ``p``, ``a``, ``is_i``, ``ok``, ``hit`` in the cycle of ``en``; ``hi`` in the
@@ -55,23 +61,25 @@ class AlterStage(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        p_r = Signal(w, reset_less=True)
         moved = Signal(w, reset_less=True)
+        a_r = Signal(w, reset_less=True)
+        is_i = Signal()
         change = Signal()
-        sub = Signal()
+        carry_in = Signal()
         change_now = Signal()
         m.d.comb += change_now.eq(self.ok & (self.is_i ^ self.hit))
         with m.If(self.en):
             m.d.sync += [
-                p_r.eq(self.p),
                 # p − a = p + ~a + 1: one carry chain with the operand chosen in front of it.
                 moved.eq((self.p + Mux(self.is_i, ~self.a, self.a) + self.is_i)[:w]),
+                a_r.eq(self.a),
+                is_i.eq(self.is_i),
                 change.eq(change_now),
-                sub.eq(change_now & self.is_i),
+                # + 1 for the subtractions: (p − a) − hi (change at i) and (p + a) − a (no
+                # change, not i); (p + a) + hi and (p − a) + a need none.
+                carry_in.eq(~(change_now ^ self.is_i)),
             ]
-        # (p − a) − hi = (p − a) + ~hi + 1;  (p + a) + hi;  p + 0. Both operands are chosen by
-        # one LUT each from registers, in front of the carry chain.
-        base = Mux(change, moved, p_r)
-        operand = Mux(change, Mux(sub, ~self.hi, self.hi), 0)
-        m.d.comb += self.out.eq((base + operand + sub)[:w])
+        # Per bit one LUT of (hi, a_r, change, is_i): ~hi, hi, a or ~a.
+        operand = Mux(change, Mux(is_i, ~self.hi, self.hi), Mux(is_i, a_r, ~a_r))
+        m.d.comb += self.out.eq((moved + operand + carry_in)[:w])
         return m
