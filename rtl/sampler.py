@@ -1,8 +1,10 @@
 """Categorical index draw over V_i (SPEC §8), one cumulative threshold per output word."""
 
-from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from .param_store import c_table_by_index
 
 __all__ = ["Sampler"]
 
@@ -52,30 +54,53 @@ class Sampler(wiring.Component):
         exactly one word has ``hit_now``, word ``j``.
     """
 
-    def __init__(self):
+    def __init__(self, classes: int = 2, *, by_index: bool | None = None):
+        self.classes = classes
+        #: compare a whole row (see the class docstring); None = by the platform
+        self.by_index = by_index
         super().__init__({
             "en": In(1),
             "first": In(1),
             "u_head": In(16),
             "u": In(16),
             "c": In(17),
+            "c_row": In(data.ArrayLayout(unsigned(17), classes)),
+            "cls": In(range(classes)),
             "hit": Out(1),
             "hit_now": Out(1),
         })
 
+    @staticmethod
+    def _ge(c, u_n):
+        """``u ≥ c`` as the sum bit on top of one carry chain (see the class docstring)."""
+        return (Cat(c, Const(0, 1)) + Cat(u_n, Const(1, 1)))[17]
+
     def elaborate(self, platform):
         m = Module()
-        ge = Signal()           # S2: u ≥ C[i][k] of the word in S2 (¬lt)
+        by_index = (self.by_index if self.by_index is not None
+                    else c_table_by_index(platform))
         first2 = Signal()       # S2: the word in S2 is word 0
         ge_prev = Signal()      # u ≥ C[i][k−1] of the word before it
+        ge = Signal()           # u ≥ C[i][k] of the word in S2 (¬lt)
         m.d.comb += self.hit_now.eq(~ge & (first2 | ge_prev))
         u_n = Signal(17)        # ~u, 17 bits (u zero-extended)
         m.d.comb += u_n.eq(Cat(Mux(self.first, ~self.u_head, ~self.u), Const(1, 1)))
         with m.If(self.en):
             m.d.sync += [
-                ge.eq((Cat(self.c, Const(0, 1)) + Cat(u_n, Const(1, 1)))[17]),
                 first2.eq(self.first),
                 ge_prev.eq(ge),
                 self.hit.eq(self.hit_now),
             ]
+        if by_index:
+            # S1: every class's entry of the row against u, one chain each; S2: the class.
+            n = self.classes
+            ge_row = Signal(n)  # S2: u ≥ C[r][k] for every class r
+            cls2 = Signal(range(n))
+            with m.If(self.en):
+                m.d.sync += [ge_row.eq(Cat(self._ge(self.c_row[r], u_n) for r in range(n))),
+                             cls2.eq(self.cls)]
+            m.d.comb += ge.eq(ge_row.bit_select(cls2, 1))
+        else:
+            with m.If(self.en):
+                m.d.sync += ge.eq(self._ge(self.c, u_n))
         return m
