@@ -186,11 +186,23 @@ class ParamStore(wiring.Component):
 
         * the window/Δ table: N rows of ``alpha, beta, a, b`` (an ``ArrayLayout(W, 4)`` row,
           written one field at a time through a granular write port), read one row per vector;
-        * the C table: row ``i`` at addresses ``i·2^B … i·2^B + N−1``, 17 bits, read one entry
-          per output word.
+        * the C table, read one entry per output word, in one of two organisations
+          (:func:`c_table_by_index`; ``c_by_index`` forces one):
 
-        Both are block RAM on the iCE40 (``ram_style = "block"``, even when small); on the ECP5
-        both are LUT RAM, whose reads feed comparators directly (see :func:`memory_attrs`).
+          - by class (iCE40, no platform): row ``i`` at addresses ``i·2^B … i·2^B + N−1``,
+            17 bits;
+          - by word index (ECP5): ``2^B`` rows of N 17-bit fields, row ``k`` holding
+            ``C[0][k] … C[N−1][k]`` (written one field at a time). The read port's address is
+            ``c_index`` alone and its register holds the whole row (``c_row``); ``c_data`` is
+            the field of the class registered with it (``c_cls`` at ``c_en``). The ECP5's LUT
+            RAM is 16 words deep: by class, a read passes a RAM and an N-way class
+            multiplexer in one cycle (≈ 7 ns, the unit's critical path); by index it passes
+            the RAM alone, and a reader that compares every field (the sampler) chooses the
+            class after a register.
+
+        Both tables are block RAM on the iCE40 (``ram_style = "block"``, even when small); on
+        the ECP5 both are LUT RAM, whose reads feed comparators directly (see
+        :func:`memory_attrs`).
         Key/IV writes are forwarded to the Trivium block (``key_we``,
         ``key_addr``, ``key_data``), which loads them straight into its state; ``cfg_start``
         becomes ``start``.
@@ -199,8 +211,8 @@ class ParamStore(wiring.Component):
         ``cfg_addr``, ``cfg_data``, ``cfg_we``, ``cfg_start``, ``cfg_lock`` (in), ``locked``
         (out). Internal read side ``read`` (:class:`TableReadSignature`): ``win_addr``/
         ``win_en`` → ``alpha``, ``beta``, ``a``, ``b``; ``c_cls``/``c_index``/``c_en`` →
-        ``c_data``. Trivium side: ``key_we``, ``key_addr``, ``key_data`` (decoded from the port,
-        combinational), ``start`` (a register).
+        ``c_data`` (and ``c_row`` by word index). Trivium side: ``key_we``, ``key_addr``,
+        ``key_data`` (decoded from the port, combinational), ``start`` (a register).
 
     Latency
         A table write presented in cycle t lands at the end of cycle t+1 (decoded and

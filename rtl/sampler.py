@@ -33,6 +33,13 @@ class Sampler(wiring.Component):
         §8, with no priority chain). ``C[i][N−1] = 65536 > u`` makes this happen once per
         vector.
 
+        Organised by word index (the ECP5's C table, see
+        :func:`~dynamarks.rtl.param_store.c_table_by_index`; ``by_index`` forces it), S1
+        compares the whole registered row ``C[0…N−1][k]`` (``c_row``) with ``u``, one chain
+        per class, into N ``ge`` registers, and S2 picks the class's bit (``cls``, registered
+        with them) in front of the same LUT: no class multiplexer sits between the table's
+        LUT RAM and a register or in front of a carry chain.
+
         Knowing ``j == k`` word by word is enough for the alter stage: at the word ``k == i``,
         ``hit`` says whether ``j == i`` (so whether the vector is altered at all); at any other
         word it marks the receiver ``j``. Nothing needs ``j`` ahead of the words.
@@ -40,7 +47,8 @@ class Sampler(wiring.Component):
     Interface
         ``en`` (the pipeline advances), ``first`` (the word entering S1 is word 0 of a
         vector), ``u_head`` (16 bits, used with ``first``), ``u`` (16 bits, held for the
-        vector's other words), ``c`` (17 bits) in, all for the word entering S1; ``hit_now``
+        vector's other words), ``c`` (17 bits) in — by word index ``c_row`` (N × 17 bits)
+        and ``cls`` (the class) instead of ``c`` —, all for the word entering S1; ``hit_now``
         (combinational): the word in S2 is word ``j``; ``hit``: ``hit_now`` registered at
         the last ``en``.
 
