@@ -87,28 +87,34 @@ class Sampler(wiring.Component):
         m = Module()
         by_index = (self.by_index if self.by_index is not None
                     else c_table_by_index(platform))
-        first2 = Signal()       # S2: the word in S2 is word 0
-        ge_prev = Signal()      # u ≥ C[i][k−1] of the word before it
-        ge = Signal()           # u ≥ C[i][k] of the word in S2 (¬lt)
-        m.d.comb += self.hit_now.eq(~ge & (first2 | ge_prev))
         u_n = Signal(17)        # ~u, 17 bits (u zero-extended)
         m.d.comb += u_n.eq(Cat(Mux(self.first, ~self.u_head, ~self.u), Const(1, 1)))
         with m.If(self.en):
-            m.d.sync += [
-                first2.eq(self.first),
-                ge_prev.eq(ge),
-                self.hit.eq(self.hit_now),
-            ]
+            m.d.sync += self.hit.eq(self.hit_now)
         if by_index:
-            # S1: every class's entry of the row against u, one chain each; S2: the class.
+            # S1: every class's entry of the row against u, one chain each; S2: the class's
+            # bit (a multiplexer of registers).
             n = self.classes
             ge_row = Signal(n)  # S2: u ≥ C[r][k] for every class r
             cls2 = Signal(range(n))
+            open_ = Signal()    # S2: the word is word 0, or u ≥ C[i][k−1] (first2 | ge_prev)
+            ge = Signal()       # u ≥ C[i][k] of the word in S2 (¬lt)
+            m.d.comb += [ge.eq(ge_row.bit_select(cls2, 1)), self.hit_now.eq(~ge & open_)]
             with m.If(self.en):
-                m.d.sync += [ge_row.eq(Cat(self._ge(self.c_row[r], u_n) for r in range(n))),
-                             cls2.eq(self.cls)]
-            m.d.comb += ge.eq(ge_row.bit_select(cls2, 1))
+                m.d.sync += [
+                    ge_row.eq(Cat(self._ge(self.c_row[r], u_n) for r in range(n))),
+                    cls2.eq(self.cls),
+                    open_.eq(self.first | ge),
+                ]
         else:
+            first2 = Signal()   # S2: the word in S2 is word 0
+            ge_prev = Signal()  # u ≥ C[i][k−1] of the word before it
+            ge = Signal()       # u ≥ C[i][k] of the word in S2 (¬lt)
+            m.d.comb += self.hit_now.eq(~ge & (first2 | ge_prev))
             with m.If(self.en):
-                m.d.sync += ge.eq(self._ge(self.c, u_n))
+                m.d.sync += [
+                    ge.eq(self._ge(self.c, u_n)),
+                    first2.eq(self.first),
+                    ge_prev.eq(ge),
+                ]
         return m
