@@ -37,8 +37,10 @@ class Sampler(wiring.Component):
         :func:`~dynamarks.rtl.param_store.c_table_by_index`; ``by_index`` forces it), S1
         compares the whole registered row ``C[0…N−1][k]`` (``c_row``) with ``u``, one chain
         per class, into N ``ge`` registers, and S2 picks the class's bit (``cls``, registered
-        with them) in front of the same LUT: no class multiplexer sits between the table's
-        LUT RAM and a register or in front of a carry chain.
+        with them) in front of one LUT: ``hit_now = ¬ge & open``, where the register ``open``
+        (``first2 | ge_prev``) is set as the word enters S2. No class multiplexer sits
+        between the table's LUT RAM and a register or in front of a carry chain, and the
+        S2 logic in front of the alter stage is the multiplexer and that LUT.
 
         Knowing ``j == k`` word by word is enough for the alter stage: at the word ``k == i``,
         ``hit`` says whether ``j == i`` (so whether the vector is altered at all); at any other
