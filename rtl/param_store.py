@@ -348,12 +348,15 @@ class ParamStore(wiring.Component):
                 self.read.c_row.eq(c_rd.data),
             ]
         else:
-            # C table address {class, index}, each field B bits wide.
+            # C table address {class, index}, each field B bits wide (the read port's fields
+            # are narrower when N is not a power of two ≥ 4: widened first).
             c_en = Signal()
+            c_index, c_cls = Signal(b), Signal(b)
             m.d.sync += c_en.eq(we & in_range & (space == SPACE_C) & (index < n))
             m.d.comb += [
                 c_wr.addr.eq(waddr), c_wr.en.eq(c_en),
-                c_rd.addr.eq(Cat(self.read.c_index, self.read.c_cls)),
+                c_index.eq(self.read.c_index), c_cls.eq(self.read.c_cls),
+                c_rd.addr.eq(Cat(c_index, c_cls)),
                 c_rd.en.eq(self.read.c_en),
                 self.read.c_data.eq(c_rd.data),
             ]

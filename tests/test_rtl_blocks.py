@@ -311,8 +311,9 @@ def test_split_counter_counts_exactly_through_wraps(width, max_inc):
 
 
 @pytest.mark.parametrize("c_by_index", [False, True], ids=["c-by-class", "c-by-index"])
-def test_param_store_write_read_lock(c_by_index):
-    classes, width = 6, 16
+@pytest.mark.parametrize("classes", [6, 2])      # 2: read fields narrower than B = 2 bits
+def test_param_store_write_read_lock(c_by_index, classes):
+    width = 16
     rng = random.Random(8)
     prm = random_params(rng, classes, width)
     dut = ParamStore(classes, width, c_by_index=c_by_index)

@@ -46,6 +46,7 @@ def _by_index():
 @pytest.mark.parametrize("classes,width,n_vectors,seed,p_in,p_out", [
     (10, 16, 60, 31, 0.7, 0.6),
     (3, 12, 60, 32, 0.8, 0.5),
+    (2, 16, 60, 34, 0.7, 0.6),
     (16, 20, 20, 33, 1.0, 1.0),
 ])
 def test_unit_with_c_by_index(classes, width, n_vectors, seed, p_in, p_out):
