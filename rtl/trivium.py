@@ -89,25 +89,105 @@ def trivium_clocks(state, clocks):
     return s, z
 
 
+# The three shift registers of the state, as lanes: lane-local position i (1-based) is the bit
+# that entered the lane i clocks ago. A = s1…s93 (head t3), B = s94…s177 (head t1),
+# C = s178…s288 (head t2).
+_LANE_LEN = {"A": 93, "B": 84, "C": 111}
+#: Lowest tap of every lane (A: s66, s69; B: s162 = B69; C: s243 = C66): positions below it
+#: (minus the clocks unrolled per cycle) are a pure delay line.
+_LOWEST_TAP = 66
+#: Taps per lane (lane-local positions): s66 s69 s91 s92 s93 | s162 s171 s175 s176 s177 |
+#: s243 s264 s286 s287 s288.
+_TAPS = {"A": (66, 69, 91, 92, 93), "B": (69, 78, 82, 83, 84), "C": (66, 87, 109, 110, 111)}
+#: Lanes A and B take the 80 key and the 80 IV bits at positions 1…80; C holds 1 at 109…111.
+_KEY_BITS = 80
+
+
+class _Geometry:
+    """Word layout of the state for ``bits`` cipher clocks per cycle (see :class:`Trivium`).
+
+    Every cycle each lane takes one ``bits``-bit word at its head; word ``j`` cycles old
+    ("offset j") holds positions ``(j−1)·bits+1 … j·bits`` (bit ``b`` is position
+    ``j·bits − b``). Offsets ``1 … delay−1`` are a pure delay (the ring), offsets
+    ``delay … last[lane]`` hold the taps (flip-flops).
+    """
+
+    def __init__(self, bits: int):
+        self.bits = bits
+        self.delay = -(-(_LOWEST_TAP + 1 - bits) // bits)
+        self.last = {lane: -(-n // bits) for lane, n in _LANE_LEN.items()}
+        # Offset 1 is a register (the head word, registered); offsets 2 … delay−2 sit in a
+        # memory ring (depth a power of two, read `rd_ahead` rows ahead of the write, never at
+        # it) and offset delay − 1 in its read register, when that is worth a memory.
+        n = self.delay - 2
+        self.ring = 1 << (n - 1).bit_length() if n >= 4 else 0
+        self.rd_ahead = (self.ring + 3 - self.delay) % self.ring if self.ring else 0
+        # Between the taps: runs of ≥ `gap_len` words that no tap reads (for 4 bits A73…84,
+        # C69…80, C89…104) go into a second ring, `gap_len` words of each (the length that
+        # saves the most flip-flops), written from the word before the run and read as its
+        # last word (same pointer, low bits).
+        runs = []
+        for lane in "ABC":
+            need = {-(-(t - c) // bits) for t in _TAPS[lane] for c in range(bits)}
+            j = self.delay
+            while j <= self.last[lane]:
+                k = j
+                while k <= self.last[lane] and k not in need:
+                    k += 1
+                if k - j >= 3:
+                    runs.append((lane, j, k - j))
+                j = k + 1
+        self.gap_len = max((d for _, _, d in runs),
+                           key=lambda d: (d * sum(n >= d for _, _, n in runs), -d),
+                           default=0) if self.ring else 0
+        runs = [r for r in runs if r[2] >= self.gap_len]
+        self.gaps = [(lane, j) for lane, j, _ in runs] if self.gap_len else []
+        self.gap_ring = 1 << (self.gap_len - 1).bit_length() if self.gaps else 0
+        # Load: `steps` cycles of injection cover the longest lane; injection step s ends at
+        # offset steps − s, so the key/IV chunk injected at step s is chunk s − lead.
+        self.steps = self.last["C"]
+        self.lead = (self.steps * bits - _KEY_BITS) // bits
+        # C's three ones: per load step, the head bits that end at C109…C111.
+        top = self.steps * bits
+        self.ones = [sum(1 << c for c in range(bits) if 109 <= top - s * bits - c <= 111)
+                     for s in range(self.steps)]
+        while not self.ones[-1]:
+            self.ones.pop()
+
+
 class Trivium(wiring.Component):
     """Trivium keystream generator, ``bits_per_cycle`` cipher clocks per FPGA cycle.
 
     What it does
-        Holds the 288-bit Trivium state. Key/IV words are written into a five-word memory
-        (block RAM on the iCE40); ``start`` clears the state (``s286…s288 = 1``) and shifts the
-        80 key bits into the first register and the 80 IV bits into the second through the
-        registers' own inputs — the state flip-flops are plain shift-register stages with an
-        enable and a synchronous clear, and only the ``bits_per_cycle`` input bits of each
-        register choose between the cipher's feedback and the load data (no per-bit load
-        multiplexer). Then it runs the 1152-clock warm-up and produces the keystream
-        ``z_1, z_2, …`` (SPEC §5) as ``word_width``-bit words: bit ``k`` of word ``w`` is
-        ``z_(w·word_width + k + 1)`` (so 32-bit words are the little-endian keystream words
-        ``R_v`` of SPEC §6).
+        Holds the 288-bit Trivium state as three lanes (the cipher's registers A = s1…s93,
+        B = s94…s177, C = s178…s288) advanced ``bits`` = ``bits_per_cycle`` positions per
+        step, as ``bits``-bit words: the word a lane takes at its head in one step is read back
+        ``k`` steps later as positions ``(k−1)·bits+1 … k·bits``. Every tap lies at or above
+        s66 of its lane, so the first ``delay − 1`` words of each lane (``delay =
+        ⌈(67 − bits)/bits⌉``: 15 words = 60 positions for 4 bits) are a pure delay line: the
+        first is a register (the head word, so the ring's write data comes from flip-flops),
+        and for ``bits`` ≤ 8 the rest sit in one small memory used as a ring (block RAM on the
+        iCE40, LUT RAM on the ECP5; the three lanes share its address, one ``3·bits``-bit row
+        per step, read three rows ahead of the write, so a row is never read and written in
+        one cycle; the last word is its read register). The runs of words between taps that no
+        tap reads (for 4 bits A73…84, C69…80, C89…104: 3 words each) go into a second ring of
+        the same kind. Only the head words and the tap words from offset ``delay`` up to each
+        lane's last tap are flip-flops (84 of the 288 state bits for 4 bits, in 4 block RAMs
+        with the key memory; all 288 are flip-flops for 16 bits, where the ring would be 2
+        words).
+        Key/IV words are written into a key memory (two 16-bit halves). ``start`` loads the
+        initial state by running the lanes for ``⌈111/bits⌉`` steps while the heads take the
+        initial-state bits instead of the feedback (A: 0 then K0…K9; B: 0 then IV0…IV9; C: the
+        ones of s286…s288 then 0; the first bits of the shorter lanes fall off their ends), so
+        nothing but the lanes' ``bits`` head bits chooses between load data and feedback. Then
+        it runs the 1152-clock warm-up and produces the keystream ``z_1, z_2, …`` (SPEC §5) as
+        ``word_width``-bit words: bit ``k`` of word ``w`` is ``z_(w·word_width + k + 1)`` (so
+        32-bit words are the little-endian keystream words ``R_v`` of SPEC §6).
 
     Parameters
         ``bits_per_cycle`` — cipher clocks per cycle, a power of two, 1 … 16, dividing
-        ``word_width``. The unrolled update is one XOR/AND level deep (Trivium's taps are
-        ≥ 66 bits from each register's input).
+        ``word_width``. The unrolled update is one XOR/AND level deep (every tap is ≥ 66
+        positions from its lane's head).
         ``word_width`` — keystream word width (default 32).
 
     Interface
@@ -122,21 +202,39 @@ class Trivium(wiring.Component):
         written since the last start (so a used key/IV can never be loaded twice).
         ``running`` (out): the warm-up is done and the first word has been ready; it stays high
         until the next key write, start or reset.
-        ``keystream`` (out, ``stream.Signature(word_width)``): keystream words. The generator
-        stops when a word is ready and not taken.
+        ``keystream`` (out, ``stream.Signature(word_width)``): keystream words. ``payload`` is a
+        register, ``valid`` the AND of two.
 
-    Latency
-        ``160/bits_per_cycle`` cycles of load and ``1152/bits_per_cycle`` of warm-up after
-        ``start`` (:func:`startup_cycles`), then a word is ready ``word_width/bits_per_cycle``
-        cycles after the previous one was taken.
+    Latency and throughput
+        One cycle to take the start (the control acts on registered starts and key writes),
+        ``⌈111/bits⌉`` cycles of load and ``1152/bits`` of warm-up, then the first word fills
+        in ``word_width/bits`` (:func:`startup_cycles`: 325 cycles for 4 bits, 82 for 16).
+        A word is valid again ``word_width/bits`` cycles after the previous one was taken:
+        while a full word waits, the generator computes the next word's first chunk into a
+        spare register, so a consumer taking a word every ``word_width/bits`` cycles never
+        waits.
+        ``keystream.ready`` reaches only the word register's first chunk and the fill count:
+        the state advances on registered conditions alone (loading, warming up or generating,
+        and no spare chunk waiting), so no path runs from ``ready`` to the state's enables.
 
     Invariants
         The word sequence equals the SPEC §5 keystream whatever the timing of ``ready``.
         Reset stops the keystream (``running`` low) and forgets which key/IV words were
         written: a start after reset needs all five words written again, so no key, IV or
-        state from before the reset can produce keystream. (The state flip-flops and the key
-        memory are not cleared by reset, to keep them plain enable flip-flops and block RAM;
-        neither is readable.)
+        state from before the reset can produce keystream. (The state, its ring and the key
+        memory are not cleared by reset, to keep them plain enable flip-flops and RAM; none is
+        readable, and the load overwrites every state bit a tap can reach.)
+
+    Four-state simulation
+        Every register the keystream depends on is defined after reset and a start, whatever
+        it held at power-up: the state words and the rings' read registers are overwritten by
+        the load (every word present at the start has left its lane after the
+        ``⌈111/bits⌉`` load steps), the load counters and the warm-up LFSR are set by the
+        start, and ``fill``, ``full``, ``spare_ok`` and the ring pointer have a reset although
+        the logic would not need one. (Without it Icarus kept them X: their next-state logic,
+        an ``always @*`` block in the emitted Verilog, runs only when an input changes, and
+        none did before the first clock edge, so the first load after power-up gave X or a
+        wrong keystream; tests/test_trivium_icarus.py checks this on the emitted Verilog.)
     """
 
     def __init__(self, bits_per_cycle=4, word_width=32):
@@ -162,132 +260,237 @@ class Trivium(wiring.Component):
 
         m = Module()
         bpc, ww = self.bits_per_cycle, self.word_width
+        geo = _Geometry(bpc)
+        # LUT RAM on the ECP5 (its block RAM's clock-to-out is slow), block RAM on the iCE40.
+        attrs = memory_attrs(platform, fast_read=True)
 
-        # No reset on the state and word registers (plain enable flip-flops); after reset the
-        # keystream is stopped and a start needs five fresh key/IV writes, so old state bits
-        # never reach the output.
-        state = Signal(STATE_BITS, reset_less=True)
-        word = Signal(ww, reset_less=True)
-        warm_steps = WARMUP_CLOCKS // bpc
-        fill_steps = ww // bpc
-        # Key/IV words wait in a small memory until `start` (written at most one per cycle).
-        m.submodules.key_mem = key_mem = memory.Memory(
-            shape=unsigned(32), depth=8, init=[], attrs=memory_attrs(platform))
-        key_wr = key_mem.write_port()
-        key_rd = key_mem.read_port()
-        # Load: chunk `ld` (bpc bits of the 160-bit K0..K9 IV0..IV9 string, in order) enters
-        # the first register (key, chunks 0 … 80/bpc − 1) or the second (IV, the rest).
-        n_chunks, half, per_word = 160 // bpc, 80 // bpc, 32 // bpc
-        ld = Signal(range(n_chunks), reset_less=True)
-        load1 = Signal()            # the key is shifting into s1…s93
-        load2 = Signal()            # the IV is shifting into s94…s177
-        ld_half = Signal(reset_less=True)   # register: ld == half − 1
-        ld_end = Signal(reset_less=True)    # register: ld == n_chunks − 1
-        # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 when
-        # the load ends and stepped once per warm-up cycle; `warm_last` (a register) marks the
-        # last warm-up cycle, when the LFSR holds S_(warm_steps−1).
-        lfsr_w, taps, seq = _lfsr_for(warm_steps)
-        # The LFSR, `warm_last`, `fill_cnt` and `full` have no reset: each is loaded before it
-        # is used (the LFSR and `warm_last` at the end of the load, which alone starts
-        # `warming`; `fill_cnt` and `full` at `warm_done`, which alone starts `generating`),
-        # and every use is gated by `warming` / `generating`, which reset clears.
-        lfsr = Signal(lfsr_w, init=seq[0], reset_less=True)
-        warm_last = Signal(reset_less=True)
-        warming = Signal()          # the 1152 warm-up clocks are running
-        generating = Signal()       # warm-up done: keystream words are being produced
-        fill_cnt = Signal(range(fill_steps + 1), reset_less=True)
-        full = Signal(reset_less=True)  # register: fill_cnt == fill_steps (a word is ready)
+        step = Signal()         # the lanes advance one word (registered conditions only)
+        load = Signal()         # loading: the heads take the initial state
+        warming = Signal()      # the 1152 warm-up clocks are running
+        generating = Signal()   # warm-up done: keystream words are being produced
+
+        # ---- the state: three lanes of words -------------------------------------------
+        heads = {lane: Signal(bpc, name=f"head_{lane}") for lane in "ABC"}
+        words = {lane: {0: heads[lane]} for lane in "ABC"}     # offset → bpc-bit value
+        for lane in "ABC":
+            words[lane][1] = Signal(bpc, name=f"{lane.lower()}1", reset_less=True)
+            with m.If(step):
+                m.d.sync += words[lane][1].eq(heads[lane])
+        if geo.ring:
+            m.submodules.ring = ring = memory.Memory(
+                shape=unsigned(3 * bpc), depth=geo.ring, init=[], attrs=attrs)
+            ring_wr = ring.write_port()
+            ring_rd = ring.read_port()              # not transparent; never the written row
+            ptr = Signal(range(geo.ring))       # reset: see "Four-state simulation" below
+            m.d.comb += [
+                ring_wr.addr.eq(ptr), ring_wr.en.eq(step),
+                ring_wr.data.eq(Cat(words["A"][1], words["B"][1], words["C"][1])),
+                # The row written delay − 3 steps ago: in the read register one step later it
+                # is offset delay − 1.
+                ring_rd.addr.eq(ptr + geo.rd_ahead), ring_rd.en.eq(step),
+            ]
+            with m.If(step):
+                m.d.sync += ptr.eq(ptr + 1)
+            for k, lane in enumerate("ABC"):
+                words[lane][geo.delay - 1] = ring_rd.data[k * bpc:(k + 1) * bpc]
+            first_ff = geo.delay
+        else:
+            first_ff = 2
+        in_gap = {(lane, j0 + d) for lane, j0 in geo.gaps for d in range(geo.gap_len)}
+        if geo.gaps:
+            m.submodules.gap_ring = gap_ring = memory.Memory(
+                shape=unsigned(len(geo.gaps) * bpc), depth=geo.gap_ring, init=[], attrs=attrs)
+            gap_wr = gap_ring.write_port()
+            gap_rd = gap_ring.read_port()           # not transparent; never the written row
+            gptr = ptr[:len(gap_wr.addr)]           # gap_ring divides ring
+            m.d.comb += [
+                gap_wr.addr.eq(gptr), gap_wr.en.eq(step),
+                # The row written gap_len − 1 steps before: offset j0 + gap_len − 1 one step
+                # later.
+                gap_rd.addr.eq(gptr + geo.gap_ring + 1 - geo.gap_len), gap_rd.en.eq(step),
+            ]
+            for k, (lane, j0) in enumerate(geo.gaps):
+                words[lane][j0 + geo.gap_len - 1] = gap_rd.data[k * bpc:(k + 1) * bpc]
+        for lane in "ABC":
+            for j in range(first_ff, geo.last[lane] + 1):
+                if (lane, j) in in_gap:
+                    continue
+                word_j = Signal(bpc, name=f"{lane.lower()}{j}", reset_less=True)
+                with m.If(step):
+                    m.d.sync += word_j.eq(words[lane][j - 1])
+                words[lane][j] = word_j
+        if geo.gaps:
+            m.d.comb += gap_wr.data.eq(Cat(*(words[lane][j0 - 1] for lane, j0 in geo.gaps)))
+
+        def pos(lane, i):
+            j = -(-i // bpc)
+            return words[lane][j][j * bpc - i]
+
+        # `bpc` cipher clocks: clock c sees position i where the step began with i − c.
+        z, new = [], {lane: [] for lane in "ABC"}
+        for c in range(bpc):
+            def s(lane, i, c=c):
+                return pos(lane, i - c)
+            t1 = s("A", 66) ^ s("A", 93)
+            t2 = s("B", 69) ^ s("B", 84)
+            t3 = s("C", 66) ^ s("C", 111)
+            z.append(t1 ^ t2 ^ t3)
+            new["B"].append(t1 ^ (s("A", 91) & s("A", 92)) ^ s("B", 78))
+            new["C"].append(t2 ^ (s("B", 82) & s("B", 83)) ^ s("C", 87))
+            new["A"].append(t3 ^ (s("C", 109) & s("C", 110)) ^ s("A", 69))
+
+        # ---- key/IV memory and the load -------------------------------------------------
+        # Two 16-bit halves (the low and the high half of every key/IV word), read at
+        # different rows: the key chunk for lane A and the IV chunk for lane B injected in the
+        # same step are 80 bits apart, so they always lie in opposite halves.
+        key_mem = {}
+        for half in ("lo", "hi"):
+            m.submodules[f"key_{half}"] = key_mem[half] = memory.Memory(
+                shape=unsigned(16), depth=8, init=[], attrs=attrs)
+        key_wr = {h: mem.write_port() for h, mem in key_mem.items()}
+        key_rd = {h: mem.read_port() for h, mem in key_mem.items()}
+        key_wen = Signal()
+        m.d.comb += key_wen.eq(self.key_we & (self.key_addr < KEY_WORDS))
+        for k, h in enumerate(("lo", "hi")):
+            m.d.comb += [key_wr[h].addr.eq(self.key_addr), key_wr[h].en.eq(key_wen),
+                         key_wr[h].data.eq(self.key_data[16 * k:16 * (k + 1)])]
+
+        # Read → select → register → head: the chunk a lane takes at load step s is read in
+        # the cycle of step s − 2. `ld` (during the load): the key chunk read in this cycle,
+        # u = s + 2 − lead at step s (chunk u is blob bits u·bpc … +bpc−1 of K0..K9 IV0..IV9;
+        # the IV chunk is u + 80/bpc). Its fields are the read address:
+        # u·bpc = 32·wa + 16·h + bpc·sel.
+        lg = bpc.bit_length() - 1
+        ld = Signal(max(geo.steps.bit_length(), 6 - lg), reset_less=True)
+        sel, h, wa = ld[:4 - lg], ld[4 - lg], ld[5 - lg:]
+        # Before the key chunks (and in the start cycle) both halves read row 7, never written
+        # (`key_wen` needs addr < 5), so still all zeros from the memory's initial value: A
+        # and B take zeros.
+        key_rd_ok = Signal()     # register: the chunk read now is a key chunk
+        m.d.comb += [
+            # Key bits at word wa, half h; IV bits 80 later: word wa + 2 + h, half 1 − h.
+            key_rd["lo"].addr.eq(Mux(key_rd_ok, Mux(h, wa + 3, wa), 7)),
+            key_rd["hi"].addr.eq(Mux(key_rd_ok, Mux(h, wa, wa + 2), 7)),
+        ]
+        h_d = Signal(reset_less=True)             # h and sel of the chunk now in the read data
+        sel_d = Signal(len(sel), reset_less=True)
+        m.d.sync += [h_d.eq(h), sel_d.eq(sel)]
+        lo, hi = key_rd["lo"].data, key_rd["hi"].data
+        lo_c = lo.word_select(sel_d, bpc) if bpc < 16 else lo
+        hi_c = hi.word_select(sel_d, bpc) if bpc < 16 else hi
+        chunk_a = Signal(bpc, reset_less=True)
+        chunk_b = Signal(bpc, reset_less=True)
+        m.d.sync += [chunk_a.eq(Mux(h_d, hi_c, lo_c)), chunk_b.eq(Mux(h_d, lo_c, hi_c))]
+        ld_last = Signal(reset_less=True)    # register: the last load step
+        ones = Signal(len(geo.ones), reset_less=True)   # one-hot: load step s < len(ones)
+        ones_c = 0
+        for s_, pattern in enumerate(geo.ones):
+            ones_c = ones_c | Mux(ones[s_], pattern, 0)
+        m.d.comb += [
+            heads["A"].eq(Mux(load, chunk_a, Cat(*new["A"]))),
+            heads["B"].eq(Mux(load, chunk_b, Cat(*new["B"]))),
+            heads["C"].eq(Mux(load, ones_c, Cat(*new["C"]))),
+        ]
+
+        # ---- control -----------------------------------------------------------------------
         written = Signal(KEY_WORDS)  # key/IV words written since the last start
         armed = Signal()            # register: all five written since the last start
+        # The control sees key writes and starts one cycle later, from registers (`kw`, `go`),
+        # so that every next-state equation has only flip-flops as inputs and no path runs
+        # from the write port's inputs to the state's enables.
+        kw = Signal()                     # register: a key/IV word was written last cycle
+        ka_r = Signal(3, reset_less=True)  # … at this address
+        go = Signal()                     # register: a start was accepted last cycle
+        key_sel = Signal(KEY_WORDS)       # the word written last cycle (one-hot)
+        start_ok = Signal()
+        written_next = Signal(KEY_WORDS)
+        m.d.comb += [
+            key_sel.eq(Mux(kw, 1 << ka_r, 0)),
+            start_ok.eq(self.start & armed),
+            written_next.eq(Mux(start_ok, 0, written | key_sel)),
+        ]
+        m.d.sync += [kw.eq(key_wen), ka_r.eq(self.key_addr), go.eq(start_ok),
+                     written.eq(written_next),
+                     armed.eq(written_next == (1 << KEY_WORDS) - 1)]
+        stop = kw | go
 
-        new_state, z = trivium_clocks([state[k] for k in range(STATE_BITS)], bpc)
+        warm_steps = WARMUP_CLOCKS // bpc
+        # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 when
+        # the load ends and stepped once per warm-up cycle; `warm_last` (a register) marks the
+        # last warm-up cycle, when the LFSR holds S_(warm_steps−1). No reset: loaded before
+        # use, and every use is gated by `warming`, which reset clears.
+        lfsr_w, taps, seq = _lfsr_for(warm_steps)
+        lfsr = Signal(lfsr_w, init=seq[0], reset_less=True)
+        warm_last = Signal(reset_less=True)
+        load_done = load & ld_last
+        warm_done = warming & warm_last
 
+        # Keystream word: `chunks` slots of bpc bits, filled in order, plus one spare chunk
+        # computed ahead once the word is full. `fill`, `full` and `spare_ok` are cleared
+        # whenever the generator is not producing; a stray slot write then is harmless (the
+        # word is rewritten before it is next valid). `spare_ok` implies `full`.
+        chunks = ww // bpc
+        word = Signal(ww, reset_less=True)
+        spare = Signal(bpc, reset_less=True)
+        # (These three and `ptr` have a reset although the logic would not need one: see
+        # "Four-state simulation" in the class docstring.)
+        fill = Signal(range(chunks + 1))    # slots filled (`chunks` when full)
+        full = Signal()                     # register: fill == chunks
+        spare_ok = Signal()                 # register: spare holds the next word's chunk 0
+        take = Signal()
         m.d.comb += [
             self.keystream.valid.eq(generating & full),
             self.keystream.payload.eq(word),
+            take.eq(self.keystream.valid & self.keystream.ready),
+            step.eq((load | warming | generating) & ~spare_ok),
         ]
-        take = self.keystream.valid & self.keystream.ready
-        # The cipher clocks while warming up, and afterwards whenever the word register is not
-        # full or is being emptied this cycle.
-        step = Signal()
-        m.d.comb += step.eq(warming | (generating & (~full | self.keystream.ready)))
-        # The key memory takes a write in the cycle it is presented; the control sees it one
-        # cycle later, from a register (`key_sel`), so that no path runs from the write port's
-        # inputs to the state's enables or to `armed`.
-        key_sel = Signal(KEY_WORDS)      # key/IV word written last cycle (one-hot)
-        key_wen = Signal()
-        start_ok = Signal()
-        m.d.sync += key_sel.eq(Mux(key_wen, 1 << self.key_addr, 0))
-        m.d.comb += [
-            key_wen.eq(self.key_we & (self.key_addr < KEY_WORDS)),
-            start_ok.eq(self.start & armed),
-            key_wr.addr.eq(self.key_addr),
-            key_wr.data.eq(self.key_data),
-            key_wr.en.eq(key_wen),
-            # Read the word of the chunk used next cycle: word 0 at start, then that of ld + 1.
-            key_rd.addr.eq(Mux(start_ok, 0, (ld + 1) // per_word)),
-        ]
-        chunk = key_rd.data.word_select(ld % per_word, bpc)
+        zc = Cat(*z)
+        # Slot 0 takes the spare (or the chunk computed now) in the cycle the word is taken.
+        with m.If((fill == 0) | take):
+            m.d.sync += word[:bpc].eq(Mux(spare_ok, spare, zc))
+        for k in range(1, chunks):
+            with m.If(fill == k):
+                m.d.sync += word[k * bpc:(k + 1) * bpc].eq(zc)
+        with m.If(full & ~spare_ok):
+            m.d.sync += spare.eq(zc)
+        with m.If(~generating):
+            m.d.sync += [fill.eq(0), full.eq(0), spare_ok.eq(0)]
+        with m.Elif(take):
+            m.d.sync += [fill.eq(1), full.eq(chunks == 1), spare_ok.eq(0)]
+        with m.Else():
+            m.d.sync += spare_ok.eq(full)
+            with m.If(~full):
+                m.d.sync += [fill.eq(fill + 1), full.eq(fill == chunks - 1)]
 
-        # State update. Every bit is a shift-register stage: at `start` it takes its constant
-        # (s286…s288 = 1, the rest 0: a synchronous set/clear), otherwise, when its register
-        # is enabled, the cipher's next value. Only the first `bpc` bits of the first two
-        # registers choose between the feedback and the load chunk (the bit fed first ends
-        # deepest: chunk bit c goes to input bit bpc − 1 − c).
-        regs = ((0, 93, load1), (93, 177, load2), (177, STATE_BITS, None))
-        for lo, hi, load in regs:
-            en = start_ok | step if load is None else start_ok | step | load
-            with m.If(en):
-                for i in range(lo, hi):
-                    nxt = new_state[i]
-                    if load is not None and i < lo + bpc:
-                        nxt = Mux(load, chunk[bpc - 1 - (i - lo)], nxt)
-                    m.d.sync += state[i].eq(Mux(start_ok, int(i >= 285), nxt))
-
-        with m.If(step):
-            # word[k] = z of the k-th clock since the word was started (z_1 in bit 0).
-            m.d.sync += word.eq(Cat(word[bpc:], *z))
-
-        # Control, as flat next-state equations (no priority chain: short paths).
-        kw = key_sel != 0
-        load_done = load2 & ld_end
-        warm_done = warming & warm_last
-        stop = kw | start_ok
-        written_next = Signal(KEY_WORDS)
-        m.d.comb += written_next.eq(Mux(start_ok, 0, written | key_sel))
         m.d.sync += [
-            written.eq(written_next),
-            armed.eq(written_next == (1 << KEY_WORDS) - 1),
-            load1.eq(start_ok | (load1 & ~ld_half & ~kw)),
-            load2.eq(~stop & ((load1 & ld_half) | (load2 & ~ld_end))),
-            warming.eq(~stop & (load_done | (warming & ~warm_done))),
-            generating.eq(~stop & (generating | warm_done)),
-            self.running.eq(~stop & (self.running |
-                                     (generating & step & (fill_cnt == fill_steps - 1)))),
+            load.eq(~kw & (go | (load & ~ld_last))),
+            warming.eq(~stop & (load_done | (warming & ~warm_last))),
+            # (An accepted start ends the keystream at once, as a key write does one cycle
+            # after it: `valid` and `running` are low from the cycle after the start.)
+            generating.eq(~stop & ~start_ok & (generating | warm_done)),
+            self.running.eq(~stop & ~start_ok &
+                            (self.running | (generating & (fill == chunks - 1)))),
+            ones.eq(Cat(go, ones[:-1])),
         ]
-        with m.If(start_ok):
-            m.d.sync += [ld.eq(0), ld_half.eq(half == 1), ld_end.eq(0)]
-        with m.Elif(load1 | load2):
-            m.d.sync += [ld.eq(ld + 1), ld_half.eq(ld == half - 2),
-                         ld_end.eq(ld == n_chunks - 2)]
+        with m.If(go):
+            # (Load step 0 ends beyond A93 and B84: its chunk, read in the cycle before `go`,
+            # does not matter. `lead` ≥ 2.)
+            m.d.sync += [ld.eq((2 - geo.lead) % (1 << len(ld))), ld_last.eq(geo.steps == 1),
+                         key_rd_ok.eq(geo.lead == 2)]
+        with m.Elif(load & ~ld_last & ~kw):
+            m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead),
+                         key_rd_ok.eq(key_rd_ok | (ld == (1 << len(ld)) - 1))]
+        with m.Else():
+            m.d.sync += key_rd_ok.eq(0)
         lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
         with m.If(load_done):
             m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
         with m.Elif(warming):
             m.d.sync += [lfsr.eq(lfsr_next),
-                         warm_last.eq(~kw & (lfsr == seq[max(warm_steps - 2, 0)]))]
-        # (Cleared at `warm_done` only: after a stop they matter again only once `generating`
-        # is back, which takes a `warm_done`. Keeps `stop` off their enables.)
-        with m.If(warm_done):
-            m.d.sync += [fill_cnt.eq(0), full.eq(0)]
-        with m.Elif(generating & step):
-            m.d.sync += [
-                fill_cnt.eq(Mux(take, 1, fill_cnt + 1)),
-                full.eq(Mux(take, fill_steps == 1, fill_cnt == fill_steps - 1)),
-            ]
+                         warm_last.eq(lfsr == seq[max(warm_steps - 2, 0)])]
         return m
 
 
 def startup_cycles(bits_per_cycle: int, word_width: int = 32) -> int:
     """Cycles from an accepted ``start`` to ``running``: load, warm-up, first word."""
-    return (160 + WARMUP_CLOCKS + word_width) // bits_per_cycle
+    return 1 + -(-111 // bits_per_cycle) + (WARMUP_CLOCKS + word_width) // bits_per_cycle

@@ -113,13 +113,16 @@ class WatermarkUnit(wiring.Component):
     Configuration
         Write the key/IV words and the tables (``config_writes()`` gives the list; a table
         write lands one cycle after it is presented, a key/IV word in its cycle), then pulse
-        ``config.start``: the Trivium key/IV load takes ``160/bits`` cycles, the warm-up
-        ``1152/bits`` and the first keystream word ``32/bits`` more (``bits`` = Trivium clocks
-        per cycle, default the smallest power of two ≥ 32/N, at most 16: N = 10 → 4 bits, 336
-        cycles), then ``config.running`` rises and
-        ``sink.ready`` may rise. The keystream position (vector number 0) is counted from that
-        start. A start is refused unless all five key/IV words were written since the last
-        start (or reset); a key/IV write stops the keystream (``running`` falls).
+        ``config.start`` (at the earliest in the cycle after the last key/IV write): it reaches
+        the Trivium a cycle later, which takes it in one cycle, loads key and IV in
+        ``⌈111/bits⌉``, warms up in ``1152/bits`` and fills the first keystream word in
+        ``32/bits`` (``bits`` = Trivium clocks per cycle, default the smallest power of two
+        ≥ 32/N, at most 16): ``config.running`` rises ``2 + ⌈111/bits⌉ + 1184/bits`` clock
+        edges after the one that samples ``config.start`` (N = 10 → 4 bits: 326, of which 325
+        in the Trivium), and ``sink.ready`` may rise. The keystream position (vector number 0)
+        is counted from that start. A start is refused unless all five key/IV words were
+        written since the last start (or reset); a key/IV write stops the keystream
+        (``running`` falls).
         ``config.lock`` refuses writes and starts until reset. Reset stops the keystream,
         clears the lock and the counters and drops every vector in flight; the tables keep
         their contents, the key must be written again. Configure only while no vector is in

@@ -113,3 +113,26 @@ def test_key_sweep_reads_the_suites_models(env, monkeypatch):
     assert row["org"]["accuracy"] == row["alt"]["accuracy"]  # the unit never changes the top-1
     table = sweep.key_sweep_table(rows, ("stolen", "ft1000"))
     assert table[2].startswith("| robust | ")
+
+
+def test_benign_eta_candidates_reproduce_the_suite(env):
+    """models/benign_eta re-derives F_alt from a preset + overrides: with no override it must
+    give the η the suite measured for the same benign models and keys (another code path:
+    Context.params / owner_view); every candidate it tries is a valid SPEC §3.1 set."""
+    from dynamarks.host.presets import keygen_preset
+    from dynamarks.models import benign_eta
+
+    root, res, kw = env
+    for _label, base, over in benign_eta.CANDIDATES:
+        keygen_preset(base, 10, seed=3, **over)  # raises ParameterError if invalid
+    shipped = [("robust", "robust", {})]
+    out = benign_eta.analyse("tiny", keys=(0, 1), benign=("labels-100%", "distilled-F_org"),
+                             candidates=shipped, bin_choices=(), data_root=kw["data_root"])
+    suite_eta = {(r["job"]["attack"], k): v["eta"] for r in res["benign"]
+                 for k, v in r["keys"].items()}
+    for row in out["rows"][0]["keys"]:
+        for name, m in row["models"].items():
+            assert m["eta"] == pytest.approx(suite_eta[(name, f"robust:{row['key']}")], rel=1e-12)
+            assert 0 <= m["approx"] < 1
+        assert row["d_org_alt"] > 0 and 0 < row["altered"] <= 1
+    assert "| robust |" in benign_eta.render(out, "cmd")
