@@ -693,6 +693,10 @@ def induction_jobs(classes: int = CLASSES, width: int = WIDTH) -> list[Job]:
             "prove", 3, f"N={classes} W={width}: the parameter store's read ports return what "
             "was written, with its read latency (lemma: discharges TableStandIn)",
             script=MAP_MEMORIES, fast=True),
+        Job("param_store_reads_by_index", "a b c d",
+            lambda: ParamStoreReadsHarness(classes, width, c_by_index=True),
+            "prove", 3, f"N={classes} W={width}: the same with the C table organised by word "
+            "index (the ECP5's: one row C[0…N−1][k] per k)", script=MAP_MEMORIES, fast=True),
         Job("unit_induction", "a b c d",
             lambda: TrackedVectorHarness(classes, width, handshakes=("sink",)),
             "prove", INDUCTION_DEPTH,

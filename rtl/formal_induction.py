@@ -68,7 +68,7 @@ import sys
 from types import SimpleNamespace
 from unittest import mock
 
-from amaranth import Array, Cat, Const, Elaboratable, Module, Mux, ResetSignal, Signal
+from amaranth import Array, Cat, Const, Elaboratable, Module, Mux, ResetSignal, Signal, Value
 from amaranth.hdl import Assert, Assume, Fragment
 from amaranth.hdl._ast import AnyConst, AnySeq
 from amaranth.lib import data as data_lib
@@ -718,8 +718,10 @@ class ParamStoreReadsHarness(Elaboratable):
     Inductive with the invariant "the memory word holds the shadow" (the memory observed
     through :class:`ObservedMemory`)."""
 
-    def __init__(self, classes: int = CLASSES, width: int = WIDTH):
+    def __init__(self, classes: int = CLASSES, width: int = WIDTH, *, c_by_index: bool = False):
         self.n, self.w = classes, width
+        #: the C table organised by word index (the ECP5's), else by class
+        self.c_by_index = c_by_index
 
     def elaborate(self, platform):
         import dynamarks.rtl.param_store as ps_module
@@ -736,7 +738,7 @@ class ParamStoreReadsHarness(Elaboratable):
                 mems.append(self)
 
         with mock.patch.object(ps_module, "memory", SimpleNamespace(Memory=_Mem)):
-            dut = ParamStore(n, w)
+            dut = ParamStore(n, w, c_by_index=self.c_by_index)
             frag = Fragment.get(dut, None)
         m.submodules.dut = frag
         win_mem, c_mem = mems
@@ -790,7 +792,10 @@ class ParamStoreReadsHarness(Elaboratable):
         with m.If(w_shows):
             m.d.comb += Assert(field == w_exp)
         # invariants: the memory words hold the shadows; the read registers show them
-        c_word = Array(c_mem.observed)[Cat_(ck, ci)]
+        if self.c_by_index:     # row ck holds C[0…N−1][ck]
+            c_word = Array(Value.cast(o) for o in c_mem.observed)[ck].word_select(ci, C_BITS)
+        else:
+            c_word = Array(c_mem.observed)[Cat_(ck, ci)]
         w_word = Array(win_mem.observed)[wi]
         w_field = Array([w_word[k] for k in range(4)])[f]
         with m.If(c_has):

@@ -12,13 +12,14 @@ Address map of the configuration port (``B = max(2, ceil(log2 N))``, address wid
 :func:`config_writes` turns a parameter set into the list of ``(addr, data)`` writes.
 """
 
-from amaranth import Cat, Module, Signal, unsigned
+from amaranth import Array, Cat, Module, Signal, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 __all__ = [
-    "ConfigSignature", "TableReadSignature", "ParamStore", "memory_attrs", "SPACE_C",
+    "ConfigSignature", "TableReadSignature", "ParamStore", "memory_attrs", "c_table_by_index",
+    "SPACE_C",
     "SPACE_WINDOW", "SPACE_KEY",
     "class_bits", "config_addr_width", "config_address", "config_writes",
 ]
@@ -123,6 +124,15 @@ def memory_attrs(platform, *, fast_read: bool = False) -> dict:
     return attrs
 
 
+def c_table_by_index(platform) -> bool:
+    """Whether the C table is organised by word index (one row ``C[0…N−1][k]`` per ``k``):
+    on the ECP5, whose LUT RAM is 16 words deep, so that a table organised by class needs a
+    class multiplexer behind the RAM in the read cycle. Elsewhere (the iCE40's block RAM) it
+    is organised by class (one 17-bit word per entry). :class:`ParamStore` and
+    :class:`~dynamarks.rtl.sampler.Sampler` both ask this, so they agree."""
+    return _family(platform) == "ecp5"
+
+
 class ConfigSignature(wiring.Signature):
     """The unit's configuration port, seen from the controller that drives it.
 
@@ -151,7 +161,11 @@ class ConfigSignature(wiring.Signature):
 
 class TableReadSignature(wiring.Signature):
     """The tables' read ports, seen from the reader: ``win_addr``, ``win_en``, ``c_cls``,
-    ``c_index``, ``c_en`` (out); ``alpha``, ``beta``, ``a``, ``b``, ``c_data`` (in)."""
+    ``c_index``, ``c_en`` (out); ``alpha``, ``beta``, ``a``, ``b``, ``c_data`` (in); and, when
+    the C table is organised by word index (:func:`c_table_by_index`), ``c_row`` (in): the
+    whole registered row ``C[0…N−1][c_index]``, read with ``c_en`` like ``c_data`` (zero
+    otherwise), so that a reader can compare every class's entry and choose the class after
+    a register."""
 
     def __init__(self, classes: int, width: int):
         super().__init__({
@@ -159,6 +173,7 @@ class TableReadSignature(wiring.Signature):
             "alpha": In(width), "beta": In(width), "a": In(width), "b": In(width),
             "c_cls": Out(range(classes)), "c_index": Out(range(classes)), "c_en": Out(1),
             "c_data": In(C_BITS),
+            "c_row": In(data.ArrayLayout(unsigned(C_BITS), classes)),
         })
 
 
@@ -175,11 +190,23 @@ class ParamStore(wiring.Component):
           ``b − a = b + ~a + 1`` then takes ``~a`` from the block RAM output straight into the
           carry chain (an iCE40 carry input cannot invert: the inverter would be a LUT level
           between the block RAM and the multiplier); synthesis cancels the two inversions;
-        * the C table: row ``i`` at addresses ``i·2^B … i·2^B + N−1``, 17 bits, read one entry
-          per output word.
+        * the C table, read one entry per output word, in one of two organisations
+          (:func:`c_table_by_index`; ``c_by_index`` forces one):
 
-        Both are block RAM on the iCE40 (``ram_style = "block"``, even when small); on the ECP5
-        both are LUT RAM, whose reads feed comparators directly (see :func:`memory_attrs`).
+          - by class (iCE40, no platform): row ``i`` at addresses ``i·2^B … i·2^B + N−1``,
+            17 bits;
+          - by word index (ECP5): ``2^B`` rows of N 17-bit fields, row ``k`` holding
+            ``C[0][k] … C[N−1][k]`` (written one field at a time). The read port's address is
+            ``c_index`` alone and its register holds the whole row (``c_row``); ``c_data`` is
+            the field of the class registered with it (``c_cls`` at ``c_en``). The ECP5's LUT
+            RAM is 16 words deep: by class, a read passes a RAM and an N-way class
+            multiplexer in one cycle (≈ 7 ns, the unit's critical path); by index it passes
+            the RAM alone, and a reader that compares every field (the sampler) chooses the
+            class after a register.
+
+        Both tables are block RAM on the iCE40 (``ram_style = "block"``, even when small); on
+        the ECP5 both are LUT RAM, whose reads feed comparators directly (see
+        :func:`memory_attrs`).
         Key/IV writes are forwarded to the Trivium block (``key_we``,
         ``key_addr``, ``key_data``), which loads them straight into its state; ``cfg_start``
         becomes ``start``.
@@ -188,8 +215,8 @@ class ParamStore(wiring.Component):
         ``cfg_addr``, ``cfg_data``, ``cfg_we``, ``cfg_start``, ``cfg_lock`` (in), ``locked``
         (out). Internal read side ``read`` (:class:`TableReadSignature`): ``win_addr``/
         ``win_en`` → ``alpha``, ``beta``, ``a``, ``b``; ``c_cls``/``c_index``/``c_en`` →
-        ``c_data``. Trivium side: ``key_we``, ``key_addr``, ``key_data`` (decoded from the port,
-        combinational), ``start`` (a register).
+        ``c_data`` (and ``c_row`` by word index). Trivium side: ``key_we``, ``key_addr``,
+        ``key_data`` (decoded from the port, combinational), ``start`` (a register).
 
     Latency
         A table write presented in cycle t lands at the end of cycle t+1 (decoded and
@@ -211,9 +238,12 @@ class ParamStore(wiring.Component):
         job); the unit's invariants assume a valid one.
     """
 
-    def __init__(self, classes: int, width: int):
+    def __init__(self, classes: int, width: int, *, c_by_index: bool | None = None):
         self.classes, self.width = classes, width
         self.field_bits = class_bits(classes)
+        #: the C table's organisation: None = by the platform (by index on the ECP5, by class
+        #: elsewhere), or forced (tests and proofs check both)
+        self.c_by_index = c_by_index
         super().__init__({
             "cfg_addr": In(config_addr_width(classes)),
             "cfg_data": In(32),
@@ -237,14 +267,24 @@ class ParamStore(wiring.Component):
         m.submodules.win_mem = win_mem = memory.Memory(
             shape=data.ArrayLayout(unsigned(w), 4), depth=n, init=[],
             attrs=memory_attrs(platform, fast_read=True))
-        # The C table's output feeds the sampler's comparators directly as well (LUT RAM on
-        # the ECP5, whose block RAM clock-to-out alone is ≈ 6 ns).
-        m.submodules.c_mem = c_mem = memory.Memory(
-            shape=unsigned(C_BITS), depth=n << b, init=[],
-            attrs=memory_attrs(platform, fast_read=True))
+        by_index = (self.c_by_index if self.c_by_index is not None
+                    else c_table_by_index(platform))
+        if by_index:
+            # One row per word index k: C[0][k] … C[N−1][k] (17 bits each, written one class at
+            # a time). The row is read by k alone into its read register; the class is chosen
+            # after that register (a multiplexer of registers), so no read passes a LUT RAM
+            # and a class multiplexer in one cycle.
+            m.submodules.c_mem = c_mem = memory.Memory(
+                shape=data.ArrayLayout(unsigned(C_BITS), n), depth=1 << b, init=[],
+                attrs=memory_attrs(platform, fast_read=True))
+        else:
+            # Row i at i·2^B … i·2^B + N−1 (block RAM on the iCE40).
+            m.submodules.c_mem = c_mem = memory.Memory(
+                shape=unsigned(C_BITS), depth=n << b, init=[],
+                attrs=memory_attrs(platform, fast_read=True))
         win_wr = win_mem.write_port(granularity=1)
         win_rd = win_mem.read_port()
-        c_wr = c_mem.write_port()
+        c_wr = c_mem.write_port(granularity=1 if by_index else None)
         c_rd = c_mem.read_port()
 
         # Table writes: the port is decoded straight from its inputs and the decoded strobes,
@@ -259,12 +299,10 @@ class ParamStore(wiring.Component):
         we = self.cfg_we & ~refuse
         in_range = cls < n
 
-        c_en = Signal()
         win_en = Signal(4)
         wdata = Signal(max(w, C_BITS), reset_less=True)
         waddr = Signal(2 * b, reset_less=True)
         m.d.sync += [
-            c_en.eq(we & in_range & (space == SPACE_C) & (index < n)),
             # (An AND, not a Mux to 0: yosys would fold the decode into the flip-flops'
             # synchronous reset, behind the domain reset — a long path on the iCE40.)
             win_en.eq((1 << index[:2])[:4] &
@@ -281,9 +319,7 @@ class ParamStore(wiring.Component):
             # a is stored complemented (see the class docstring)
             win_wr.data.eq(Cat(wdata[:w], wdata[:w], ~wdata[:w], wdata[:w])),
             win_wr.en.eq(win_en),
-            c_wr.addr.eq(waddr),
-            c_wr.data.eq(wdata[:C_BITS]),
-            c_wr.en.eq(c_en),
+            c_wr.data.eq(Cat(*([wdata[:C_BITS]] * (n if by_index else 1)))),
             # (words 0…4: the bits above the low three are zero and not 5, 6, 7; no comparator)
             self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[3:2 * b] == 0)
                            & ~(self.cfg_addr[2] & (self.cfg_addr[1] | self.cfg_addr[0]))),
@@ -299,14 +335,34 @@ class ParamStore(wiring.Component):
             self.read.a.eq(~win_rd.data[2]),
             self.read.b.eq(win_rd.data[3]),
         ]
-        # C table address {class, index}, each field B bits wide.
-        c_index = Signal(b)
-        c_cls = Signal(b)
-        m.d.comb += [
-            c_index.eq(self.read.c_index),
-            c_cls.eq(self.read.c_cls),
-            c_rd.addr.eq(Cat(c_index, c_cls)),
-            c_rd.en.eq(self.read.c_en),
-            self.read.c_data.eq(c_rd.data),
-        ]
+        if by_index:
+            # Write: the class's field of row k (a registered one-hot field enable).
+            c_cls_en = Signal(n)
+            m.d.sync += c_cls_en.eq((1 << cls)[:n] & (we & (space == SPACE_C) & (index < n))
+                                    .replicate(n))
+            m.d.comb += [c_wr.addr.eq(waddr[:b]), c_wr.en.eq(c_cls_en)]
+            # Read: row c_index into the read register, the class into its own register (both
+            # on c_en); c_data is the class's field of the registered row.
+            c_cls_r = Signal(b)
+            with m.If(self.read.c_en):
+                m.d.sync += c_cls_r.eq(self.read.c_cls)
+            m.d.comb += [
+                c_rd.addr.eq(self.read.c_index),
+                c_rd.en.eq(self.read.c_en),
+                self.read.c_data.eq(Array(c_rd.data[k] for k in range(n))[c_cls_r]),
+                self.read.c_row.eq(c_rd.data),
+            ]
+        else:
+            # C table address {class, index}, each field B bits wide (the read port's fields
+            # are narrower when N is not a power of two ≥ 4: widened first).
+            c_en = Signal()
+            c_index, c_cls = Signal(b), Signal(b)
+            m.d.sync += c_en.eq(we & in_range & (space == SPACE_C) & (index < n))
+            m.d.comb += [
+                c_wr.addr.eq(waddr), c_wr.en.eq(c_en),
+                c_index.eq(self.read.c_index), c_cls.eq(self.read.c_cls),
+                c_rd.addr.eq(Cat(c_index, c_cls)),
+                c_rd.en.eq(self.read.c_en),
+                self.read.c_data.eq(c_rd.data),
+            ]
         return m

@@ -1,8 +1,10 @@
 """Categorical index draw over V_i (SPEC §8), one cumulative threshold per output word."""
 
-from amaranth import Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from .param_store import c_table_by_index
 
 __all__ = ["Sampler"]
 
@@ -31,6 +33,15 @@ class Sampler(wiring.Component):
         §8, with no priority chain). ``C[i][N−1] = 65536 > u`` makes this happen once per
         vector.
 
+        Organised by word index (the ECP5's C table, see
+        :func:`~dynamarks.rtl.param_store.c_table_by_index`; ``by_index`` forces it), S1
+        compares the whole registered row ``C[0…N−1][k]`` (``c_row``) with ``u``, one chain
+        per class, into N ``ge`` registers, and S2 picks the class's bit (``cls``, registered
+        with them) in front of one LUT: ``hit_now = ¬ge & open``, where the register ``open``
+        (``first2 | ge_prev``) is set as the word enters S2. No class multiplexer sits
+        between the table's LUT RAM and a register or in front of a carry chain, and the
+        S2 logic in front of the alter stage is the multiplexer and that LUT.
+
         Knowing ``j == k`` word by word is enough for the alter stage: at the word ``k == i``,
         ``hit`` says whether ``j == i`` (so whether the vector is altered at all); at any other
         word it marks the receiver ``j``. Nothing needs ``j`` ahead of the words.
@@ -38,7 +49,8 @@ class Sampler(wiring.Component):
     Interface
         ``en`` (the pipeline advances), ``first`` (the word entering S1 is word 0 of a
         vector), ``u_head`` (16 bits, used with ``first``), ``u`` (16 bits, held for the
-        vector's other words), ``c`` (17 bits) in, all for the word entering S1; ``hit_now``
+        vector's other words), ``c`` (17 bits) in — by word index ``c_row`` (N × 17 bits)
+        and ``cls`` (the class) instead of ``c`` —, all for the word entering S1; ``hit_now``
         (combinational): the word in S2 is word ``j``; ``hit``: ``hit_now`` registered at
         the last ``en``.
 
@@ -52,30 +64,59 @@ class Sampler(wiring.Component):
         exactly one word has ``hit_now``, word ``j``.
     """
 
-    def __init__(self):
+    def __init__(self, classes: int = 2, *, by_index: bool | None = None):
+        self.classes = classes
+        #: compare a whole row (see the class docstring); None = by the platform
+        self.by_index = by_index
         super().__init__({
             "en": In(1),
             "first": In(1),
             "u_head": In(16),
             "u": In(16),
             "c": In(17),
+            "c_row": In(data.ArrayLayout(unsigned(17), classes)),
+            "cls": In(range(classes)),
             "hit": Out(1),
             "hit_now": Out(1),
         })
 
+    @staticmethod
+    def _ge(c, u_n):
+        """``u ≥ c`` as the sum bit on top of one carry chain (see the class docstring)."""
+        return (Cat(c, Const(0, 1)) + Cat(u_n, Const(1, 1)))[17]
+
     def elaborate(self, platform):
         m = Module()
-        ge = Signal()           # S2: u ≥ C[i][k] of the word in S2 (¬lt)
-        first2 = Signal()       # S2: the word in S2 is word 0
-        ge_prev = Signal()      # u ≥ C[i][k−1] of the word before it
-        m.d.comb += self.hit_now.eq(~ge & (first2 | ge_prev))
+        by_index = (self.by_index if self.by_index is not None
+                    else c_table_by_index(platform))
         u_n = Signal(17)        # ~u, 17 bits (u zero-extended)
         m.d.comb += u_n.eq(Cat(Mux(self.first, ~self.u_head, ~self.u), Const(1, 1)))
         with m.If(self.en):
-            m.d.sync += [
-                ge.eq((Cat(self.c, Const(0, 1)) + Cat(u_n, Const(1, 1)))[17]),
-                first2.eq(self.first),
-                ge_prev.eq(ge),
-                self.hit.eq(self.hit_now),
-            ]
+            m.d.sync += self.hit.eq(self.hit_now)
+        if by_index:
+            # S1: every class's entry of the row against u, one chain each; S2: the class's
+            # bit (a multiplexer of registers).
+            n = self.classes
+            ge_row = Signal(n)  # S2: u ≥ C[r][k] for every class r
+            cls2 = Signal(range(n))
+            open_ = Signal()    # S2: the word is word 0, or u ≥ C[i][k−1] (first2 | ge_prev)
+            ge = Signal()       # u ≥ C[i][k] of the word in S2 (¬lt)
+            m.d.comb += [ge.eq(ge_row.bit_select(cls2, 1)), self.hit_now.eq(~ge & open_)]
+            with m.If(self.en):
+                m.d.sync += [
+                    ge_row.eq(Cat(self._ge(self.c_row[r], u_n) for r in range(n))),
+                    cls2.eq(self.cls),
+                    open_.eq(self.first | ge),
+                ]
+        else:
+            first2 = Signal()   # S2: the word in S2 is word 0
+            ge_prev = Signal()  # u ≥ C[i][k−1] of the word before it
+            ge = Signal()       # u ≥ C[i][k] of the word in S2 (¬lt)
+            m.d.comb += self.hit_now.eq(~ge & (first2 | ge_prev))
+            with m.If(self.en):
+                m.d.sync += [
+                    ge.eq(self._ge(self.c, u_n)),
+                    first2.eq(self.first),
+                    ge_prev.eq(ge),
+                ]
         return m

@@ -80,7 +80,7 @@ class OutputSequencer(wiring.Component):
         b = class_bits(n)
         m.submodules.window = window = Window(w)
         m.submodules.delta = delta = DeltaGen(w)
-        m.submodules.sampler = sampler = Sampler()
+        m.submodules.sampler = sampler = Sampler(n)
         m.submodules.alter = alter = self.alter_stage(w)
         m.submodules.skid = skid = SkidBuffer(word_layout(w))
         desc, ks, tab, buf = self.descriptor, self.keystream, self.tables, self.buf
@@ -150,6 +150,8 @@ class OutputSequencer(wiring.Component):
             # word in O2.
             sampler.en.eq(adv), sampler.first.eq(o1_first),
             sampler.u_head.eq(ks.payload[16:]), sampler.u.eq(o2_u), sampler.c.eq(tab.c_data),
+            # (ECP5: the whole C row and the class; see param_store.c_table_by_index)
+            sampler.c_row.eq(tab.c_row), sampler.cls.eq(o1_idx),
             alter.en.eq(adv & o2_valid), alter.p.eq(o2_p), alter.a.eq(o2_a),
             alter.is_i.eq(o2_is_i), alter.ok.eq(o2_wf & window.inside),
             alter.hit.eq(sampler.hit_now),

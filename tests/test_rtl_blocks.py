@@ -158,8 +158,10 @@ def test_delta_range_and_formula(width):
         assert a <= d <= b - 1
 
 
-def test_sampler_against_thresholds():
+@pytest.mark.parametrize("by_index", [False, True], ids=["c-by-class", "c-by-index"])
+def test_sampler_against_thresholds(by_index):
     rng = random.Random(2)
+    classes = 12
     rows = []
     for _ in range(60):
         n = rng.randint(2, 12)
@@ -168,7 +170,7 @@ def test_sampler_against_thresholds():
         row = cuts + [65536]
         u = rng.choice([0, 65535, rng.randrange(65536)] + [c for c in row if c < 65536])
         rows.append((row, u))
-    dut = Sampler()
+    dut = Sampler(classes, by_index=by_index)
     hits = []
 
     async def tb(ctx):
@@ -181,6 +183,14 @@ def test_sampler_against_thresholds():
                 ctx.set(dut.u_head, u if k == 0 else rng.randrange(65536))
                 ctx.set(dut.u, u if k else rng.randrange(65536))
                 ctx.set(dut.c, c)
+                # by index: the word's threshold is the class's entry of a row whose other
+                # entries are garbage (other classes' thresholds)
+                cls = (len(row) * 7 + u) % classes
+                ctx.set(dut.cls, cls)
+                ctx.set(dut.c_row, [c if r == cls else rng.randrange(1 << 17)
+                                    for r in range(classes)])
+                if by_index:
+                    ctx.set(dut.c, rng.randrange(1 << 17))
                 ctx.set(dut.en, 1)
                 await ctx.tick()
                 ctx.set(dut.en, 0)
@@ -300,11 +310,13 @@ def test_split_counter_counts_exactly_through_wraps(width, max_inc):
     assert got == want
 
 
-def test_param_store_write_read_lock():
-    classes, width = 6, 16
+@pytest.mark.parametrize("c_by_index", [False, True], ids=["c-by-class", "c-by-index"])
+@pytest.mark.parametrize("classes", [6, 2])      # 2: read fields narrower than B = 2 bits
+def test_param_store_write_read_lock(c_by_index, classes):
+    width = 16
     rng = random.Random(8)
     prm = random_params(rng, classes, width)
-    dut = ParamStore(classes, width)
+    dut = ParamStore(classes, width, c_by_index=c_by_index)
     out = {}
 
     async def write(ctx, addr, value):
