@@ -83,11 +83,14 @@ class ConfigWriter(wiring.Component):
         with m.Else():
             m.d.sync += addr.eq(Cat((fld - 4)[:cb], cls, Const(SPACE_C, 2)))
 
+        # ``bump``: the write NEXT sees is a C table's last field (registered in USE, where the
+        # position does not change), so the class advance is one flag, not a compare, in NEXT.
+        bump = Signal()
         with m.FSM():
-            with m.State("IDLE"):
+            with m.State("IDLE"):  # the position is reset every idle cycle, not on start
+                m.d.sync += [raddr.eq(first), byte.eq(0), key.eq(1), kw.eq(0), cls.eq(0),
+                             fld.eq(0)]
                 with m.If(self.start):
-                    m.d.sync += [raddr.eq(first), byte.eq(0), key.eq(1), kw.eq(0), cls.eq(0),
-                                 fld.eq(0)]
                     m.next = "READ"
             with m.State("READ"):  # the buffer reads raddr (data two cycles later)
                 m.next = "WAIT"
@@ -95,7 +98,8 @@ class ConfigWriter(wiring.Component):
                 m.next = "USE"
             with m.State("USE"):
                 m.d.sync += [word.eq(Cat(word[8:], self.buf.rdata)), raddr.eq(raddr + 1),
-                             byte.eq(byte + 1), we.eq(byte == 3)]
+                             byte.eq(byte + 1), we.eq(byte == 3),
+                             bump.eq((byte == 3) & ~key & (fld == n + 3))]
                 with m.If(raddr == last):
                     m.next = "FINISH"
                 with m.Else():
@@ -106,7 +110,7 @@ class ConfigWriter(wiring.Component):
                         m.d.sync += kw.eq(kw + 1)
                         with m.If(kw == 4):
                             m.d.sync += key.eq(0)
-                    with m.Elif(fld == n + 3):
+                    with m.Elif(bump):
                         m.d.sync += [fld.eq(0), cls.eq(cls + 1)]
                     with m.Else():
                         m.d.sync += fld.eq(fld + 1)
