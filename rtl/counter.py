@@ -4,7 +4,7 @@ from amaranth import Const, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .param_store import _family
+from .family import fpga_family
 
 __all__ = ["SplitCounter", "ice40_mac16_multiplier"]
 
@@ -43,7 +43,7 @@ class SplitCounter(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        if _family(platform) == "ice40" and self.width <= MAC16_WIDTH:
+        if fpga_family(platform) == "ice40" and self.width <= MAC16_WIDTH:
             # acc += inc · 1: a multiplier SB_MAC16 whose product feeds a fabric adder and
             # register, which `synth_ice40 -dsp` folds into the DSP's accumulator.
             prod = Signal(MAC16_WIDTH)

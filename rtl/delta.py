@@ -4,7 +4,7 @@ from amaranth import Cat, ClockSignal, Const, Instance, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .param_store import _family
+from .family import fpga_family
 
 __all__ = ["DeltaGen"]
 
@@ -55,7 +55,7 @@ class DeltaGen(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        if w <= 16 and _family(platform) == "ecp5":
+        if w <= 16 and fpga_family(platform) == "ecp5":
             d = Signal(w)
             prod = Signal(36)
             m.d.comb += [d.eq(self.b - self.a), self.hi.eq(prod[16:16 + w])]

@@ -17,6 +17,8 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from .family import fpga_family
+
 __all__ = [
     "ConfigSignature", "TableReadSignature", "ParamStore", "memory_attrs", "c_table_by_index",
     "SPACE_C",
@@ -92,18 +94,6 @@ def config_writes(params, classes: int | None = None) -> list[tuple[int, int]]:
     return writes
 
 
-def _family(platform) -> str | None:
-    """"ice40", "ecp5" or None, from an Amaranth platform's class hierarchy."""
-    names = {cls.__name__ for cls in type(platform).__mro__} if platform is not None else set()
-    if names & {"SiliconBluePlatform", "LatticeICE40Platform"}:
-        return "ice40"
-    if "LatticeECP5Platform" in names or (
-        "LatticePlatform" in names and getattr(platform, "family", None) == "ecp5"
-    ):
-        return "ecp5"
-    return None
-
-
 def memory_attrs(platform, *, fast_read: bool = False) -> dict:
     """Synthesis attributes of the unit's memories.
 
@@ -115,7 +105,7 @@ def memory_attrs(platform, *, fast_read: bool = False) -> dict:
     (distributed), because the ECP5's block RAM output is slow (≈ 6 ns clock-to-out).
     """
     attrs = {"no_rw_check": 1}
-    family = _family(platform)
+    family = fpga_family(platform)
     if family == "ecp5":
         if fast_read:
             attrs["ram_style"] = "distributed"
@@ -130,7 +120,7 @@ def c_table_by_index(platform) -> bool:
     class multiplexer behind the RAM in the read cycle. Elsewhere (the iCE40's block RAM) it
     is organised by class (one 17-bit word per entry). :class:`ParamStore` and
     :class:`~dynamarks.rtl.sampler.Sampler` both ask this, so they agree."""
-    return _family(platform) == "ecp5"
+    return fpga_family(platform) == "ecp5"
 
 
 class ConfigSignature(wiring.Signature):
