@@ -43,6 +43,7 @@ from amaranth import (
     ClockDomain,
     ClockSignal,
     Const,
+    DomainRenamer,
     Elaboratable,
     Instance,
     Module,
@@ -59,6 +60,7 @@ __all__ = [
     "BoardWrapper",
     "Ecp5Pll",
     "Ice40Pll",
+    "PowerOnReset",
     "UnitIOWrapper",
     "ecp5_pll",
     "ice40_pll",
@@ -197,6 +199,36 @@ def make_platform(board: str, variant: str | None = None):
     raise ValueError(f"unknown board {board!r}; choose from {sorted(BOARDS)}")
 
 
+class PowerOnReset(Elaboratable):
+    """Holds ``rst`` high until ``lock`` (asynchronous, e.g. a PLL's LOCK) has been high,
+    through a two-stage synchroniser, for ``cycles`` clocks; a drop of ``lock`` raises ``rst``
+    again and restarts the count. Reset-less (it is the reset): ``rst`` starts high.
+
+    ``rst`` is a register (its fan-out to every flip-flop starts at a clock edge) and the
+    timer counts only while it is set, so the terminal-count comparator feeds ``rst`` alone,
+    not the timer's own enables. ``rst`` falls on the clock edge ``cycles + 1`` after the
+    first edge that samples ``lock`` high (2 for the synchroniser).
+    """
+
+    def __init__(self, cycles: int):
+        if cycles < 1:
+            raise ValueError("cycles must be ≥ 1")
+        self.cycles = cycles
+        self.lock = Signal()
+        self.rst = Signal(init=1)
+
+    def elaborate(self, platform):
+        m = Module()
+        timer = Signal(range(self.cycles + 1), reset_less=True)
+        lock_s = Signal(2, reset_less=True)
+        m.d.sync += lock_s.eq(Cat(self.lock, lock_s[0]))
+        with m.If(~lock_s[1]):
+            m.d.sync += [timer.eq(0), self.rst.eq(1)]
+        with m.Elif(self.rst):
+            m.d.sync += [timer.eq(timer + 1), self.rst.eq(timer != self.cycles - 1)]
+        return m
+
+
 class PllClock(Elaboratable):
     """Drives the ``sync`` domain (defined by its parent) from the board oscillator through
     the family's PLL.
@@ -252,23 +284,16 @@ class PllClock(Elaboratable):
                 i_ENCLKOP=Const(0),
                 o_CLKOP=clk, o_LOCK=lock,
             )
-        # Power-on reset: a reset-less counter on the PLL clock, restarted while unlocked.
+        # Power-on reset on the PLL clock, restarted while unlocked.
         m.domains.por = ClockDomain("por", reset_less=True, local=True)
-        timer = Signal(range(self.por_cycles + 1))
-        lock_s = Signal(2)  # two-stage synchroniser of LOCK (asynchronous to the PLL clock)
         m.d.comb += ClockSignal("por").eq(clk)
         m.d.comb += ClockSignal("sync").eq(clk)
-        m.d.por += lock_s.eq(Cat(lock, lock_s[0]))
-        with m.If(~lock_s[1]):
-            m.d.por += timer.eq(0)
-        with m.Elif(timer != self.por_cycles):
-            m.d.por += timer.eq(timer + 1)
-        # The reset leaves a register: its fan-out to every flip-flop starts at a clock edge,
-        # not behind the timer's comparator.
-        rst = Signal(init=1)
-        m.d.por += rst.eq(timer != self.por_cycles)
-        m.d.comb += ResetSignal("sync").eq(rst)
-        m.d.comb += self.locked.eq(~rst)
+        m.submodules.por = por = DomainRenamer("por")(PowerOnReset(self.por_cycles))
+        m.d.comb += [
+            por.lock.eq(lock),
+            ResetSignal("sync").eq(por.rst),
+            self.locked.eq(~por.rst),
+        ]
         # The sync clock's frequency constraint is written by synth.py (net "clk" of the
         # flattened design); Amaranth's add_clock_constraint names a hierarchical net that
         # yosys merges away.
