@@ -47,7 +47,7 @@ class OutputSequencer(wiring.Component):
 
     Interface
         ``descriptor`` (``In(stream.Signature(descriptor_layout(N, W)))``); ``keystream``
-        (``In(stream.Signature(32))``, ``ready`` is a register); ``buf``
+        (``In(stream.Signature(32))``, ``ready`` one LUT of registers); ``buf``
         (``Out(BufferReadSignature(W))``), ``tables`` (``Out(TableReadSignature(N, W))``):
         the block RAM read ports; ``source`` (``Out(stream.Signature(word_layout(W)))``);
         ``vectors_out`` (32 bits, wraps; one cycle after the last word's handshake); strobes
@@ -118,12 +118,11 @@ class OutputSequencer(wiring.Component):
                 m.d.sync += [o1_max.eq(desc.payload.max), o1_wf.eq(desc.payload.wf)]
 
         # O1 → O2: block RAM outputs into registers; word 0 takes the keystream word.
-        # `head1` (word 0 leaves O1 this cycle) == adv & o1_valid & o1_first, computed a cycle
-        # ahead into a register: it is the keystream's `ready`, which enables the Trivium's
-        # 288 state flip-flops, so it must come straight from a flip-flop.
+        # `head1`: word 0 leaves O1 this cycle. One LUT of three registers (the keystream's
+        # `ready` reaches only the Trivium's word register and fill count, and the enables of
+        # the vector-wide registers below); `source.ready` does not reach it.
         head1 = Signal()
-        m.d.sync += head1.eq(skid.advance_next & Mux(adv, issue, o1_valid)
-                             & Mux(adv, starting, o1_first))
+        m.d.comb += head1.eq(adv & o1_valid & o1_first)
         o2_valid, o2_first, o2_last, o2_is_i = Signal(), Signal(), Signal(), Signal()
         o2_p = Signal(w, reset_less=True)
         o2_u = Signal(16, reset_less=True)
