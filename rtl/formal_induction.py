@@ -492,10 +492,13 @@ class TrackedVectorHarness(Elaboratable):
             acc = Cat(framer.reg("acc_lo"), framer.reg("acc_hi") + framer.reg("acc_c"))
             inv(acc == part_sum, amax.max_next == part_max,
                 amax.index_next == part_i)
+        # (sum == ONE leaves the framer a cycle after the descriptor, as `wf`, registered from
+        # the sum at T+1, and stays until the next commit, which waits for the take)
         with m.If(ds == 1):
-            inv(dvalid, ~full, dpay.index == in_i, dpay.max == in_max, dpay.wf == wf)
+            acc = Cat(framer.reg("acc_lo"), framer.reg("acc_hi") + framer.reg("acc_c"))
+            inv(dvalid, ~full, dpay.index == in_i, dpay.max == in_max, acc == in_sum)
         with m.If(ds == 2):
-            inv(full, slot.index == in_i, slot.max == in_max, slot.wf == wf)
+            inv(full, slot.index == in_i, slot.max == in_max, framer.wf == wf)
         # buffer
         wptr, wbase, rptr = buf.reg("wptr"), buf.reg("wbase"), buf.reg("rptr")
         depth = len(P["buffer_words"])
@@ -599,8 +602,13 @@ class TrackedVectorHarness(Elaboratable):
         # data of the tracked words in the stages
         tables = seq.tables
         o1_max, o1_wf = seq.reg("o1_max"), seq.reg("o1_wf")
+        # `wf` reaches O1 a cycle after word 0 (`pop_r`): until then it is the framer's
+        pop_r = seq.reg("pop_r")
+        inv(~pop_r | (valid[0] & firsts[0]))
         with m.If(mv[0] & mt[0]):
-            inv(seq.reg("o1_idx") == in_i, o1_max == in_max, o1_wf == wf,
+            inv(Mux(pop_r, framer.wf, o1_wf) == wf)
+        with m.If(mv[0] & mt[0]):
+            inv(seq.reg("o1_idx") == in_i, o1_max == in_max,
                 buf.read.data == Array(sh)[mk[0]], tables.c_data == Array(c_row)[mk[0]])
             with m.If(mk[0] == 0):
                 inv(tables.alpha == row["alpha"], tables.beta == row["beta"],

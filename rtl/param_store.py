@@ -277,30 +277,36 @@ class ParamStore(wiring.Component):
         c_wr = c_mem.write_port(granularity=1 if by_index else None)
         c_rd = c_mem.read_port()
 
-        # Table writes: the port is decoded straight from its inputs and the decoded strobes,
-        # the address and the table-wide data bits (max(W, 17), not the port's 32) are
-        # registered: the write lands one cycle later and no decode logic sits in front of the
-        # block RAM's write enables. Key/IV words go on to the Trivium in the cycle they are
-        # presented (it registers its own control; its key memory takes the write directly).
+        # Table writes: the port is decoded in two halves, each registered — what and whether
+        # (`wr_win`: an allowed write to the window/Δ space with a field index < 4; `wr_c`: to
+        # the C space with an entry index < N) and where (`cls_ok`: the class is < N) — with the
+        # address and the table-wide data bits (max(W, 17), not the port's 32). The write
+        # enables are one LUT of these registers (and of the field index for the window
+        # table), so the write lands one cycle after it is presented and no path from the
+        # port passes more than two LUTs. Key/IV words go on to the Trivium in the cycle they
+        # are presented (it registers its own control; its key memory takes the write
+        # directly).
         space = self.cfg_addr[2 * b:2 * b + 2]
         cls = self.cfg_addr[b:2 * b]
         index = self.cfg_addr[0:b]
         refuse = self.locked | self.cfg_lock
         we = self.cfg_we & ~refuse
-        in_range = cls < n
 
-        win_en = Signal(4)
+        wr_win, wr_c, cls_ok = Signal(), Signal(), Signal()
         wdata = Signal(max(w, C_BITS), reset_less=True)
         waddr = Signal(2 * b, reset_less=True)
         m.d.sync += [
-            # (An AND, not a Mux to 0: yosys would fold the decode into the flip-flops'
+            # (ANDs, not Muxes to 0: yosys would fold the decode into the flip-flops'
             # synchronous reset, behind the domain reset — a long path on the iCE40.)
-            win_en.eq((1 << index[:2])[:4] &
-                      (we & in_range & (space == SPACE_WINDOW) & (index < 4)).replicate(4)),
+            wr_win.eq(we & (space == SPACE_WINDOW) & (index < 4)),
+            wr_c.eq(we & (space == SPACE_C) & (index < n)),
+            cls_ok.eq(cls < n),
             self.start.eq(self.cfg_start & ~refuse),
             wdata.eq(self.cfg_data),
             waddr.eq(self.cfg_addr[:2 * b]),
         ]
+        win_en = Signal(4)
+        m.d.comb += win_en.eq((1 << waddr[:2])[:4] & (wr_win & cls_ok).replicate(4))
         with m.If(self.cfg_lock):
             m.d.sync += self.locked.eq(1)
 
@@ -347,7 +353,7 @@ class ParamStore(wiring.Component):
             # are narrower when N is not a power of two ≥ 4: widened first).
             c_en = Signal()
             c_index, c_cls = Signal(b), Signal(b)
-            m.d.sync += c_en.eq(we & in_range & (space == SPACE_C) & (index < n))
+            m.d.comb += c_en.eq(wr_c & cls_ok)
             m.d.comb += [
                 c_wr.addr.eq(waddr), c_wr.en.eq(c_en),
                 c_index.eq(self.read.c_index), c_cls.eq(self.read.c_cls),

@@ -31,6 +31,8 @@ class OutputSequencer(wiring.Component):
             O0     X+k     issue word k: read buffer[k] and C[i][k]; word 0 also reads the
                            window/Δ row of class i and takes the descriptor
             O1     X+1+k   block RAM outputs → registers; sampler registers u < C[i][k].
+                           Word 0: ``wf`` of its vector arrives (registered in O1 unless
+                           word 0 leaves O1 at once)
                            Word 0: keystream word taken (r and b − a into the Δ
                            multiplier's input registers, u held), window test
                            alpha < p_i < beta registered
@@ -46,7 +48,9 @@ class OutputSequencer(wiring.Component):
         words.
 
     Interface
-        ``descriptor`` (``In(stream.Signature(descriptor_layout(N, W)))``); ``keystream``
+        ``descriptor`` (``In(stream.Signature(descriptor_layout(N, W)))``); ``wf`` (in: the
+        vector of the descriptor taken in the previous cycle is well formed; the framer's
+        ``wf``, read in the cycle after each take only); ``keystream``
         (``In(stream.Signature(32))``, ``ready`` one LUT of registers); ``buf``
         (``Out(BufferReadSignature(W))``), ``tables`` (``Out(TableReadSignature(N, W))``):
         the block RAM read ports; ``source`` (``Out(stream.Signature(word_layout(W)))``);
@@ -64,6 +68,7 @@ class OutputSequencer(wiring.Component):
         self.alter_stage = alter_stage
         super().__init__({
             "descriptor": In(stream.Signature(descriptor_layout(classes, width))),
+            "wf": In(1),
             "keystream": In(stream.Signature(32)),
             "buf": Out(BufferReadSignature(width)),
             "tables": Out(TableReadSignature(classes, width)),
@@ -88,14 +93,17 @@ class OutputSequencer(wiring.Component):
 
         # O0: issue.
         o_k = Signal(range(n))               # next word to issue
-        o_idx = Signal(b)                    # class index of the vector being issued
+        o_idx = Signal(b, reset_less=True)   # class index of the vector being issued (read
+        #                                      only after a pop has loaded it; no reset on the
+        #                                      pop enable)
         starting = Signal(init=1)            # register: o_k == 0
         issue, pop = Signal(), Signal()
+        pop_r = Signal()                     # a descriptor was taken last cycle: `wf` is its
         cur_idx = Signal(b)
         m.d.comb += [
             issue.eq(adv & (~starting | desc.valid)),
             pop.eq(issue & starting),
-            desc.ready.eq(pop),
+            desc.ready.eq(adv & starting),     # registers only (pop == ready & valid)
             cur_idx.eq(Mux(starting, desc.payload.index, o_idx)),
             buf.next.eq(issue), buf.en.eq(adv),
             tab.c_cls.eq(cur_idx), tab.c_index.eq(o_k), tab.c_en.eq(adv),
@@ -105,6 +113,7 @@ class OutputSequencer(wiring.Component):
             m.d.sync += [o_k.eq(Mux(o_k == n - 1, 0, o_k + 1)), starting.eq(o_k == n - 1)]
         with m.If(pop):
             m.d.sync += o_idx.eq(desc.payload.index)
+        m.d.sync += pop_r.eq(pop)
 
         # O0 → O1
         o1_valid, o1_first, o1_last = Signal(), Signal(), Signal()
@@ -115,7 +124,11 @@ class OutputSequencer(wiring.Component):
             m.d.sync += [o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
                          o1_k.eq(o_k), o1_idx.eq(cur_idx)]
             with m.If(pop):
-                m.d.sync += [o1_max.eq(desc.payload.max), o1_wf.eq(desc.payload.wf)]
+                m.d.sync += o1_max.eq(desc.payload.max)
+        # `wf` follows its descriptor a cycle later: into O1 while word 0 is there (the cycle
+        # after the take), or straight into O2 if word 0 leaves O1 in that cycle.
+        with m.If(pop_r):
+            m.d.sync += o1_wf.eq(self.wf)
 
         # O1 → O2: block RAM outputs into registers; word 0 takes the keystream word.
         # `head1`: word 0 leaves O1 this cycle. One LUT of three registers (the keystream's
@@ -139,7 +152,8 @@ class OutputSequencer(wiring.Component):
             m.d.sync += [o2_valid.eq(o1_valid), o2_first.eq(o1_first), o2_last.eq(o1_last),
                          o2_is_i.eq(o1_k == o1_idx), o2_p.eq(buf.data)]
         with m.If(head1):
-            m.d.sync += [o2_u.eq(ks.payload[16:]), o2_a.eq(tab.a), o2_wf.eq(o1_wf)]
+            m.d.sync += [o2_u.eq(ks.payload[16:]), o2_a.eq(tab.a),
+                         o2_wf.eq(Mux(pop_r, self.wf, o1_wf))]
 
         # O2 → O3: sampler and alter stage take the word; word 0 fires the product.
         o3_valid, o3_first, o3_last = Signal(), Signal(), Signal()

@@ -152,8 +152,10 @@ class WatermarkUnit(wiring.Component):
         config ─▶ ParamStore (tables: read by OutputSequencer; key/IV → Trivium)
 
         T      last word accepted: written into the buffer, folded into the argmax and sum
-        T+1    descriptor (i, p_i, sum == ONE) from the argmax's registers; issued at once
-               (O0) or kept in the queue's slot while the output side is stalled
+        T+1    descriptor (i, p_i) from the argmax's registers; issued at once (O0) or
+               kept in the queue's slot while the output side is stalled; sum == ONE
+               registered in two halves
+        T+2    wf (sum == ONE) from the framer to the sequencer, as word 0 sits in O1
         T+2…   O1–O3 per word (see :class:`~dynamarks.rtl.sequencer.OutputSequencer`)
         T+5    first word on ``source``; the counters count one cycle after their event
 
@@ -265,6 +267,7 @@ class WatermarkUnit(wiring.Component):
             # the sink.ready path; a refused write there only holds the sink for a cycle.
             framer.enable.eq(running & ~(cfg.we & cfg.addr[-1])),
             framer.taken.eq(queue.source.valid & queue.source.ready),
+            seq.wf.eq(framer.wf),
         ]
 
         m.d.comb += [
