@@ -601,7 +601,7 @@ class TrackedVectorHarness(Elaboratable):
             inv(Array(tag_t)[rp], Array(tag_k)[rp] == k_now)
         # data of the tracked words in the stages
         tables = seq.tables
-        o1_max, o1_wf = seq.reg("o1_max"), seq.reg("o1_wf")
+        o1_max, o1_wf = ~seq.reg("o1_max_n"), seq.reg("o1_wf")
         # `wf` reaches O1 a cycle after word 0 (`pop_r`): until then it is the framer's
         pop_r = seq.reg("pop_r")
         inv(~pop_r | (valid[0] & firsts[0]))

@@ -118,13 +118,15 @@ class OutputSequencer(wiring.Component):
         # O0 → O1
         o1_valid, o1_first, o1_last = Signal(), Signal(), Signal()
         o1_k, o1_idx = Signal(range(n)), Signal(b)   # compared in O1 (off the issue path)
-        o1_max = Signal(w, reset_less=True)
+        # The maximum is kept inverted: the window compares with ~value, which is then this
+        # register itself (no inverter LUT in front of its carry chains).
+        o1_max_n = Signal(w, reset_less=True)
         o1_wf = Signal(reset_less=True)
         with m.If(adv):
             m.d.sync += [o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
                          o1_k.eq(o_k), o1_idx.eq(cur_idx)]
             with m.If(pop):
-                m.d.sync += o1_max.eq(desc.payload.max)
+                m.d.sync += o1_max_n.eq(~desc.payload.max)
         # `wf` follows its descriptor a cycle later: into O1 while word 0 is there (the cycle
         # after the take), or straight into O2 if word 0 leaves O1 in that cycle.
         with m.If(pop_r):
@@ -143,7 +145,7 @@ class OutputSequencer(wiring.Component):
         o2_wf = Signal(reset_less=True)
         m.d.comb += [
             ks.ready.eq(head1), self.ks_take.eq(head1),
-            window.value.eq(o1_max), window.alpha.eq(tab.alpha), window.beta.eq(tab.beta),
+            window.value.eq(~o1_max_n), window.alpha.eq(tab.alpha), window.beta.eq(tab.beta),
             window.en.eq(head1),
             delta.a.eq(tab.a), delta.b.eq(tab.b), delta.r.eq(ks.payload[:16]),
             delta.load.eq(head1),
