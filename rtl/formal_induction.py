@@ -27,7 +27,10 @@ holds — every one is an assertion, so the induction proves them all together:
   argmax (ties low) of the words so far — they fold each accepted word, and hold in gaps.
 * **descriptor** — ``pending = queue.full + descriptor.valid`` (one slot: the framer stops a
   second complete vector); the tracked descriptor, at the framer's output (the cycle after its
-  last word) or in the queue's slot, is (argmax, max, sum == ONE) of its words.
+  last word) or in the queue's slot, is (argmax, max) of its words; at the framer's output
+  the running sum is still the whole sum, and while the descriptor waits in the slot the
+  framer's ``wf`` (registered from that sum) is sum == ONE. In the cycle after the take
+  (``pop_r``) O1 reads ``wf`` from the framer, afterwards from its own register.
 * **buffer** — ``wptr = wbase + ipos``; the committed unread words ``wbase − rptr`` are the
   pending vectors' N words each plus what the sequencer has left to issue of its current
   vector; at most ``depth`` words stored (``depth − 1`` when ``sink.ready``: the registered
