@@ -46,12 +46,14 @@ class DescriptorQueue(wiring.Component):
         full = Signal()
         slot = Signal(self.layout, reset_less=True)
         src, snk = self.source, self.sink
-        take = src.valid & src.ready
         m.d.comb += [
             src.valid.eq(full | snk.valid),
             src.payload.eq(Mux(full, slot, snk.payload)),
         ]
-        with m.If(snk.valid & ~take):
+        # Taken = valid & ready; with a descriptor offered `valid` is high, so the slot's and
+        # `full`'s next values need `ready` alone (one LUT each from the registers behind
+        # `sink.valid` and `ready`, not a chain through `source.valid`).
+        with m.If(snk.valid & ~src.ready):
             m.d.sync += slot.eq(snk.payload)
-        m.d.sync += full.eq(Mux(take, 0, full | snk.valid))
+        m.d.sync += full.eq((full | snk.valid) & ~src.ready)
         return m

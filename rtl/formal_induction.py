@@ -27,7 +27,10 @@ holds — every one is an assertion, so the induction proves them all together:
   argmax (ties low) of the words so far — they fold each accepted word, and hold in gaps.
 * **descriptor** — ``pending = queue.full + descriptor.valid`` (one slot: the framer stops a
   second complete vector); the tracked descriptor, at the framer's output (the cycle after its
-  last word) or in the queue's slot, is (argmax, max, sum == ONE) of its words.
+  last word) or in the queue's slot, is (argmax, max) of its words; at the framer's output
+  the running sum is still the whole sum, and while the descriptor waits in the slot the
+  framer's ``wf`` (registered from that sum) is sum == ONE. In the cycle after the take
+  (``pop_r``) O1 reads ``wf`` from the framer, afterwards from its own register.
 * **buffer** — ``wptr = wbase + ipos``; the committed unread words ``wbase − rptr`` are the
   pending vectors' N words each plus what the sequencer has left to issue of its current
   vector; at most ``depth`` words stored (``depth − 1`` when ``sink.ready``: the registered
@@ -492,10 +495,13 @@ class TrackedVectorHarness(Elaboratable):
             acc = Cat(framer.reg("acc_lo"), framer.reg("acc_hi") + framer.reg("acc_c"))
             inv(acc == part_sum, amax.max_next == part_max,
                 amax.index_next == part_i)
+        # (sum == ONE leaves the framer a cycle after the descriptor, as `wf`, registered from
+        # the sum at T+1, and stays until the next commit, which waits for the take)
         with m.If(ds == 1):
-            inv(dvalid, ~full, dpay.index == in_i, dpay.max == in_max, dpay.wf == wf)
+            acc = Cat(framer.reg("acc_lo"), framer.reg("acc_hi") + framer.reg("acc_c"))
+            inv(dvalid, ~full, dpay.index == in_i, dpay.max == in_max, acc == in_sum)
         with m.If(ds == 2):
-            inv(full, slot.index == in_i, slot.max == in_max, slot.wf == wf)
+            inv(full, slot.index == in_i, slot.max == in_max, framer.wf == wf)
         # buffer
         wptr, wbase, rptr = buf.reg("wptr"), buf.reg("wbase"), buf.reg("rptr")
         depth = len(P["buffer_words"])
@@ -598,9 +604,14 @@ class TrackedVectorHarness(Elaboratable):
             inv(Array(tag_t)[rp], Array(tag_k)[rp] == k_now)
         # data of the tracked words in the stages
         tables = seq.tables
-        o1_max, o1_wf = seq.reg("o1_max"), seq.reg("o1_wf")
+        o1_max, o1_wf = ~seq.reg("o1_max_n"), seq.reg("o1_wf")
+        # `wf` reaches O1 a cycle after word 0 (`pop_r`): until then it is the framer's
+        pop_r = seq.reg("pop_r")
+        inv(~pop_r | (valid[0] & firsts[0]))
         with m.If(mv[0] & mt[0]):
-            inv(seq.reg("o1_idx") == in_i, o1_max == in_max, o1_wf == wf,
+            inv(Mux(pop_r, framer.wf, o1_wf) == wf)
+        with m.If(mv[0] & mt[0]):
+            inv(seq.reg("o1_idx") == in_i, o1_max == in_max,
                 buf.read.data == Array(sh)[mk[0]], tables.c_data == Array(c_row)[mk[0]])
             with m.If(mk[0] == 0):
                 inv(tables.alpha == row["alpha"], tables.beta == row["beta"],

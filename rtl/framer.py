@@ -23,19 +23,24 @@ class InputFramer(wiring.Component):
         vector overwrites it) and counted in ``rejected``; a complete one is committed and
         counted in ``vectors_in``. The argmax and the sum follow every word; in
         the cycle after the last word (T+1) their final values are the vector's descriptor,
-        offered on ``descriptor`` for that one cycle.
+        offered on ``descriptor`` for that one cycle; whether the sum is ONE is registered
+        then and offered as ``wf`` from T+2.
 
     Interface
         ``sink`` (``In(stream.Signature(word_layout(W)))``); ``enable`` (in: the keystream
         runs and no key write lands, so words may be accepted); ``buf``
         (``Out(BufferWriteSignature(W, N))``); ``descriptor`` (out, one-cycle ``valid``, see
         :class:`~dynamarks.rtl.descriptor.DescriptorQueue`); ``taken`` (in: the output side
-        took a descriptor this cycle); counters ``vectors_in``, ``rejected`` (32 bits, wrap);
+        took a descriptor this cycle); ``wf`` (out: the vector of the last descriptor offered is
+        well formed, its sum is ONE; valid from the cycle after that descriptor until the
+        cycle of the next one, inclusive — a descriptor waits while another is pending, so
+        ``wf`` is still its own in the cycle after the output side takes it); counters
+        ``vectors_in``, ``rejected`` (32 bits, wrap);
         strobes ``word_in``, ``vector_done``, ``vector_dropped`` (see ``ProbeSignature``).
 
     Latency
-        Descriptor in T+1 (T = the cycle the last word is accepted); counters one cycle after
-        their event.
+        Descriptor in T+1 (T = the cycle the last word is accepted), ``wf`` from T+2; counters
+        one cycle after their event.
 
     Invariants
         ``sink.ready`` is a register. At most ``queue_depth`` complete vectors wait for the
@@ -55,6 +60,7 @@ class InputFramer(wiring.Component):
             "descriptor": Out(stream.Signature(descriptor_layout(classes, width),
                                                always_ready=True)),
             "taken": In(1),
+            "wf": Out(1),
             "vectors_in": Out(32),
             "rejected": Out(32),
             "word_in": Out(1),
@@ -157,20 +163,25 @@ class InputFramer(wiring.Component):
             self.vector_dropped.eq(rej != 0),
         ]
 
-        # T+1: the descriptor, from the argmax's registers and the final sum (== ONE: the low
-        # half equal, the high half plus the pending carry equal).
+        # T+1: the descriptor, from the argmax's registers. The final sum is compared with ONE
+        # in two halves, each registered at T+1 (`wf_lo`: the low half equal; `wf_hi`: the
+        # high half plus the pending carry equal), and `wf` is their AND from T+2: the output
+        # side needs it only as the vector's word 0 leaves O1 (T+2 at the earliest), and no
+        # other vector commits before the output side has taken this one's descriptor.
         one_lo, one_hi = (1 << (w - 1)) & ((1 << s) - 1), (1 << (w - 1)) >> s
-        wf = Signal()
         hi_if_carry = (acc_hi == one_hi - 1) if one_hi else Const(0, 1)
-        m.d.comb += wf.eq((acc_lo == one_lo) & Mux(acc_c, hi_if_carry, acc_hi == one_hi))
         commit_r, rej_r = Signal(), Signal(2)
+        wf_lo, wf_hi = Signal(), Signal()
         m.d.sync += [commit_r.eq(commit), rej_r.eq(rej)]
+        with m.If(commit_r):
+            m.d.sync += [wf_lo.eq(acc_lo == one_lo),
+                         wf_hi.eq(Mux(acc_c, hi_if_carry, acc_hi == one_hi))]
         d = self.descriptor
         m.d.comb += [
             d.valid.eq(commit_r),
             d.payload.index.eq(amax.index_next),
             d.payload.max.eq(amax.max_next),
-            d.payload.wf.eq(wf),
+            self.wf.eq(wf_lo & wf_hi),
         ]
         # Counters count one cycle after the event (registered strobes: the carry chains stay
         # off the handshake paths; each 32-bit counter is two 16-bit chains).

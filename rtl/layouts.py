@@ -15,6 +15,6 @@ def word_layout(width: int) -> data.StructLayout:
 
 def descriptor_layout(classes: int, width: int) -> data.StructLayout:
     """What the output side needs of a complete vector before its first word goes out:
-    ``index`` (the argmax i), ``max`` (p_i) and ``wf`` (well formed: the sum is ONE)."""
-    return data.StructLayout({"index": unsigned(class_bits(classes)), "max": unsigned(width),
-                              "wf": 1})
+    ``index`` (the argmax i) and ``max`` (p_i). (Whether it is well formed follows a cycle
+    later: :class:`~dynamarks.rtl.framer.InputFramer`'s ``wf``.)"""
+    return data.StructLayout({"index": unsigned(class_bits(classes)), "max": unsigned(width)})

@@ -206,13 +206,17 @@ class ParamStore(wiring.Component):
         (out). Internal read side ``read`` (:class:`TableReadSignature`): ``win_addr``/
         ``win_en`` → ``alpha``, ``beta``, ``a``, ``b``; ``c_cls``/``c_index``/``c_en`` →
         ``c_data`` (and ``c_row`` by word index). Trivium side: ``key_we``, ``key_addr``,
-        ``key_data`` (decoded from the port, combinational), ``start`` (a register).
+        ``key_data`` (one LUT of registers), ``start`` (a LUT of registers).
 
     Latency
         A table write presented in cycle t lands at the end of cycle t+1 (decoded and
-        registered); a key/IV write is passed on to the Trivium in cycle t (``key_we``,
-        ``key_addr``, ``key_data`` are combinational; the Trivium's key memory takes it then).
-        ``start`` is a register: a start presented in cycle t reaches the Trivium in cycle t+1.
+        registered); a key/IV write is passed on to the Trivium in cycle t+1 (``key_we``,
+        ``key_addr``, ``key_data`` are registers or one LUT of registers; the Trivium's key
+        memory takes it then). A start presented in cycle t reaches the Trivium in cycle t+1,
+        or in t+2 when a key/IV write was presented in cycle t−1 (the Trivium counts a word
+        towards a start two cycles after it sees the write): writes and starts reach the
+        Trivium in the order they were presented, and a start in the cycle after the last
+        key/IV write is taken.
         ``locked`` is high from cycle t+1 after ``lock`` in cycle t. Reads are synchronous: data
         is valid the cycle after ``*_en`` with the address, and holds while ``*_en`` is low.
 
@@ -277,32 +281,55 @@ class ParamStore(wiring.Component):
         c_wr = c_mem.write_port(granularity=1 if by_index else None)
         c_rd = c_mem.read_port()
 
-        # Table writes: the port is decoded straight from its inputs and the decoded strobes,
-        # the address and the table-wide data bits (max(W, 17), not the port's 32) are
-        # registered: the write lands one cycle later and no decode logic sits in front of the
-        # block RAM's write enables. Key/IV words go on to the Trivium in the cycle they are
-        # presented (it registers its own control; its key memory takes the write directly).
+        # Table writes: the port is decoded in two halves, each registered — what and whether
+        # (`wr_win`: an allowed write to the window/Δ space with a field index < 4; `wr_c`: to
+        # the C space with an entry index < N) and where (`cls_ok`: the class is < N) — with the
+        # address and the data. The write enables are one LUT of these registers (and of the
+        # field index for the window table), so the write lands one cycle after it is
+        # presented and no path from the port passes more than two LUTs. Key/IV words are
+        # decoded the same way (`wr_key`: an allowed write to the key space; `key_ok`: word
+        # 0…4) and go on to the Trivium, whose key memory takes them directly, a cycle after
+        # they are presented.
         space = self.cfg_addr[2 * b:2 * b + 2]
         cls = self.cfg_addr[b:2 * b]
         index = self.cfg_addr[0:b]
         refuse = self.locked | self.cfg_lock
         we = self.cfg_we & ~refuse
-        in_range = cls < n
 
-        win_en = Signal(4)
-        wdata = Signal(max(w, C_BITS), reset_less=True)
+        wr_win, wr_c, cls_ok, wr_key, key_ok = Signal(), Signal(), Signal(), Signal(), Signal()
+        wdata = Signal(32, reset_less=True)
         waddr = Signal(2 * b, reset_less=True)
         m.d.sync += [
-            # (An AND, not a Mux to 0: yosys would fold the decode into the flip-flops'
+            # (ANDs, not Muxes to 0: yosys would fold the decode into the flip-flops'
             # synchronous reset, behind the domain reset — a long path on the iCE40.)
-            win_en.eq((1 << index[:2])[:4] &
-                      (we & in_range & (space == SPACE_WINDOW) & (index < 4)).replicate(4)),
-            self.start.eq(self.cfg_start & ~refuse),
+            wr_win.eq(we & (space == SPACE_WINDOW) & (index < 4)),
+            wr_c.eq(we & (space == SPACE_C) & (index < n)),
+            cls_ok.eq(cls < n),
+            wr_key.eq(we & (space == SPACE_KEY)),
+            # (words 0…4: the bits above the low three are zero and not 5, 6, 7; no comparator)
+            key_ok.eq((self.cfg_addr[3:2 * b] == 0)
+                      & ~(self.cfg_addr[2] & (self.cfg_addr[1] | self.cfg_addr[0]))),
             wdata.eq(self.cfg_data),
             waddr.eq(self.cfg_addr[:2 * b]),
         ]
+        win_en = Signal(4)
+        m.d.comb += win_en.eq((1 << waddr[:2])[:4] & (wr_win & cls_ok).replicate(4))
         with m.If(self.cfg_lock):
             m.d.sync += self.locked.eq(1)
+
+        # Starts: registered like the writes. The Trivium counts a key/IV word towards a start
+        # from two cycles after it sees the write; it sees both a cycle after the port, so a
+        # start presented in the cycle after the last key/IV write would reach it a cycle too
+        # early: that start (and only that one) is held one more cycle (`start_late`). So the
+        # port's rule stays "start at the earliest in the cycle after the last key/IV write",
+        # and a start reaches the Trivium in the cycle after it is presented otherwise.
+        start_r, key_we_prev, start_late = Signal(), Signal(), Signal()
+        m.d.sync += [
+            start_r.eq(self.cfg_start & ~refuse),
+            key_we_prev.eq(self.key_we),
+            start_late.eq(start_r & key_we_prev),
+        ]
+        m.d.comb += self.start.eq((start_r & ~key_we_prev) | start_late)
 
         m.d.comb += [
             win_wr.addr.eq(waddr[b:2 * b]),
@@ -310,11 +337,9 @@ class ParamStore(wiring.Component):
             win_wr.data.eq(Cat(wdata[:w], wdata[:w], ~wdata[:w], wdata[:w])),
             win_wr.en.eq(win_en),
             c_wr.data.eq(Cat(*([wdata[:C_BITS]] * (n if by_index else 1)))),
-            # (words 0…4: the bits above the low three are zero and not 5, 6, 7; no comparator)
-            self.key_we.eq(we & (space == SPACE_KEY) & (self.cfg_addr[3:2 * b] == 0)
-                           & ~(self.cfg_addr[2] & (self.cfg_addr[1] | self.cfg_addr[0]))),
-            self.key_addr.eq(self.cfg_addr[:3]),
-            self.key_data.eq(self.cfg_data),
+            self.key_we.eq(wr_key & key_ok),
+            self.key_addr.eq(waddr[:3]),
+            self.key_data.eq(wdata),
         ]
 
         m.d.comb += [
@@ -347,7 +372,7 @@ class ParamStore(wiring.Component):
             # are narrower when N is not a power of two ≥ 4: widened first).
             c_en = Signal()
             c_index, c_cls = Signal(b), Signal(b)
-            m.d.sync += c_en.eq(we & in_range & (space == SPACE_C) & (index < n))
+            m.d.comb += c_en.eq(wr_c & cls_ok)
             m.d.comb += [
                 c_wr.addr.eq(waddr), c_wr.en.eq(c_en),
                 c_index.eq(self.read.c_index), c_cls.eq(self.read.c_cls),

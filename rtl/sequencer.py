@@ -31,6 +31,8 @@ class OutputSequencer(wiring.Component):
             O0     X+k     issue word k: read buffer[k] and C[i][k]; word 0 also reads the
                            window/Δ row of class i and takes the descriptor
             O1     X+1+k   block RAM outputs → registers; sampler registers u < C[i][k].
+                           Word 0: ``wf`` of its vector arrives (registered in O1 unless
+                           word 0 leaves O1 at once)
                            Word 0: keystream word taken (r and b − a into the Δ
                            multiplier's input registers, u held), window test
                            alpha < p_i < beta registered
@@ -46,8 +48,10 @@ class OutputSequencer(wiring.Component):
         words.
 
     Interface
-        ``descriptor`` (``In(stream.Signature(descriptor_layout(N, W)))``); ``keystream``
-        (``In(stream.Signature(32))``, ``ready`` is a register); ``buf``
+        ``descriptor`` (``In(stream.Signature(descriptor_layout(N, W)))``); ``wf`` (in: the
+        vector of the descriptor taken in the previous cycle is well formed; the framer's
+        ``wf``, read in the cycle after each take only); ``keystream``
+        (``In(stream.Signature(32))``, ``ready`` one LUT of registers); ``buf``
         (``Out(BufferReadSignature(W))``), ``tables`` (``Out(TableReadSignature(N, W))``):
         the block RAM read ports; ``source`` (``Out(stream.Signature(word_layout(W)))``);
         ``vectors_out`` (32 bits, wraps; one cycle after the last word's handshake); strobes
@@ -64,6 +68,7 @@ class OutputSequencer(wiring.Component):
         self.alter_stage = alter_stage
         super().__init__({
             "descriptor": In(stream.Signature(descriptor_layout(classes, width))),
+            "wf": In(1),
             "keystream": In(stream.Signature(32)),
             "buf": Out(BufferReadSignature(width)),
             "tables": Out(TableReadSignature(classes, width)),
@@ -88,14 +93,17 @@ class OutputSequencer(wiring.Component):
 
         # O0: issue.
         o_k = Signal(range(n))               # next word to issue
-        o_idx = Signal(b)                    # class index of the vector being issued
+        o_idx = Signal(b, reset_less=True)   # class index of the vector being issued (read
+        #                                      only after a pop has loaded it; no reset on the
+        #                                      pop enable)
         starting = Signal(init=1)            # register: o_k == 0
         issue, pop = Signal(), Signal()
+        pop_r = Signal()                     # a descriptor was taken last cycle: `wf` is its
         cur_idx = Signal(b)
         m.d.comb += [
             issue.eq(adv & (~starting | desc.valid)),
             pop.eq(issue & starting),
-            desc.ready.eq(pop),
+            desc.ready.eq(adv & starting),     # registers only (pop == ready & valid)
             cur_idx.eq(Mux(starting, desc.payload.index, o_idx)),
             buf.next.eq(issue), buf.en.eq(adv),
             tab.c_cls.eq(cur_idx), tab.c_index.eq(o_k), tab.c_en.eq(adv),
@@ -105,25 +113,31 @@ class OutputSequencer(wiring.Component):
             m.d.sync += [o_k.eq(Mux(o_k == n - 1, 0, o_k + 1)), starting.eq(o_k == n - 1)]
         with m.If(pop):
             m.d.sync += o_idx.eq(desc.payload.index)
+        m.d.sync += pop_r.eq(pop)
 
         # O0 → O1
         o1_valid, o1_first, o1_last = Signal(), Signal(), Signal()
         o1_k, o1_idx = Signal(range(n)), Signal(b)   # compared in O1 (off the issue path)
-        o1_max = Signal(w, reset_less=True)
+        # The maximum is kept inverted: the window compares with ~value, which is then this
+        # register itself (no inverter LUT in front of its carry chains).
+        o1_max_n = Signal(w, reset_less=True)
         o1_wf = Signal(reset_less=True)
         with m.If(adv):
             m.d.sync += [o1_valid.eq(issue), o1_first.eq(starting), o1_last.eq(o_k == n - 1),
                          o1_k.eq(o_k), o1_idx.eq(cur_idx)]
             with m.If(pop):
-                m.d.sync += [o1_max.eq(desc.payload.max), o1_wf.eq(desc.payload.wf)]
+                m.d.sync += o1_max_n.eq(~desc.payload.max)
+        # `wf` follows its descriptor a cycle later: into O1 while word 0 is there (the cycle
+        # after the take), or straight into O2 if word 0 leaves O1 in that cycle.
+        with m.If(pop_r):
+            m.d.sync += o1_wf.eq(self.wf)
 
         # O1 → O2: block RAM outputs into registers; word 0 takes the keystream word.
-        # `head1` (word 0 leaves O1 this cycle) == adv & o1_valid & o1_first, computed a cycle
-        # ahead into a register: it is the keystream's `ready`, which enables the Trivium's
-        # 288 state flip-flops, so it must come straight from a flip-flop.
+        # `head1`: word 0 leaves O1 this cycle. One LUT of three registers (the keystream's
+        # `ready` reaches only the Trivium's word register and fill count, and the enables of
+        # the vector-wide registers below); `source.ready` does not reach it.
         head1 = Signal()
-        m.d.sync += head1.eq(skid.advance_next & Mux(adv, issue, o1_valid)
-                             & Mux(adv, starting, o1_first))
+        m.d.comb += head1.eq(adv & o1_valid & o1_first)
         o2_valid, o2_first, o2_last, o2_is_i = Signal(), Signal(), Signal(), Signal()
         o2_p = Signal(w, reset_less=True)
         o2_u = Signal(16, reset_less=True)
@@ -131,7 +145,7 @@ class OutputSequencer(wiring.Component):
         o2_wf = Signal(reset_less=True)
         m.d.comb += [
             ks.ready.eq(head1), self.ks_take.eq(head1),
-            window.value.eq(o1_max), window.alpha.eq(tab.alpha), window.beta.eq(tab.beta),
+            window.value.eq(~o1_max_n), window.alpha.eq(tab.alpha), window.beta.eq(tab.beta),
             window.en.eq(head1),
             delta.a.eq(tab.a), delta.b.eq(tab.b), delta.r.eq(ks.payload[:16]),
             delta.load.eq(head1),
@@ -140,7 +154,8 @@ class OutputSequencer(wiring.Component):
             m.d.sync += [o2_valid.eq(o1_valid), o2_first.eq(o1_first), o2_last.eq(o1_last),
                          o2_is_i.eq(o1_k == o1_idx), o2_p.eq(buf.data)]
         with m.If(head1):
-            m.d.sync += [o2_u.eq(ks.payload[16:]), o2_a.eq(tab.a), o2_wf.eq(o1_wf)]
+            m.d.sync += [o2_u.eq(ks.payload[16:]), o2_a.eq(tab.a),
+                         o2_wf.eq(Mux(pop_r, self.wf, o1_wf))]
 
         # O2 → O3: sampler and alter stage take the word; word 0 fires the product.
         o3_valid, o3_first, o3_last = Signal(), Signal(), Signal()

@@ -27,9 +27,10 @@ class SkidBuffer(wiring.Component):
     Interface
         ``i_valid`` (in), ``i_payload`` (in, ``shape``): the pipeline's last stage;
         ``advance`` (out, a register, 1 after reset): the pipeline may move on this cycle (the
-        word on ``i_*`` is taken); ``advance_next`` (out): its value in the next cycle (for
-        registers that must know one cycle ahead); ``source`` (out,
-        ``stream.Signature(shape)``).
+        word on ``i_*`` is taken); ``source`` (out, ``stream.Signature(shape)``).
+        ``source.ready`` passes one LUT to ``count``, ``source.valid``, ``advance`` and
+        ``word1``'s enable, and reaches nothing else: a reader that must know ``advance`` a
+        cycle ahead would put ``source.ready`` on its own path, so none does.
 
     Latency
         1 cycle: a word taken in cycle t is on ``source`` from cycle t+1 if it is the oldest.
@@ -47,7 +48,6 @@ class SkidBuffer(wiring.Component):
             "i_valid": In(1),
             "i_payload": In(shape),
             "advance": Out(1, init=1),
-            "advance_next": Out(1),
             "source": Out(stream.Signature(shape)),
         })
 
@@ -58,11 +58,9 @@ class SkidBuffer(wiring.Component):
         word1 = Signal(self.shape, name="word1")    # the older word, while two are held
         count = Signal(range(3))
         push = Signal()
-        pop = Signal()
         shift = Signal()
         m.d.comb += [
             push.eq(self.advance & self.i_valid),
-            pop.eq(src.valid & src.ready),
             # word0 holds a word that is not handed over now: it moves to word1 on a push.
             # (A push needs `advance`, which is low while two words are held: count is 0 or 1
             # then, so word1's enable is one LUT of four flip-flops and `ready`.)
@@ -73,15 +71,21 @@ class SkidBuffer(wiring.Component):
             m.d.sync += word0.eq(self.i_payload)
         with m.If(shift):
             m.d.sync += word1.eq(word0)
+        # The next count, valid and advance, each one LUT4 of (count, i_valid, ready): with
+        # count = 2, `advance` is low (no push); with count = 1 a push and a pop may cancel.
+        # Written out per count rather than as count + push − pop, so that `source.ready`
+        # passes one LUT on its way to these registers.
+        iv, rdy = self.i_valid, src.ready
+        two, one = count[1], count[0]       # count is 0, 1 or 2 (binary: 00, 01, 10)
         count_next = Signal(range(3))
         m.d.comb += [
-            count_next.eq(count + push - pop),
-            # Full after this cycle: the pipeline holds (its word, if any, waits in O3).
-            self.advance_next.eq(count_next != 2),
+            count_next[1].eq(~rdy & (two | (one & iv))),
+            count_next[0].eq((~two & ~one & iv) | (one & (iv == rdy)) | (two & rdy)),
         ]
         m.d.sync += [
             count.eq(count_next),
-            src.valid.eq(count_next != 0),
-            self.advance.eq(self.advance_next),
+            src.valid.eq(iv | two | (one & ~rdy)),
+            # Full after this cycle: the pipeline holds (its word, if any, waits in O3).
+            self.advance.eq(~count_next[1]),
         ]
         return m

@@ -26,7 +26,7 @@ With ``external_keystream=True`` (for formal proofs) there are also ``keystream_
 For N = 10, W = 16: payloads are 18 bits, ``config__addr`` is 10 bits.
 """
 
-from amaranth import Module
+from amaranth import Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -111,10 +111,10 @@ class WatermarkUnit(wiring.Component):
         payload). The source payload is stable while ``valid & ~ready``.
 
     Configuration
-        Write the key/IV words and the tables (``config_writes()`` gives the list; a table
-        write lands one cycle after it is presented, a key/IV word in its cycle), then pulse
-        ``config.start`` (at the earliest in the cycle after the last key/IV write): it reaches
-        the Trivium a cycle later, which takes it in one cycle, loads key and IV in
+        Write the key/IV words and the tables (``config_writes()`` gives the list; each write
+        lands one cycle after it is presented), then pulse ``config.start`` (at the earliest in
+        the cycle after the last key/IV write): it reaches the Trivium a cycle later (two when
+        presented right after a key/IV write), which takes it in one cycle, loads key and IV in
         ``⌈111/bits⌉``, warms up in ``1152/bits`` and fills the first keystream word in
         ``32/bits`` (``bits`` = Trivium clocks per cycle, default the smallest power of two
         ≥ 32/N, at most 16): ``config.running`` rises ``2 + ⌈111/bits⌉ + 1184/bits`` clock
@@ -137,7 +137,7 @@ class WatermarkUnit(wiring.Component):
         Back-pressure: the sink stalls only when a complete vector already waits for the
         output side (``queue_depth`` = 1), i.e. when the source has been stalled (for N ≥ 3
         it resumes one cycle after that vector is taken: the take does not reach
-        ``sink.ready``), and for one cycle after a write to the key space of ``config``; the
+        ``sink.ready``), and for two cycles after a write to the key space of ``config``; the
         buffer (``buffer_depth`` = 2^ceil(log2(3N+2)) words) holds every word that can then be
         in flight.
 
@@ -152,8 +152,10 @@ class WatermarkUnit(wiring.Component):
         config ─▶ ParamStore (tables: read by OutputSequencer; key/IV → Trivium)
 
         T      last word accepted: written into the buffer, folded into the argmax and sum
-        T+1    descriptor (i, p_i, sum == ONE) from the argmax's registers; issued at once
-               (O0) or kept in the queue's slot while the output side is stalled
+        T+1    descriptor (i, p_i) from the argmax's registers; issued at once (O0) or
+               kept in the queue's slot while the output side is stalled; sum == ONE
+               registered in two halves
+        T+2    wf (sum == ONE) from the framer to the sequencer, as word 0 sits in O1
         T+2…   O1–O3 per word (see :class:`~dynamarks.rtl.sequencer.OutputSequencer`)
         T+5    first word on ``source``; the counters count one cycle after their event
 
@@ -246,6 +248,9 @@ class WatermarkUnit(wiring.Component):
             cfg.locked.eq(params.locked), cfg.running.eq(running),
         ]
 
+        key_write_r = Signal()      # a write to the key space (or space 3) last cycle
+        m.d.sync += key_write_r.eq(cfg.we & cfg.addr[-1])
+
         # Words in → framer → buffer (words) and descriptor queue → sequencer → words out.
         wiring.connect(m, wiring.flipped(self.sink), framer.sink)
         wiring.connect(m, framer.buf, buf.write)
@@ -259,12 +264,14 @@ class WatermarkUnit(wiring.Component):
         m.d.comb += [
             seq.keystream.valid.eq(ks.valid), seq.keystream.payload.eq(ks.payload),
             ks.ready.eq(seq.keystream.ready),
-            # No word is accepted in the cycle after a key/IV write (the Trivium stops then). A
-            # write to the key space or the unused space 3 (the address's top bit) stands in
-            # for the full decode of `key_we` (lock, word range): one LUT from the port, off
-            # the sink.ready path; a refused write there only holds the sink for a cycle.
-            framer.enable.eq(running & ~(cfg.we & cfg.addr[-1])),
+            # No word is accepted in the two cycles after a key/IV write (the Trivium sees it a
+            # cycle later and stops the keystream in the cycle after that). A write to the key
+            # space or the unused space 3 (the address's top bit) stands in for the full
+            # decode of `key_we` (lock, word range): one LUT from the port and `key_write_r`,
+            # off the sink.ready path; a refused write there only holds the sink for two cycles.
+            framer.enable.eq(running & ~(cfg.we & cfg.addr[-1]) & ~key_write_r),
             framer.taken.eq(queue.source.valid & queue.source.ready),
+            seq.wf.eq(framer.wf),
         ]
 
         m.d.comb += [

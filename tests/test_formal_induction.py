@@ -54,11 +54,12 @@ def test_observed_unit_exposes_the_registers_the_invariants_need():
     unit, _frag, parts = elaborate_observed_unit(3, 10)
     names = {
         "framer": ("in_vec", "in_k", "at_end", "pen", "dropping", "acc_lo", "acc_hi", "acc_c",
-                   "pending", "ready_r"),
+                   "pending", "ready_r", "wf_lo", "wf_hi"),
         "buffer": ("wptr", "wbase", "rptr"),
         "queue": ("full", "slot"),
-        "sequencer": ("o_k", "starting", "o_idx", "o1_valid", "o1_first", "o1_last", "o1_k",
-                      "o1_idx", "o1_max", "o1_wf", "head1", "o2_valid", "o2_first", "o2_last",
+        "sequencer": ("o_k", "starting", "o_idx", "pop_r", "o1_valid", "o1_first", "o1_last",
+                      "o1_k", "o1_idx", "o1_max_n", "o1_wf", "head1", "o2_valid", "o2_first",
+                      "o2_last",
                       "o2_is_i", "o2_p", "o2_u", "o2_a", "o2_wf", "o3_valid",
                       "o3_first", "o3_last"),
         "sequencer/skid": ("count", "word0", "word1"),

@@ -320,14 +320,14 @@ def test_param_store_write_read_lock(c_by_index, classes):
     out = {}
 
     async def write(ctx, addr, value):
-        """One write; returns the key/IV write it passes on to the Trivium, if any."""
+        """One write; returns the key/IV write it passes on to the Trivium (in the next
+        cycle), if any."""
         ctx.set(dut.cfg_addr, addr)
         ctx.set(dut.cfg_data, value)
         ctx.set(dut.cfg_we, 1)
-        key = (ctx.get(dut.key_addr), ctx.get(dut.key_data)) if ctx.get(dut.key_we) else None
         await ctx.tick()
         ctx.set(dut.cfg_we, 0)
-        return key
+        return (ctx.get(dut.key_addr), ctx.get(dut.key_data)) if ctx.get(dut.key_we) else None
 
     async def read_all(ctx):
         win, c = [], []
