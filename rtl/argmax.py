@@ -1,6 +1,6 @@
 """Streaming argmax with SPEC §4's tie rule (lowest index wins)."""
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -18,10 +18,11 @@ class Argmax(wiring.Component):
 
         The maximum is held inverted (``nmax = ~max``), so that ``data > max`` is the carry out
         of ``data + nmax`` (no inverter LUT in front of the carry chain) and a taken word is
-        stored as ``~data``. The carry chain's output, OR ``first``, is the clock enable of the
-        result's flip-flops. On the iCE40 a bit takes two logic cells: its flip-flop (with the
-        inverting LUT) and its carry (nextpnr packs a carry only with a LUT that reads both of
-        its operands); the two-stage version before it took four.
+        stored as ``~data``. The same carry chain, two bits longer, adds ``first`` and
+        ``valid`` (see ``elaborate``): its carry out is the clock enable of the result's
+        flip-flops, with no LUT between them. On the iCE40 a bit takes two logic cells: its
+        flip-flop (with the inverting LUT) and its carry (nextpnr packs a carry only with a LUT
+        that reads both of its operands); the two-stage version before it took four.
 
     Interface
         ``valid``, ``first``, ``data`` (W bits) in; ``max_next`` (W bits), ``index_next``
@@ -62,12 +63,17 @@ class Argmax(wiring.Component):
         index = Signal(range(self.classes), reset_less=True)
         pos = Signal(range(self.classes))
         m.d.comb += pos.eq(Mux(self.first, 0, self.count))
-        gt = Signal()                                 # data > max: carry out of data + ~max
-        m.d.comb += gt.eq((self.data + nmax)[w])
-        with m.If(self.valid):
-            if self.own_count:
+        # take = valid & (first | data > max), all in one carry chain: the low W bits give
+        # data + ~max, whose carry is data > max; bit W adds first + 1 (carry: first | gt);
+        # bit W+1 adds valid + 0 (carry: valid & (first | gt)). No LUT between the chain and
+        # the flip-flops' clock enable.
+        take = Signal()
+        m.d.comb += take.eq((Cat(self.data, self.first, self.valid)
+                             + Cat(nmax, Const(1, 1), Const(0, 1)))[w + 2])
+        if self.own_count:
+            with m.If(self.valid):
                 m.d.sync += self.count.eq(pos + 1)
-            with m.If(self.first | gt):
-                m.d.sync += [nmax.eq(~self.data), index.eq(pos)]
+        with m.If(take):
+            m.d.sync += [nmax.eq(~self.data), index.eq(pos)]
         m.d.comb += [self.max_next.eq(~nmax), self.index_next.eq(index)]
         return m
