@@ -108,41 +108,48 @@ class _Geometry:
 
     Every cycle each lane takes one ``bits``-bit word at its head; word ``j`` cycles old
     ("offset j") holds positions ``(j−1)·bits+1 … j·bits`` (bit ``b`` is position
-    ``j·bits − b``). Offsets ``1 … delay−1`` are a pure delay (the ring), offsets
-    ``delay … last[lane]`` hold the taps (flip-flops).
+    ``j·bits − b``). A tap at position ``t`` reads, over the ``bits`` clocks of a step, the
+    words holding ``t − bits + 1 … t``: ``need[lane]``. Only those words must be registers;
+    every other word is a pure delay. The head word (offset 1) is a flip-flop (its LUT is the
+    feedback). Every other word that must exist is either a flip-flop fed by the word before it
+    or the read register of a ring (a memory written every step, read ``D`` rows behind the
+    write: a word written from offset ``s`` comes out of the read register as offset
+    ``s + D + 1``), :attr:`rings`: ``(D, depth, [(lane, k), …])``, one slot (``bits`` bits of a
+    row) per word ``k`` it produces, written from word ``k − D − 1``. :meth:`_plan` chooses the
+    rings greedily, each the delay and slots (at most 16 bits a row: one iCE40 block RAM
+    port) that leave the fewest state flip-flops, while a ring saves at least ``2·bits`` of
+    them; for 4 bits: 276 state bits in flip-flops without rings, 12 with four (the head
+    words aside). ``present[lane]``: the words ≥ 2 that exist, in order; ``ring_of[(lane,
+    k)]``: (ring, slot) of a word read from a ring; every other present word ≥ 2 is a
+    flip-flop fed by word ``k − 1`` (present too).
     """
+
+    #: Rings at most (each is one block RAM on the iCE40, a little LUT RAM on the ECP5).
+    MAX_RINGS = 4
+    #: Row width of a ring (an iCE40 block RAM port is 16 bits wide at 256 rows).
+    ROW_BITS = 16
 
     def __init__(self, bits: int):
         self.bits = bits
-        self.delay = -(-(_LOWEST_TAP + 1 - bits) // bits)
         self.last = {lane: -(-n // bits) for lane, n in _LANE_LEN.items()}
-        # Offset 1 is a register (the head word, registered); offsets 2 … delay−2 sit in a
-        # memory ring (depth a power of two, read `rd_ahead` rows ahead of the write, never at
-        # it) and offset delay − 1 in its read register, when that is worth a memory.
-        n = self.delay - 2
-        self.ring = 1 << (n - 1).bit_length() if n >= 4 else 0
-        self.rd_ahead = (self.ring + 3 - self.delay) % self.ring if self.ring else 0
-        # Between the taps: runs of ≥ `gap_len` words that no tap reads (for 4 bits A73…84,
-        # C69…80, C89…104) go into a second ring, `gap_len` words of each (the length that
-        # saves the most flip-flops), written from the word before the run and read as its
-        # last word (same pointer, low bits).
-        runs = []
-        for lane in "ABC":
-            need = {-(-(t - c) // bits) for t in _TAPS[lane] for c in range(bits)}
-            j = self.delay
-            while j <= self.last[lane]:
-                k = j
-                while k <= self.last[lane] and k not in need:
-                    k += 1
-                if k - j >= 3:
-                    runs.append((lane, j, k - j))
-                j = k + 1
-        self.gap_len = max((d for _, _, d in runs),
-                           key=lambda d: (d * sum(n >= d for _, _, n in runs), -d),
-                           default=0) if self.ring else 0
-        runs = [r for r in runs if r[2] >= self.gap_len]
-        self.gaps = [(lane, j) for lane, j, _ in runs] if self.gap_len else []
-        self.gap_ring = 1 << (self.gap_len - 1).bit_length() if self.gaps else 0
+        self.need = {lane: {-(-(t - c) // bits) for t in _TAPS[lane] for c in range(bits)}
+                     for lane in "ABC"}
+        self.width = {lane: [0] + [min(bits, n - (j - 1) * bits)
+                                   for j in range(1, self.last[lane] + 1)]
+                      for lane, n in _LANE_LEN.items()}
+        # No rings for 16 bits (the pure delay before the first tap is 2 words there).
+        outs = self._plan() if bits <= 8 else {lane: {} for lane in "ABC"}
+        self.rings = []
+        self.ring_of = {}
+        for d in sorted({d for o in outs.values() for d in o.values()}, reverse=True):
+            slots = [(lane, k) for lane in "ABC" for k in sorted(outs[lane]) if outs[lane][k] == d]
+            for s, key in enumerate(slots):
+                self.ring_of[key] = (len(self.rings), s)
+            self.rings.append((d, 1 << d.bit_length(), slots))
+        self.present = {lane: self._present(lane, outs[lane]) for lane in "ABC"}
+        #: flip-flops of the state outside the head words
+        self.state_ffs = sum(self.width[lane][j] for lane in "ABC" for j in self.present[lane]
+                             if (lane, j) not in self.ring_of)
         # Load: `steps` cycles of injection cover the longest lane; injection step s ends at
         # offset steps − s, so the key/IV chunk injected at step s is chunk s − lead.
         self.steps = self.last["C"]
@@ -153,6 +160,60 @@ class _Geometry:
                      for s in range(self.steps)]
         while not self.ones[-1]:
             self.ones.pop()
+
+    def _present(self, lane, outs):
+        """The words ≥ 2 of ``lane`` that must exist, given ring outputs ``outs`` {k: D}."""
+        srcs = {}
+        for k, d in outs.items():
+            srcs.setdefault(k - d - 1, []).append(k)
+        last = self.last[lane]
+        present = [False] * (last + 2)
+        for j in range(last, 0, -1):
+            present[j] = (j in self.need[lane] or j == 1
+                          or (present[j + 1] and j + 1 not in outs)
+                          or any(present[k] for k in srcs.get(j, ())))
+        return [j for j in range(2, last + 1) if present[j]]
+
+    def _cost(self, lane, outs):
+        return sum(self.width[lane][j] for j in self._present(lane, outs) if j not in outs)
+
+    def _plan(self):
+        """Greedy ring plan: {lane: {word k read from a ring: that ring's D}}."""
+        outs = {lane: {} for lane in "ABC"}
+        cost = {lane: self._cost(lane, outs[lane]) for lane in "ABC"}
+        slots = max(1, self.ROW_BITS // self.bits)
+        for _ in range(self.MAX_RINGS):
+            delays = set()   # D that carry a needed word from a needed word or the head
+            for lane in "ABC":
+                srcs = self.need[lane] | {1} | set(outs[lane])
+                delays |= {k - s - 1 for k in self.need[lane] - set(outs[lane]) for s in srcs
+                           if k - s - 1 >= 1}
+            best = None
+            for d in sorted(delays):
+                cur, cc, n = {lane: dict(outs[lane]) for lane in "ABC"}, dict(cost), 0
+                while n < slots:
+                    pick = None
+                    for lane in "ABC":
+                        for k in sorted(self.need[lane]):
+                            if k in cur[lane] or k - d - 1 < 1:
+                                continue
+                            gain = cc[lane] - self._cost(lane, {**cur[lane], k: d})
+                            if gain > 0 and (pick is None or gain > pick[0]):
+                                pick = (gain, lane, k)
+                    if pick is None:
+                        break
+                    gain, lane, k = pick
+                    cur[lane][k] = d
+                    cc[lane] -= gain
+                    n += 1
+                gain = sum(cost.values()) - sum(cc.values())
+                if n and (best is None or gain > best[0]):
+                    best = (gain, cur, cc)
+            if best is None or best[0] < 2 * self.bits:
+                break
+            _, outs, cost = best
+        return outs
+
 
 
 class Trivium(wiring.Component):
@@ -276,51 +337,34 @@ class Trivium(wiring.Component):
             words[lane][1] = Signal(bpc, name=f"{lane.lower()}1", reset_less=True)
             with m.If(step):
                 m.d.sync += words[lane][1].eq(heads[lane])
-        if geo.ring:
-            m.submodules.ring = ring = memory.Memory(
-                shape=unsigned(3 * bpc), depth=geo.ring, init=[], attrs=attrs)
-            ring_wr = ring.write_port()
-            ring_rd = ring.read_port()              # not transparent; never the written row
-            ptr = Signal(range(geo.ring))       # reset: see "Four-state simulation" below
-            m.d.comb += [
-                ring_wr.addr.eq(ptr), ring_wr.en.eq(step),
-                ring_wr.data.eq(Cat(words["A"][1], words["B"][1], words["C"][1])),
-                # The row written delay − 3 steps ago: in the read register one step later it
-                # is offset delay − 1.
-                ring_rd.addr.eq(ptr + geo.rd_ahead), ring_rd.en.eq(step),
-            ]
+        # The rings: one memory each, all written every step at `ptr`, read `D` rows behind
+        # (never the row being written: 1 ≤ D < depth), so a slot's read register is its
+        # source word D + 1 steps on.
+        rings = []
+        if geo.rings:
+            ptr = Signal(range(max(depth for _, depth, _ in geo.rings)))  # reset: see below
             with m.If(step):
                 m.d.sync += ptr.eq(ptr + 1)
-            for k, lane in enumerate("ABC"):
-                words[lane][geo.delay - 1] = ring_rd.data[k * bpc:(k + 1) * bpc]
-            first_ff = geo.delay
-        else:
-            first_ff = 2
-        in_gap = {(lane, j0 + d) for lane, j0 in geo.gaps for d in range(geo.gap_len)}
-        if geo.gaps:
-            m.submodules.gap_ring = gap_ring = memory.Memory(
-                shape=unsigned(len(geo.gaps) * bpc), depth=geo.gap_ring, init=[], attrs=attrs)
-            gap_wr = gap_ring.write_port()
-            gap_rd = gap_ring.read_port()           # not transparent; never the written row
-            gptr = ptr[:len(gap_wr.addr)]           # gap_ring divides ring
-            m.d.comb += [
-                gap_wr.addr.eq(gptr), gap_wr.en.eq(step),
-                # The row written gap_len − 1 steps before: offset j0 + gap_len − 1 one step
-                # later.
-                gap_rd.addr.eq(gptr + geo.gap_ring + 1 - geo.gap_len), gap_rd.en.eq(step),
-            ]
-            for k, (lane, j0) in enumerate(geo.gaps):
-                words[lane][j0 + geo.gap_len - 1] = gap_rd.data[k * bpc:(k + 1) * bpc]
+        for r, (d, depth, slots) in enumerate(geo.rings):
+            m.submodules[f"ring{r}"] = mem = memory.Memory(
+                shape=unsigned(len(slots) * bpc), depth=depth, init=[], attrs=attrs)
+            wr, rd = mem.write_port(), mem.read_port()   # read port not transparent
+            abits = len(wr.addr)
+            m.d.comb += [wr.addr.eq(ptr[:abits]), wr.en.eq(step),
+                         rd.addr.eq((ptr + depth - d)[:abits]), rd.en.eq(step)]
+            rings.append((wr, rd))
         for lane in "ABC":
-            for j in range(first_ff, geo.last[lane] + 1):
-                if (lane, j) in in_gap:
-                    continue
-                word_j = Signal(bpc, name=f"{lane.lower()}{j}", reset_less=True)
-                with m.If(step):
-                    m.d.sync += word_j.eq(words[lane][j - 1])
-                words[lane][j] = word_j
-        if geo.gaps:
-            m.d.comb += gap_wr.data.eq(Cat(*(words[lane][j0 - 1] for lane, j0 in geo.gaps)))
+            for j in geo.present[lane]:
+                if (lane, j) in geo.ring_of:
+                    r, slot = geo.ring_of[(lane, j)]
+                    words[lane][j] = rings[r][1].data[slot * bpc:(slot + 1) * bpc]
+                else:
+                    word_j = Signal(bpc, name=f"{lane.lower()}{j}", reset_less=True)
+                    with m.If(step):
+                        m.d.sync += word_j.eq(words[lane][j - 1])
+                    words[lane][j] = word_j
+        for (d, _, slots), (wr, _) in zip(geo.rings, rings, strict=True):
+            m.d.comb += wr.data.eq(Cat(*(words[lane][k - d - 1] for lane, k in slots)))
 
         def pos(lane, i):
             j = -(-i // bpc)
