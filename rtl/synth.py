@@ -79,13 +79,15 @@ BAUD = 3_000_000  # the board top's line rate (PROTOCOL §1)
 #: register stage on the write port and a bypass multiplexer on the read data (≈ 2·width + 5
 #: flip-flops and a LUT per bit, per memory). The unit's memories never read a row in the
 #: cycle it is written and say so with the ``no_rw_check`` attribute
-#: (:func:`dynamarks.rtl.param_store.memory_attrs`); for those (one read and one write port)
-#: the collision result is declared "don't care", which is what ``no_rw_check`` means.
+#: (:func:`dynamarks.rtl.param_store.memory_attrs`); for those (one read port and up to 16
+#: write ports — the Trivium's key memory writes a 16-bit half word through ``16/bits`` ports to
+#: adjacent rows, which yosys merges into one wide port) the collision result is declared
+#: "don't care" for every write port, which is what ``no_rw_check`` means.
 NO_RW_CHECK_SCRIPT = (
     "proc",
     "memory_collect",
-    "setparam -set RD_COLLISION_X_MASK 1'1 "
-    "t:$mem_v2 a:no_rw_check %i r:RD_PORTS=1 %i r:WR_PORTS=1 %i",
+    *(f"setparam -set RD_COLLISION_X_MASK {k}'b{'1' * k} "
+      f"t:$mem_v2 a:no_rw_check %i r:RD_PORTS=1 %i r:WR_PORTS={k} %i" for k in range(1, 17)),
 )
 
 _YOWASP = {

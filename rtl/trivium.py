@@ -6,7 +6,7 @@ inside the block, and the output is a stream of keystream words. Key and IV ente
 shifting, through the registers' inputs.
 """
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -384,44 +384,48 @@ class Trivium(wiring.Component):
             new["A"].append(t3 ^ (s("C", 109) & s("C", 110)) ^ s("A", 69))
 
         # ---- key/IV memory and the load -------------------------------------------------
-        # Two 16-bit halves (the low and the high half of every key/IV word), read at
-        # different rows: the key chunk for lane A and the IV chunk for lane B injected in the
-        # same step are 80 bits apart, so they always lie in opposite halves.
+        # Two memories, the low and the high 16-bit half of every key/IV word, each with rows
+        # of one chunk (`bpc` bits: row 16/bpc·word + chunk) written a whole half at a time
+        # (16/bpc write ports to adjacent rows, which yosys merges into one wide port: one
+        # block RAM with a 16-bit write and a `bpc`-bit read port), so a read returns the
+        # chunk itself and no multiplexer picks it out of a wider word. The key chunk for lane
+        # A and the IV chunk for lane B injected in the same step are 80 bits apart, so they
+        # always lie in opposite halves, read at different rows.
+        lg = bpc.bit_length() - 1
+        per_half = 16 // bpc            # chunks in a half word
         key_mem = {}
         for half in ("lo", "hi"):
             m.submodules[f"key_{half}"] = key_mem[half] = memory.Memory(
-                shape=unsigned(16), depth=8, init=[], attrs=attrs)
-        key_wr = {h: mem.write_port() for h, mem in key_mem.items()}
-        key_rd = {h: mem.read_port() for h, mem in key_mem.items()}
+                shape=unsigned(bpc), depth=8 * per_half, init=[], attrs=attrs)
         key_wen = Signal()
         m.d.comb += key_wen.eq(self.key_we & (self.key_addr < KEY_WORDS))
-        for k, h in enumerate(("lo", "hi")):
-            m.d.comb += [key_wr[h].addr.eq(self.key_addr), key_wr[h].en.eq(key_wen),
-                         key_wr[h].data.eq(self.key_data[16 * k:16 * (k + 1)])]
+        for k, mem in enumerate(key_mem.values()):
+            for c in range(per_half):
+                wr = mem.write_port()
+                base = 16 * k + bpc * c
+                m.d.comb += [wr.addr.eq(Cat(Const(c, 4 - lg), self.key_addr)),
+                             wr.en.eq(key_wen), wr.data.eq(self.key_data[base:base + bpc])]
+        key_rd = {h_: mem.read_port() for h_, mem in key_mem.items()}
 
-        # Read → select → register → head: the chunk a lane takes at load step s is read in
+        # Read → swap → register → head: the chunk a lane takes at load step s is read in
         # the cycle of step s − 2. `ld` (during the load): the key chunk read in this cycle,
         # u = s + 2 − lead at step s (chunk u is blob bits u·bpc … +bpc−1 of K0..K9 IV0..IV9;
         # the IV chunk is u + 80/bpc). Its fields are the read address:
         # u·bpc = 32·wa + 16·h + bpc·sel.
-        lg = bpc.bit_length() - 1
         ld = Signal(max(geo.steps.bit_length(), 6 - lg), reset_less=True)
         sel, h, wa = ld[:4 - lg], ld[4 - lg], ld[5 - lg:]
-        # Before the key chunks (and in the start cycle) both halves read row 7, never written
-        # (`key_wen` needs addr < 5), so still all zeros from the memory's initial value: A
-        # and B take zeros.
+        # Before the key chunks (and in the start cycle) both halves read word 7, never
+        # written (`key_wen` needs addr < 5), so still all zeros from the memory's initial
+        # value: A and B take zeros.
         key_rd_ok = Signal()     # register: the chunk read now is a key chunk
         m.d.comb += [
             # Key bits at word wa, half h; IV bits 80 later: word wa + 2 + h, half 1 − h.
-            key_rd["lo"].addr.eq(Mux(key_rd_ok, Mux(h, wa + 3, wa), 7)),
-            key_rd["hi"].addr.eq(Mux(key_rd_ok, Mux(h, wa, wa + 2), 7)),
+            key_rd["lo"].addr.eq(Cat(sel, Mux(key_rd_ok, Mux(h, wa + 3, wa), 7))),
+            key_rd["hi"].addr.eq(Cat(sel, Mux(key_rd_ok, Mux(h, wa, wa + 2), 7))),
         ]
-        h_d = Signal(reset_less=True)             # h and sel of the chunk now in the read data
-        sel_d = Signal(len(sel), reset_less=True)
-        m.d.sync += [h_d.eq(h), sel_d.eq(sel)]
-        lo, hi = key_rd["lo"].data, key_rd["hi"].data
-        lo_c = lo.word_select(sel_d, bpc) if bpc < 16 else lo
-        hi_c = hi.word_select(sel_d, bpc) if bpc < 16 else hi
+        h_d = Signal(reset_less=True)             # h of the chunks now in the read data
+        m.d.sync += h_d.eq(h)
+        lo_c, hi_c = key_rd["lo"].data, key_rd["hi"].data
         chunk_a = Signal(bpc, reset_less=True)
         chunk_b = Signal(bpc, reset_less=True)
         m.d.sync += [chunk_a.eq(Mux(h_d, hi_c, lo_c)), chunk_b.eq(Mux(h_d, lo_c, hi_c))]
