@@ -473,42 +473,31 @@ class Trivium(wiring.Component):
         load_done = load & ld_last
         warm_done = warming & warm_last
 
-        # Keystream word: `chunks` slots of bpc bits, filled in order, plus one spare chunk
-        # computed ahead once the word is full. `fill`, `full` and `spare_ok` are cleared
-        # whenever the generator is not producing; a stray slot write then is harmless (the
-        # word is rewritten before it is next valid). `spare_ok` implies `full`.
+        # Keystream word: a shift register of `chunks` chunks of bpc bits, the newest entering
+        # at the top, so after `chunks` steps the first is at the bottom (bit 0 = z of its first
+        # clock). While a complete word waits (`full`) the state stands still; the step that
+        # takes it shifts the next word's first chunk in. `fill` (chunks shifted in, mod
+        # `chunks`) and `full` are cleared whenever the generator is not producing.
         chunks = ww // bpc
         word = Signal(ww, reset_less=True)
-        spare = Signal(bpc, reset_less=True)
-        # (These three and `ptr` have a reset although the logic would not need one: see
+        # (These two and `ptr` have a reset although the logic would not need one: see
         # "Four-state simulation" in the class docstring.)
-        fill = Signal(range(chunks + 1))    # slots filled (`chunks` when full)
-        full = Signal()                     # register: fill == chunks
-        spare_ok = Signal()                 # register: spare holds the next word's chunk 0
-        take = Signal()
+        fill = Signal(range(chunks))
+        full = Signal()                     # register: the word is complete
+        shift = Signal()
         m.d.comb += [
             self.keystream.valid.eq(generating & full),
             self.keystream.payload.eq(word),
-            take.eq(self.keystream.valid & self.keystream.ready),
-            step.eq((load | warming | generating) & ~spare_ok),
+            shift.eq(generating & (~full | self.keystream.ready)),
+            step.eq(load | warming | shift),
         ]
         zc = Cat(*z)
-        # Slot 0 takes the spare (or the chunk computed now) in the cycle the word is taken.
-        with m.If((fill == 0) | take):
-            m.d.sync += word[:bpc].eq(Mux(spare_ok, spare, zc))
-        for k in range(1, chunks):
-            with m.If(fill == k):
-                m.d.sync += word[k * bpc:(k + 1) * bpc].eq(zc)
-        with m.If(full & ~spare_ok):
-            m.d.sync += spare.eq(zc)
+        with m.If(shift):
+            m.d.sync += [word.eq(Cat(word[bpc:], zc)),
+                         fill.eq(Mux(fill == chunks - 1, 0, fill + 1)),
+                         full.eq(fill == chunks - 1)]
         with m.If(~generating):
-            m.d.sync += [fill.eq(0), full.eq(0), spare_ok.eq(0)]
-        with m.Elif(take):
-            m.d.sync += [fill.eq(1), full.eq(chunks == 1), spare_ok.eq(0)]
-        with m.Else():
-            m.d.sync += spare_ok.eq(full)
-            with m.If(~full):
-                m.d.sync += [fill.eq(fill + 1), full.eq(fill == chunks - 1)]
+            m.d.sync += [fill.eq(0), full.eq(0)]
 
         m.d.sync += [
             load.eq(~kw & (go | (load & ~ld_last))),
