@@ -329,6 +329,7 @@ class Trivium(wiring.Component):
         load = Signal()         # loading: the heads take the initial state
         warming = Signal()      # the 1152 warm-up clocks are running
         generating = Signal()   # warm-up done: keystream words are being produced
+        active = Signal()       # load | warming | generating (a register of its own)
 
         # ---- the state: three lanes of words -------------------------------------------
         heads = {lane: Signal(bpc, name=f"head_{lane}") for lane in "ABC"}
@@ -384,47 +385,53 @@ class Trivium(wiring.Component):
             new["A"].append(t3 ^ (s("C", 109) & s("C", 110)) ^ s("A", 69))
 
         # ---- key/IV memory and the load -------------------------------------------------
-        # Two memories, the low and the high 16-bit half of every key/IV word, each with rows
-        # of one chunk (`bpc` bits: row 16/bpc·word + chunk) written a whole half at a time
-        # (16/bpc write ports to adjacent rows, which yosys merges into one wide port: one
-        # block RAM with a 16-bit write and a `bpc`-bit read port), so a read returns the
-        # chunk itself and no multiplexer picks it out of a wider word. The key chunk for lane
-        # A and the IV chunk for lane B injected in the same step are 80 bits apart, so they
-        # always lie in opposite halves, read at different rows.
+        # The load injects key chunk u (blob bits u·bpc … +bpc−1 of K0..K9 IV0..IV9) into A
+        # and IV chunk u + 80/bpc into B at load step u + lead. They are 80 bits apart, so in
+        # opposite 16-bit halves of the key/IV words: with u·bpc = 32·wa + 16·h + bpc·sel,
+        # block t = 2·wa + h of the load reads the low half of word wa (h = 0, for A) or
+        # wa + 3 (h = 1, for B) and the high half of word wa + 2 (h = 0, for B) or wa (h = 1,
+        # for A). So there are two memories, the low and the high halves, each keeping the
+        # half of word w at the block where the load reads it (row per_half·t + sel, one
+        # chunk a row): both are read at row u, a counter, and no multiplexer picks a chunk
+        # out of a wider word or a word out of the memory. A half is written at once through
+        # 16/bpc write ports to adjacent rows, which yosys merges into one wide port (one block
+        # RAM, 16-bit write, bpc-bit read).
         lg = bpc.bit_length() - 1
         per_half = 16 // bpc            # chunks in a half word
+        blocks = {"lo": {}, "hi": {}}   # word → block
+        for t in range(KEY_WORDS):   # 5 blocks of 16 bits each: 80 key (or IV) bits
+            wa, h_ = t >> 1, t & 1
+            blocks["lo"][wa + 3 * h_] = t
+            blocks["hi"][wa + 2 * (1 - h_)] = t
+        # `ld`: the row read in this cycle, u = s + 2 − lead at load step s (read two cycles
+        # ahead: memory, then the chunk register). Between loads it rests at 1 − lead (for the
+        # cycle before `go` and that of `go`, read for load steps 0 and 1). Every value it
+        # takes other than 0 … 80/bpc − 1 is a row never written, all zeros from the memory's
+        # initial value: A and B take zeros before the key and IV chunks.
+        ld_bits = geo.steps.bit_length()     # every value from 1 − lead to steps + 1 − lead
+        ld_rest = (1 - geo.lead) % (1 << ld_bits)
+        ld = Signal(ld_bits, init=ld_rest, reset_less=True)
         key_mem = {}
         for half in ("lo", "hi"):
             m.submodules[f"key_{half}"] = key_mem[half] = memory.Memory(
-                shape=unsigned(bpc), depth=8 * per_half, init=[], attrs=attrs)
+                shape=unsigned(bpc), depth=1 << len(ld), init=[], attrs=attrs)
         key_wen = Signal()
         m.d.comb += key_wen.eq(self.key_we & (self.key_addr < KEY_WORDS))
-        for k, mem in enumerate(key_mem.values()):
+        for k, (half, mem) in enumerate(key_mem.items()):
+            block = Signal(3, name=f"block_{half}")
+            with m.Switch(self.key_addr):
+                for w, t in blocks[half].items():
+                    with m.Case(w):
+                        m.d.comb += block.eq(t)
             for c in range(per_half):
                 wr = mem.write_port()
                 base = 16 * k + bpc * c
-                m.d.comb += [wr.addr.eq(Cat(Const(c, 4 - lg), self.key_addr)),
+                m.d.comb += [wr.addr.eq(Cat(Const(c, 4 - lg), block)),
                              wr.en.eq(key_wen), wr.data.eq(self.key_data[base:base + bpc])]
-        key_rd = {h_: mem.read_port() for h_, mem in key_mem.items()}
-
-        # Read → swap → register → head: the chunk a lane takes at load step s is read in
-        # the cycle of step s − 2. `ld` (during the load): the key chunk read in this cycle,
-        # u = s + 2 − lead at step s (chunk u is blob bits u·bpc … +bpc−1 of K0..K9 IV0..IV9;
-        # the IV chunk is u + 80/bpc). Its fields are the read address:
-        # u·bpc = 32·wa + 16·h + bpc·sel.
-        ld = Signal(max(geo.steps.bit_length(), 6 - lg), reset_less=True)
-        sel, h, wa = ld[:4 - lg], ld[4 - lg], ld[5 - lg:]
-        # Before the key chunks (and in the start cycle) both halves read word 7, never
-        # written (`key_wen` needs addr < 5), so still all zeros from the memory's initial
-        # value: A and B take zeros.
-        key_rd_ok = Signal()     # register: the chunk read now is a key chunk
-        m.d.comb += [
-            # Key bits at word wa, half h; IV bits 80 later: word wa + 2 + h, half 1 − h.
-            key_rd["lo"].addr.eq(Cat(sel, Mux(key_rd_ok, Mux(h, wa + 3, wa), 7))),
-            key_rd["hi"].addr.eq(Cat(sel, Mux(key_rd_ok, Mux(h, wa, wa + 2), 7))),
-        ]
+        key_rd = {half: mem.read_port() for half, mem in key_mem.items()}
+        m.d.comb += [key_rd["lo"].addr.eq(ld), key_rd["hi"].addr.eq(ld)]
         h_d = Signal(reset_less=True)             # h of the chunks now in the read data
-        m.d.sync += h_d.eq(h)
+        m.d.sync += h_d.eq(ld[4 - lg])
         lo_c, hi_c = key_rd["lo"].data, key_rd["hi"].data
         chunk_a = Signal(bpc, reset_less=True)
         chunk_b = Signal(bpc, reset_less=True)
@@ -488,8 +495,10 @@ class Trivium(wiring.Component):
         m.d.comb += [
             self.keystream.valid.eq(generating & full),
             self.keystream.payload.eq(word),
+            # One LUT each from registers and `ready`: `active` is load | warming | generating,
+            # registered, and `full` is low while loading or warming up.
             shift.eq(generating & (~full | self.keystream.ready)),
-            step.eq(load | warming | shift),
+            step.eq(active & (~full | self.keystream.ready)),
         ]
         zc = Cat(*z)
         with m.If(shift):
@@ -499,26 +508,27 @@ class Trivium(wiring.Component):
         with m.If(~generating):
             m.d.sync += [fill.eq(0), full.eq(0)]
 
-        m.d.sync += [
-            load.eq(~kw & (go | (load & ~ld_last))),
-            warming.eq(~stop & (load_done | (warming & ~warm_last))),
+        load_next, warming_next, generating_next = Signal(), Signal(), Signal()
+        m.d.comb += [
+            load_next.eq(~kw & (go | (load & ~ld_last))),
+            warming_next.eq(~stop & (load_done | (warming & ~warm_last))),
             # (An accepted start ends the keystream at once, as a key write does one cycle
             # after it: `valid` and `running` are low from the cycle after the start.)
-            generating.eq(~stop & ~start_ok & (generating | warm_done)),
+            generating_next.eq(~stop & ~start_ok & (generating | warm_done)),
+        ]
+        m.d.sync += [
+            load.eq(load_next), warming.eq(warming_next), generating.eq(generating_next),
+            active.eq(load_next | warming_next | generating_next),
             self.running.eq(~stop & ~start_ok &
                             (self.running | (generating & (fill == chunks - 1)))),
             ones.eq(Cat(go, ones[:-1])),
         ]
-        with m.If(go):
-            # (Load step 0 ends beyond A93 and B84: its chunk, read in the cycle before `go`,
-            # does not matter. `lead` ≥ 2.)
-            m.d.sync += [ld.eq((2 - geo.lead) % (1 << len(ld))), ld_last.eq(geo.steps == 1),
-                         key_rd_ok.eq(geo.lead == 2)]
-        with m.Elif(load & ~ld_last & ~kw):
-            m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead),
-                         key_rd_ok.eq(key_rd_ok | (ld == (1 << len(ld)) - 1))]
+        with m.If(go | (load & ~ld_last & ~kw)):
+            # (ld = 2 − lead + s in the cycle of load step s, s = −1 for `go`: the next cycle
+            # is the last step when s + 1 = steps − 1.)
+            m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead)]
         with m.Else():
-            m.d.sync += key_rd_ok.eq(0)
+            m.d.sync += ld.eq(ld_rest)
         lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
         with m.If(load_done):
             m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
