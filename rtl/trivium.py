@@ -411,25 +411,28 @@ class Trivium(wiring.Component):
         ld_bits = geo.steps.bit_length()     # every value from 1 − lead to steps + 1 − lead
         ld_rest = (1 - geo.lead) % (1 << ld_bits)
         ld = Signal(ld_bits, init=ld_rest, reset_less=True)
+        # Words 5…7 (not key/IV words) are written at blocks 8 + word, rows the load never
+        # reads (ld < 8·per_half), so `key_we` needs no address comparison in front of the
+        # block RAMs' write enables.
+        assert 1 << ld_bits <= 8 * per_half
         key_mem = {}
         for half in ("lo", "hi"):
             m.submodules[f"key_{half}"] = key_mem[half] = memory.Memory(
-                shape=unsigned(bpc), depth=1 << len(ld), init=[], attrs=attrs)
-        key_wen = Signal()
-        m.d.comb += key_wen.eq(self.key_we & (self.key_addr < KEY_WORDS))
+                shape=unsigned(bpc), depth=16 * per_half, init=[], attrs=attrs)
+        key_wen = self.key_we
         for k, (half, mem) in enumerate(key_mem.items()):
-            block = Signal(3, name=f"block_{half}")
+            block = Signal(4, name=f"block_{half}")
             with m.Switch(self.key_addr):
-                for w, t in blocks[half].items():
+                for w in range(8):
                     with m.Case(w):
-                        m.d.comb += block.eq(t)
+                        m.d.comb += block.eq(blocks[half].get(w, 8 + w))
             for c in range(per_half):
                 wr = mem.write_port()
                 base = 16 * k + bpc * c
                 m.d.comb += [wr.addr.eq(Cat(Const(c, 4 - lg), block)),
                              wr.en.eq(key_wen), wr.data.eq(self.key_data[base:base + bpc])]
         key_rd = {half: mem.read_port() for half, mem in key_mem.items()}
-        m.d.comb += [key_rd["lo"].addr.eq(ld), key_rd["hi"].addr.eq(ld)]
+        m.d.comb += [key_rd["lo"].addr.eq(ld), key_rd["hi"].addr.eq(ld)]   # (zero-extended)
         h_d = Signal(reset_less=True)             # h of the chunks now in the read data
         m.d.sync += h_d.eq(ld[4 - lg])
         lo_c, hi_c = key_rd["lo"].data, key_rd["hi"].data
