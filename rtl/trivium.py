@@ -223,20 +223,22 @@ class Trivium(wiring.Component):
         Holds the 288-bit Trivium state as three lanes (the cipher's registers A = s1…s93,
         B = s94…s177, C = s178…s288) advanced ``bits`` = ``bits_per_cycle`` positions per
         step, as ``bits``-bit words: the word a lane takes at its head in one step is read back
-        ``k`` steps later as positions ``(k−1)·bits+1 … k·bits``. Every tap lies at or above
-        s66 of its lane, so the first ``delay − 1`` words of each lane (``delay =
-        ⌈(67 − bits)/bits⌉``: 15 words = 60 positions for 4 bits) are a pure delay line: the
-        first is a register (the head word, so the ring's write data comes from flip-flops),
-        and for ``bits`` ≤ 8 the rest sit in one small memory used as a ring (block RAM on the
-        iCE40, LUT RAM on the ECP5; the three lanes share its address, one ``3·bits``-bit row
-        per step, read three rows ahead of the write, so a row is never read and written in
-        one cycle; the last word is its read register). The runs of words between taps that no
-        tap reads (for 4 bits A73…84, C69…80, C89…104: 3 words each) go into a second ring of
-        the same kind. Only the head words and the tap words from offset ``delay`` up to each
-        lane's last tap are flip-flops (84 of the 288 state bits for 4 bits, in 4 block RAMs
-        with the key memory; all 288 are flip-flops for 16 bits, where the ring would be 2
-        words).
-        Key/IV words are written into a key memory (two 16-bit halves). ``start`` loads the
+        ``k`` steps later as positions ``(k−1)·bits+1 … k·bits`` ("offset k"). Only the words
+        a tap reads must be registers (every tap lies at or above s66 of its lane, so most of
+        the state is pure delay): the head word (offset 1) is a flip-flop, its LUT the
+        feedback; every other word a tap needs is either a flip-flop fed by the word before it
+        or the read register of a ring — a small memory (block RAM on the iCE40, LUT RAM on
+        the ECP5) written every step at one pointer and read ``D`` rows behind it (never the
+        row being written), so a ``bits``-bit slot written from offset ``s`` is offset
+        ``s + D + 1`` in the read register. The rings (each with its ``D`` and up to 16 bits
+        of slots) are planned greedily by ``_Geometry`` to leave the fewest state flip-flops:
+        for 4 bits, four rings (``D`` = 15, 14, 4, 1) and 12 state flip-flops besides the 12
+        head bits; none for 16 bits (all 288 bits flip-flops). Every lane stays exactly a
+        shift register of its length.
+        Key/IV words are written into two key memories, the low and the high halves, each
+        holding a half word at the block of the load that reads it and one ``bits``-bit chunk
+        a row, so both are read at one counter's row and the chunks need no multiplexer but
+        the swap between lanes A and B. ``start`` loads the
         initial state by running the lanes for ``⌈111/bits⌉`` steps while the heads take the
         initial-state bits instead of the feedback (A: 0 then K0…K9; B: 0 then IV0…IV9; C: the
         ones of s286…s288 then 0; the first bits of the shorter lanes fall off their ends), so
@@ -254,10 +256,12 @@ class Trivium(wiring.Component):
     Interface
         ``key_we``, ``key_addr`` (0…4), ``key_data`` (32): write key/IV word ``key_addr``
         (bytes ``K0..K9, IV0..IV9`` little endian, five words), in any order, one per cycle at
-        most. A write lands in the key memory in its cycle and stops the keystream from the cycle
-        after (``running`` and ``keystream.valid`` are low two cycles after the write) until the
-        next ``start``; a word counts towards a start two cycles after its write (a start
-        earlier than that is refused; the unit's registered ``start`` makes this "one cycle
+        most (a write with ``key_addr`` 5…7 is stored where nothing reads it and counts for no
+        word, but stops the keystream like any key write). A write lands in the key memory in
+        its cycle and stops the keystream from the cycle after (``running`` and
+        ``keystream.valid`` are low two cycles after the write) until the next ``start``; a
+        word counts towards a start two cycles after its write (a start earlier than that is
+        refused; the unit's registered ``start`` makes this "one cycle
         after the last write" at its configuration port).
         ``start``: load key and IV, then warm up. Ignored unless all five key/IV words were
         written since the last start (so a used key/IV can never be loaded twice).
@@ -271,19 +275,19 @@ class Trivium(wiring.Component):
         ``⌈111/bits⌉`` cycles of load and ``1152/bits`` of warm-up, then the first word fills
         in ``word_width/bits`` (:func:`startup_cycles`: 325 cycles for 4 bits, 82 for 16).
         A word is valid again ``word_width/bits`` cycles after the previous one was taken:
-        while a full word waits, the generator computes the next word's first chunk into a
-        spare register, so a consumer taking a word every ``word_width/bits`` cycles never
-        waits.
-        ``keystream.ready`` reaches only the word register's first chunk and the fill count:
-        the state advances on registered conditions alone (loading, warming up or generating,
-        and no spare chunk waiting), so no path runs from ``ready`` to the state's enables.
+        the word is a shift register, the state stands still while a whole word waits, and
+        the step that takes it shifts the next word's first chunk in, so a consumer taking a
+        word every ``word_width/bits`` cycles never waits.
+        ``keystream.ready`` reaches the state's and the word's enables through one LUT (with
+        two registers: ``active`` — loading, warming up or generating — and ``full``); in
+        the unit it is itself a register.
 
     Invariants
         The word sequence equals the SPEC §5 keystream whatever the timing of ``ready``.
         Reset stops the keystream (``running`` low) and forgets which key/IV words were
         written: a start after reset needs all five words written again, so no key, IV or
-        state from before the reset can produce keystream. (The state, its ring and the key
-        memory are not cleared by reset, to keep them plain enable flip-flops and RAM; none is
+        state from before the reset can produce keystream. (The state, its rings and the key
+        memories are not cleared by reset, to keep them plain enable flip-flops and RAM; none is
         readable, and the load overwrites every state bit a tap can reach.)
 
     Four-state simulation
@@ -291,7 +295,7 @@ class Trivium(wiring.Component):
         it held at power-up: the state words and the rings' read registers are overwritten by
         the load (every word present at the start has left its lane after the
         ``⌈111/bits⌉`` load steps), the load counters and the warm-up LFSR are set by the
-        start, and ``fill``, ``full``, ``spare_ok`` and the ring pointer have a reset although
+        start, and ``fill``, ``full`` and the ring pointer have a reset although
         the logic would not need one. (Without it Icarus kept them X: their next-state logic,
         an ``always @*`` block in the emitted Verilog, runs only when an input changes, and
         none did before the first clock edge, so the first load after power-up gave X or a
