@@ -37,38 +37,6 @@ def state_bit_of_key_word(word: int, bit: int) -> int:
     return 172 - (8 * (byte - 10) + n)
 
 
-# Maximal-length Fibonacci LFSR taps (bit positions, 0-based, of the XOR feedback), by width.
-_LFSR_TAPS = {2: (0, 1), 3: (0, 1), 4: (0, 1), 5: (0, 2), 6: (0, 1), 7: (0, 1), 8: (0, 2, 3, 4),
-              9: (0, 4), 10: (0, 3), 11: (0, 2), 12: (0, 1, 4, 6)}
-
-
-def _lfsr_step(state, width, taps):
-    fb = 0
-    for t in taps:
-        fb ^= (state >> t) & 1
-    return (state >> 1) | (fb << (width - 1))
-
-
-def _lfsr_for(steps):
-    """(width, taps, states S_0 … S_(steps−1)) of an LFSR whose first `steps` states differ."""
-    for width in sorted(_LFSR_TAPS):
-        if (1 << width) - 1 >= steps:
-            taps, seq, s = _LFSR_TAPS[width], [], 1
-            for _ in range(steps):
-                seq.append(s)
-                s = _lfsr_step(s, width, taps)
-            assert len(set(seq)) == steps
-            return width, taps, seq
-    raise ValueError("warm-up too long for the LFSR table")
-
-
-def _parity(value, taps):
-    bit = value[taps[0]]
-    for t in taps[1:]:
-        bit = bit ^ value[t]
-    return bit
-
-
 def trivium_clocks(state, clocks):
     """Unroll ``clocks`` Trivium clocks over a list of 288 bit expressions.
 
@@ -294,8 +262,8 @@ class Trivium(wiring.Component):
         Every register the keystream depends on is defined after reset and a start, whatever
         it held at power-up: the state words and the rings' read registers are overwritten by
         the load (every word present at the start has left its lane after the
-        ``⌈111/bits⌉`` load steps), the load counters and the warm-up LFSR are set by the
-        start, and ``fill``, ``full`` and the ring pointer have a reset although
+        ``⌈111/bits⌉`` load steps), the step counter is set by the start and the last-step
+        flags at every step, and ``fill``, ``full`` and the step counter have a reset although
         the logic would not need one. (Without it Icarus kept them X: their next-state logic,
         an ``always @*`` block in the emitted Verilog, runs only when an input changes, and
         none did before the first clock edge, so the first load after power-up gave X or a
@@ -342,21 +310,28 @@ class Trivium(wiring.Component):
             words[lane][1] = Signal(bpc, name=f"{lane.lower()}1", reset_less=True)
             with m.If(step):
                 m.d.sync += words[lane][1].eq(heads[lane])
-        # The rings: one memory each, all written every step at `ptr`, read `D` rows behind
+        # `cnt`: one counter for the load, the warm-up and the rings. Set at `go` to 2 − lead,
+        # it counts steps: load step s (0 … steps − 1) at cnt = 2 − lead + s, warm-up step w
+        # at cnt = steps + 2 − lead + w; its low bits are the key memories' read row (below)
+        # and the rings' pointer. Between loads it rests at 1 − lead. Its width keeps every
+        # value from 1 − lead to steps + warm_steps + 1 − lead distinct. (It has a reset
+        # although the logic would not need one: see "Four-state simulation".)
+        warm_steps = WARMUP_CLOCKS // bpc
+        cnt_bits = (geo.steps + warm_steps + 1).bit_length()
+        cnt_rest = (1 - geo.lead) % (1 << cnt_bits)
+        cnt = Signal(cnt_bits, init=cnt_rest)
+        # The rings: one memory each, all written every step at `cnt`, read `D` rows behind
         # (never the row being written: 1 ≤ D < depth), so a slot's read register is its
-        # source word D + 1 steps on.
+        # source word D + 1 steps on. (`cnt` jumps at `go`: the rows read in the first D load
+        # steps are stale, but every word a tap reads after the load was injected by it.)
         rings = []
-        if geo.rings:
-            ptr = Signal(range(max(depth for _, depth, _ in geo.rings)))  # reset: see below
-            with m.If(step):
-                m.d.sync += ptr.eq(ptr + 1)
         for r, (d, depth, slots) in enumerate(geo.rings):
             m.submodules[f"ring{r}"] = mem = memory.Memory(
                 shape=unsigned(len(slots) * bpc), depth=depth, init=[], attrs=attrs)
             wr, rd = mem.write_port(), mem.read_port()   # read port not transparent
             abits = len(wr.addr)
-            m.d.comb += [wr.addr.eq(ptr[:abits]), wr.en.eq(step),
-                         rd.addr.eq((ptr + depth - d)[:abits]), rd.en.eq(step)]
+            m.d.comb += [wr.addr.eq(cnt[:abits]), wr.en.eq(step),
+                         rd.addr.eq((cnt + depth - d)[:abits]), rd.en.eq(step)]
             rings.append((wr, rd))
         for lane in "ABC":
             for j in geo.present[lane]:
@@ -413,8 +388,7 @@ class Trivium(wiring.Component):
         # takes other than 0 … 80/bpc − 1 is a row never written, all zeros from the memory's
         # initial value: A and B take zeros before the key and IV chunks.
         ld_bits = geo.steps.bit_length()     # every value from 1 − lead to steps + 1 − lead
-        ld_rest = (1 - geo.lead) % (1 << ld_bits)
-        ld = Signal(ld_bits, init=ld_rest, reset_less=True)
+        ld = cnt[:ld_bits]
         # Words 5…7 (not key/IV words) are written at blocks 8 + word, rows the load never
         # reads (ld < 8·per_half), so `key_we` needs no address comparison in front of the
         # block RAMs' write enables.
@@ -476,14 +450,7 @@ class Trivium(wiring.Component):
                      armed.eq(written_next == (1 << KEY_WORDS) - 1)]
         stop = kw | go
 
-        warm_steps = WARMUP_CLOCKS // bpc
-        # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 when
-        # the load ends and stepped once per warm-up cycle; `warm_last` (a register) marks the
-        # last warm-up cycle, when the LFSR holds S_(warm_steps−1). No reset: loaded before
-        # use, and every use is gated by `warming`, which reset clears.
-        lfsr_w, taps, seq = _lfsr_for(warm_steps)
-        lfsr = Signal(lfsr_w, init=seq[0], reset_less=True)
-        warm_last = Signal(reset_less=True)
+        warm_last = Signal(reset_less=True)  # register: the last warm-up step
         load_done = load & ld_last
         warm_done = warming & warm_last
 
@@ -494,7 +461,7 @@ class Trivium(wiring.Component):
         # `chunks`) and `full` are cleared whenever the generator is not producing.
         chunks = ww // bpc
         word = Signal(ww, reset_less=True)
-        # (These two and `ptr` have a reset although the logic would not need one: see
+        # (These two and `cnt` have a reset although the logic would not need one: see
         # "Four-state simulation" in the class docstring.)
         fill = Signal(range(chunks))
         full = Signal()                     # register: the word is complete
@@ -530,18 +497,15 @@ class Trivium(wiring.Component):
                             (self.running | (generating & (fill == chunks - 1)))),
             ones.eq(Cat(go, ones[:-1])),
         ]
-        with m.If(go | (load & ~ld_last & ~kw)):
-            # (ld = 2 − lead + s in the cycle of load step s, s = −1 for `go`: the next cycle
-            # is the last step when s + 1 = steps − 1.)
-            m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead)]
-        with m.Else():
-            m.d.sync += ld.eq(ld_rest)
-        lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
-        with m.If(load_done):
-            m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
-        with m.Elif(warming):
-            m.d.sync += [lfsr.eq(lfsr_next),
-                         warm_last.eq(lfsr == seq[max(warm_steps - 2, 0)])]
+        with m.If(go):
+            m.d.sync += [cnt.eq((2 - geo.lead) % (1 << cnt_bits)), ld_last.eq(geo.steps == 1)]
+        with m.Elif(step):
+            # (the next step is the last of the load, of the warm-up; each flag is used only
+            # in its phase)
+            m.d.sync += [cnt.eq(cnt + 1), ld_last.eq(cnt == geo.steps - geo.lead),
+                         warm_last.eq(cnt == geo.steps + warm_steps - geo.lead)]
+        with m.Elif(~active):
+            m.d.sync += cnt.eq(cnt_rest)
         return m
 
 
