@@ -106,11 +106,10 @@ class _Geometry:
                                    for j in range(1, self.last[lane] + 1)]
                       for lane, n in _LANE_LEN.items()}
         # No rings for 16 bits (the pure delay before the first tap is 2 words there).
-        outs = self._plan() if bits <= 8 else {lane: {} for lane in "ABC"}
+        outs, plan = self._plan() if bits <= 8 else ({lane: {} for lane in "ABC"}, [])
         self.rings = []
         self.ring_of = {}
-        for d in sorted({d for o in outs.values() for d in o.values()}, reverse=True):
-            slots = [(lane, k) for lane in "ABC" for k in sorted(outs[lane]) if outs[lane][k] == d]
+        for d, slots in plan:
             for s, key in enumerate(slots):
                 self.ring_of[key] = (len(self.rings), s)
             self.rings.append((d, 1 << d.bit_length(), slots))
@@ -146,8 +145,10 @@ class _Geometry:
         return sum(self.width[lane][j] for j in self._present(lane, outs) if j not in outs)
 
     def _plan(self):
-        """Greedy ring plan: {lane: {word k read from a ring: that ring's D}}."""
+        """Greedy ring plan: ({lane: {word k read from a ring: that ring's D}}, the rings as
+        [(D, [(lane, k), …])] in the order chosen)."""
         outs = {lane: {} for lane in "ABC"}
+        plan = []
         cost = {lane: self._cost(lane, outs[lane]) for lane in "ABC"}
         slots = max(1, self.ROW_BITS // self.bits)
         for _ in range(self.MAX_RINGS):
@@ -158,8 +159,8 @@ class _Geometry:
                            if k - s - 1 >= 1}
             best = None
             for d in sorted(delays):
-                cur, cc, n = {lane: dict(outs[lane]) for lane in "ABC"}, dict(cost), 0
-                while n < slots:
+                cur, cc, chosen = {lane: dict(outs[lane]) for lane in "ABC"}, dict(cost), []
+                while len(chosen) < slots:
                     pick = None
                     for lane in "ABC":
                         for k in sorted(self.need[lane]):
@@ -173,14 +174,15 @@ class _Geometry:
                     gain, lane, k = pick
                     cur[lane][k] = d
                     cc[lane] -= gain
-                    n += 1
+                    chosen.append((lane, k))
                 gain = sum(cost.values()) - sum(cc.values())
-                if n and (best is None or gain > best[0]):
-                    best = (gain, cur, cc)
+                if chosen and (best is None or gain > best[0]):
+                    best = (gain, cur, cc, (d, chosen))
             if best is None or best[0] < 2 * self.bits:
                 break
-            _, outs, cost = best
-        return outs
+            _, outs, cost, ring = best
+            plan.append(ring)
+        return outs, plan
 
 
 
