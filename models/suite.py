@@ -20,7 +20,8 @@ never the verification set):
 * ``sharpen`` — trained on answers raised to the power 3 and renormalised; ``smooth`` — on
   answers mixed 0.9/0.1 with the uniform distribution (label smoothing); ``top3`` — on the three
   largest entries renormalised; ``average`` — on the mean of ``repeats`` queries per input;
-* ``resnet18`` / ``vgg11`` — other surrogate architectures on the answers;
+* ``resnet18`` / ``vgg11`` — other surrogate architectures on the answers; ``resnet18-2x`` —
+  the ResNet-18 thief trained as many epochs again (Adam restarted);
 * ``hard`` — hard-label extraction (argmax only) at the same query budget.
 
 Benign models (``BENIGN``) never see the protected API: true labels with other seeds and data
@@ -253,6 +254,18 @@ def _transformed(fn: Callable[[np.ndarray], np.ndarray], arch: str | None = None
     return make
 
 
+def _longer(attack: str) -> Callable:
+    """``attack``'s (cached) model trained for as many epochs again on the same answers
+    (Adam restarted): the thief who trains twice as long."""
+    def make(ctx: Context, job: Job) -> nn.Module:
+        base = Job(attack, job.preset, job.key_seed, job.seed)
+        model = copy.deepcopy(ctx.cached(base, lambda: ATTACKS[attack](ctx, base)))
+        d = ctx._data()
+        t = torch.from_numpy(np.asarray(ctx.answers(job.preset, job.key_seed), dtype=np.float32))
+        return train(model, d["xp"], t, ctx.cfg(job.seed + 6))
+    return make
+
+
 def _distill(temperature: float) -> Callable:
     def make(ctx: Context, job: Job) -> nn.Module:
         teacher = _stolen(ctx, job)
@@ -291,6 +304,7 @@ ATTACKS: dict[str, Callable[[Context, Job], nn.Module]] = {
     "top3": _transformed(AnswerTransform("topk", 3)),
     "average": _average,
     "resnet18": _transformed(lambda a: a, "resnet18"),
+    "resnet18-2x": _longer("resnet18"),
     "mlp": _transformed(lambda a: a, "mlp"),
     "vgg11": _transformed(lambda a: a, "vgg11"),
     "hard": _transformed(AnswerTransform("hard")),

@@ -56,9 +56,17 @@ class DeltaGen(wiring.Component):
         m = Module()
         w = self.width
         if w <= 16 and fpga_family(platform) == "ecp5":
-            d = Signal(w)
+            # b − a as b + ~a + 1 (the +1 through a constant low bit): ~a is the stored field
+            # itself (the store keeps ~a), so the chain's inputs are the read register's
+            # outputs with no LUT in front (b − a as a $sub kept the store's inverter as a
+            # LUT of its own, shared with the alter stage's copy of a).
+            diff = Signal(w + 1)
             prod = Signal(36)
-            m.d.comb += [d.eq(self.b - self.a), self.hi.eq(prod[16:16 + w])]
+            m.d.comb += [
+                diff.eq(Cat(Const(1, 1), self.b) + Cat(Const(1, 1), ~self.a)),
+                self.hi.eq(prod[16:16 + w]),
+            ]
+            d = diff[1:]
             m.submodules.mult = _ecp5_registered_mult(d, self.r, self.load, self.fire, prod)
             return m
         # No reset on the datapath registers: the DSP's pipeline registers have none (a sync
