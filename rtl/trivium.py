@@ -6,7 +6,7 @@ inside the block, and the output is a stream of keystream words. Key and IV ente
 shifting, through the registers' inputs.
 """
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -35,38 +35,6 @@ def state_bit_of_key_word(word: int, bit: int) -> int:
     if byte < 10:
         return 79 - (8 * byte + n)
     return 172 - (8 * (byte - 10) + n)
-
-
-# Maximal-length Fibonacci LFSR taps (bit positions, 0-based, of the XOR feedback), by width.
-_LFSR_TAPS = {2: (0, 1), 3: (0, 1), 4: (0, 1), 5: (0, 2), 6: (0, 1), 7: (0, 1), 8: (0, 2, 3, 4),
-              9: (0, 4), 10: (0, 3), 11: (0, 2), 12: (0, 1, 4, 6)}
-
-
-def _lfsr_step(state, width, taps):
-    fb = 0
-    for t in taps:
-        fb ^= (state >> t) & 1
-    return (state >> 1) | (fb << (width - 1))
-
-
-def _lfsr_for(steps):
-    """(width, taps, states S_0 … S_(steps−1)) of an LFSR whose first `steps` states differ."""
-    for width in sorted(_LFSR_TAPS):
-        if (1 << width) - 1 >= steps:
-            taps, seq, s = _LFSR_TAPS[width], [], 1
-            for _ in range(steps):
-                seq.append(s)
-                s = _lfsr_step(s, width, taps)
-            assert len(set(seq)) == steps
-            return width, taps, seq
-    raise ValueError("warm-up too long for the LFSR table")
-
-
-def _parity(value, taps):
-    bit = value[taps[0]]
-    for t in taps[1:]:
-        bit = bit ^ value[t]
-    return bit
 
 
 def trivium_clocks(state, clocks):
@@ -108,41 +76,47 @@ class _Geometry:
 
     Every cycle each lane takes one ``bits``-bit word at its head; word ``j`` cycles old
     ("offset j") holds positions ``(j−1)·bits+1 … j·bits`` (bit ``b`` is position
-    ``j·bits − b``). Offsets ``1 … delay−1`` are a pure delay (the ring), offsets
-    ``delay … last[lane]`` hold the taps (flip-flops).
+    ``j·bits − b``). A tap at position ``t`` reads, over the ``bits`` clocks of a step, the
+    words holding ``t − bits + 1 … t``: ``need[lane]``. Only those words must be registers;
+    every other word is a pure delay. The head word (offset 1) is a flip-flop (its LUT is the
+    feedback). Every other word that must exist is either a flip-flop fed by the word before it
+    or the read register of a ring (a memory written every step, read ``D`` rows behind the
+    write: a word written from offset ``s`` comes out of the read register as offset
+    ``s + D + 1``), :attr:`rings`: ``(D, depth, [(lane, k), …])``, one slot (``bits`` bits of a
+    row) per word ``k`` it produces, written from word ``k − D − 1``. :meth:`_plan` chooses the
+    rings greedily, each the delay and slots (at most 16 bits a row: one iCE40 block RAM
+    port) that leave the fewest state flip-flops, while a ring saves at least ``2·bits`` of
+    them; for 4 bits: 276 state bits in flip-flops without rings, 12 with four (the head
+    words aside). ``present[lane]``: the words ≥ 2 that exist, in order; ``ring_of[(lane,
+    k)]``: (ring, slot) of a word read from a ring; every other present word ≥ 2 is a
+    flip-flop fed by word ``k − 1`` (present too).
     """
+
+    #: Rings at most (each is one block RAM on the iCE40, a little LUT RAM on the ECP5).
+    MAX_RINGS = 4
+    #: Row width of a ring (an iCE40 block RAM port is 16 bits wide at 256 rows).
+    ROW_BITS = 16
 
     def __init__(self, bits: int):
         self.bits = bits
-        self.delay = -(-(_LOWEST_TAP + 1 - bits) // bits)
         self.last = {lane: -(-n // bits) for lane, n in _LANE_LEN.items()}
-        # Offset 1 is a register (the head word, registered); offsets 2 … delay−2 sit in a
-        # memory ring (depth a power of two, read `rd_ahead` rows ahead of the write, never at
-        # it) and offset delay − 1 in its read register, when that is worth a memory.
-        n = self.delay - 2
-        self.ring = 1 << (n - 1).bit_length() if n >= 4 else 0
-        self.rd_ahead = (self.ring + 3 - self.delay) % self.ring if self.ring else 0
-        # Between the taps: runs of ≥ `gap_len` words that no tap reads (for 4 bits A73…84,
-        # C69…80, C89…104) go into a second ring, `gap_len` words of each (the length that
-        # saves the most flip-flops), written from the word before the run and read as its
-        # last word (same pointer, low bits).
-        runs = []
-        for lane in "ABC":
-            need = {-(-(t - c) // bits) for t in _TAPS[lane] for c in range(bits)}
-            j = self.delay
-            while j <= self.last[lane]:
-                k = j
-                while k <= self.last[lane] and k not in need:
-                    k += 1
-                if k - j >= 3:
-                    runs.append((lane, j, k - j))
-                j = k + 1
-        self.gap_len = max((d for _, _, d in runs),
-                           key=lambda d: (d * sum(n >= d for _, _, n in runs), -d),
-                           default=0) if self.ring else 0
-        runs = [r for r in runs if r[2] >= self.gap_len]
-        self.gaps = [(lane, j) for lane, j, _ in runs] if self.gap_len else []
-        self.gap_ring = 1 << (self.gap_len - 1).bit_length() if self.gaps else 0
+        self.need = {lane: {-(-(t - c) // bits) for t in _TAPS[lane] for c in range(bits)}
+                     for lane in "ABC"}
+        self.width = {lane: [0] + [min(bits, n - (j - 1) * bits)
+                                   for j in range(1, self.last[lane] + 1)]
+                      for lane, n in _LANE_LEN.items()}
+        # No rings for 16 bits (the pure delay before the first tap is 2 words there).
+        outs, plan = self._plan() if bits <= 8 else ({lane: {} for lane in "ABC"}, [])
+        self.rings = []
+        self.ring_of = {}
+        for d, slots in plan:
+            for s, key in enumerate(slots):
+                self.ring_of[key] = (len(self.rings), s)
+            self.rings.append((d, 1 << d.bit_length(), slots))
+        self.present = {lane: self._present(lane, outs[lane]) for lane in "ABC"}
+        #: flip-flops of the state outside the head words
+        self.state_ffs = sum(self.width[lane][j] for lane in "ABC" for j in self.present[lane]
+                             if (lane, j) not in self.ring_of)
         # Load: `steps` cycles of injection cover the longest lane; injection step s ends at
         # offset steps − s, so the key/IV chunk injected at step s is chunk s − lead.
         self.steps = self.last["C"]
@@ -154,6 +128,63 @@ class _Geometry:
         while not self.ones[-1]:
             self.ones.pop()
 
+    def _present(self, lane, outs):
+        """The words ≥ 2 of ``lane`` that must exist, given ring outputs ``outs`` {k: D}."""
+        srcs = {}
+        for k, d in outs.items():
+            srcs.setdefault(k - d - 1, []).append(k)
+        last = self.last[lane]
+        present = [False] * (last + 2)
+        for j in range(last, 0, -1):
+            present[j] = (j in self.need[lane] or j == 1
+                          or (present[j + 1] and j + 1 not in outs)
+                          or any(present[k] for k in srcs.get(j, ())))
+        return [j for j in range(2, last + 1) if present[j]]
+
+    def _cost(self, lane, outs):
+        return sum(self.width[lane][j] for j in self._present(lane, outs) if j not in outs)
+
+    def _plan(self):
+        """Greedy ring plan: ({lane: {word k read from a ring: that ring's D}}, the rings as
+        [(D, [(lane, k), …])] in the order chosen)."""
+        outs = {lane: {} for lane in "ABC"}
+        plan = []
+        cost = {lane: self._cost(lane, outs[lane]) for lane in "ABC"}
+        slots = max(1, self.ROW_BITS // self.bits)
+        for _ in range(self.MAX_RINGS):
+            delays = set()   # D that carry a needed word from a needed word or the head
+            for lane in "ABC":
+                srcs = self.need[lane] | {1} | set(outs[lane])
+                delays |= {k - s - 1 for k in self.need[lane] - set(outs[lane]) for s in srcs
+                           if k - s - 1 >= 1}
+            best = None
+            for d in sorted(delays):
+                cur, cc, chosen = {lane: dict(outs[lane]) for lane in "ABC"}, dict(cost), []
+                while len(chosen) < slots:
+                    pick = None
+                    for lane in "ABC":
+                        for k in sorted(self.need[lane]):
+                            if k in cur[lane] or k - d - 1 < 1:
+                                continue
+                            gain = cc[lane] - self._cost(lane, {**cur[lane], k: d})
+                            if gain > 0 and (pick is None or gain > pick[0]):
+                                pick = (gain, lane, k)
+                    if pick is None:
+                        break
+                    gain, lane, k = pick
+                    cur[lane][k] = d
+                    cc[lane] -= gain
+                    chosen.append((lane, k))
+                gain = sum(cost.values()) - sum(cc.values())
+                if chosen and (best is None or gain > best[0]):
+                    best = (gain, cur, cc, (d, chosen))
+            if best is None or best[0] < 2 * self.bits:
+                break
+            _, outs, cost, ring = best
+            plan.append(ring)
+        return outs, plan
+
+
 
 class Trivium(wiring.Component):
     """Trivium keystream generator, ``bits_per_cycle`` cipher clocks per FPGA cycle.
@@ -162,20 +193,22 @@ class Trivium(wiring.Component):
         Holds the 288-bit Trivium state as three lanes (the cipher's registers A = s1…s93,
         B = s94…s177, C = s178…s288) advanced ``bits`` = ``bits_per_cycle`` positions per
         step, as ``bits``-bit words: the word a lane takes at its head in one step is read back
-        ``k`` steps later as positions ``(k−1)·bits+1 … k·bits``. Every tap lies at or above
-        s66 of its lane, so the first ``delay − 1`` words of each lane (``delay =
-        ⌈(67 − bits)/bits⌉``: 15 words = 60 positions for 4 bits) are a pure delay line: the
-        first is a register (the head word, so the ring's write data comes from flip-flops),
-        and for ``bits`` ≤ 8 the rest sit in one small memory used as a ring (block RAM on the
-        iCE40, LUT RAM on the ECP5; the three lanes share its address, one ``3·bits``-bit row
-        per step, read three rows ahead of the write, so a row is never read and written in
-        one cycle; the last word is its read register). The runs of words between taps that no
-        tap reads (for 4 bits A73…84, C69…80, C89…104: 3 words each) go into a second ring of
-        the same kind. Only the head words and the tap words from offset ``delay`` up to each
-        lane's last tap are flip-flops (84 of the 288 state bits for 4 bits, in 4 block RAMs
-        with the key memory; all 288 are flip-flops for 16 bits, where the ring would be 2
-        words).
-        Key/IV words are written into a key memory (two 16-bit halves). ``start`` loads the
+        ``k`` steps later as positions ``(k−1)·bits+1 … k·bits`` ("offset k"). Only the words
+        a tap reads must be registers (every tap lies at or above s66 of its lane, so most of
+        the state is pure delay): the head word (offset 1) is a flip-flop, its LUT the
+        feedback; every other word a tap needs is either a flip-flop fed by the word before it
+        or the read register of a ring — a small memory (block RAM on the iCE40, LUT RAM on
+        the ECP5) written every step at one pointer and read ``D`` rows behind it (never the
+        row being written), so a ``bits``-bit slot written from offset ``s`` is offset
+        ``s + D + 1`` in the read register. The rings (each with its ``D`` and up to 16 bits
+        of slots) are planned greedily by ``_Geometry`` to leave the fewest state flip-flops:
+        for 4 bits, four rings (``D`` = 15, 14, 4, 1) and 12 state flip-flops besides the 12
+        head bits; none for 16 bits (all 288 bits flip-flops). Every lane stays exactly a
+        shift register of its length.
+        Key/IV words are written into two key memories, the low and the high halves, each
+        holding a half word at the block of the load that reads it and one ``bits``-bit chunk
+        a row, so both are read at one counter's row and the chunks need no multiplexer but
+        the swap between lanes A and B. ``start`` loads the
         initial state by running the lanes for ``⌈111/bits⌉`` steps while the heads take the
         initial-state bits instead of the feedback (A: 0 then K0…K9; B: 0 then IV0…IV9; C: the
         ones of s286…s288 then 0; the first bits of the shorter lanes fall off their ends), so
@@ -193,10 +226,12 @@ class Trivium(wiring.Component):
     Interface
         ``key_we``, ``key_addr`` (0…4), ``key_data`` (32): write key/IV word ``key_addr``
         (bytes ``K0..K9, IV0..IV9`` little endian, five words), in any order, one per cycle at
-        most. A write lands in the key memory in its cycle and stops the keystream from the cycle
-        after (``running`` and ``keystream.valid`` are low two cycles after the write) until the
-        next ``start``; a word counts towards a start two cycles after its write (a start
-        earlier than that is refused; the unit's registered ``start`` makes this "one cycle
+        most (a write with ``key_addr`` 5…7 is stored where nothing reads it and counts for no
+        word, but stops the keystream like any key write). A write lands in the key memory in
+        its cycle and stops the keystream from the cycle after (``running`` and
+        ``keystream.valid`` are low two cycles after the write) until the next ``start``; a
+        word counts towards a start two cycles after its write (a start earlier than that is
+        refused; the unit's registered ``start`` makes this "one cycle
         after the last write" at its configuration port).
         ``start``: load key and IV, then warm up. Ignored unless all five key/IV words were
         written since the last start (so a used key/IV can never be loaded twice).
@@ -210,27 +245,27 @@ class Trivium(wiring.Component):
         ``⌈111/bits⌉`` cycles of load and ``1152/bits`` of warm-up, then the first word fills
         in ``word_width/bits`` (:func:`startup_cycles`: 325 cycles for 4 bits, 82 for 16).
         A word is valid again ``word_width/bits`` cycles after the previous one was taken:
-        while a full word waits, the generator computes the next word's first chunk into a
-        spare register, so a consumer taking a word every ``word_width/bits`` cycles never
-        waits.
-        ``keystream.ready`` reaches only the word register's first chunk and the fill count:
-        the state advances on registered conditions alone (loading, warming up or generating,
-        and no spare chunk waiting), so no path runs from ``ready`` to the state's enables.
+        the word is a shift register, the state stands still while a whole word waits, and
+        the step that takes it shifts the next word's first chunk in, so a consumer taking a
+        word every ``word_width/bits`` cycles never waits.
+        ``keystream.ready`` reaches the state's and the word's enables through one LUT (with
+        two registers: ``active`` — loading, warming up or generating — and ``full``); in
+        the unit it is itself a register.
 
     Invariants
         The word sequence equals the SPEC §5 keystream whatever the timing of ``ready``.
         Reset stops the keystream (``running`` low) and forgets which key/IV words were
         written: a start after reset needs all five words written again, so no key, IV or
-        state from before the reset can produce keystream. (The state, its ring and the key
-        memory are not cleared by reset, to keep them plain enable flip-flops and RAM; none is
+        state from before the reset can produce keystream. (The state, its rings and the key
+        memories are not cleared by reset, to keep them plain enable flip-flops and RAM; none is
         readable, and the load overwrites every state bit a tap can reach.)
 
     Four-state simulation
         Every register the keystream depends on is defined after reset and a start, whatever
         it held at power-up: the state words and the rings' read registers are overwritten by
         the load (every word present at the start has left its lane after the
-        ``⌈111/bits⌉`` load steps), the load counters and the warm-up LFSR are set by the
-        start, and ``fill``, ``full``, ``spare_ok`` and the ring pointer have a reset although
+        ``⌈111/bits⌉`` load steps), the step counter is set by the start and the last-step
+        flags at every step, and ``fill``, ``full`` and the step counter have a reset although
         the logic would not need one. (Without it Icarus kept them X: their next-state logic,
         an ``always @*`` block in the emitted Verilog, runs only when an input changes, and
         none did before the first clock edge, so the first load after power-up gave X or a
@@ -268,6 +303,7 @@ class Trivium(wiring.Component):
         load = Signal()         # loading: the heads take the initial state
         warming = Signal()      # the 1152 warm-up clocks are running
         generating = Signal()   # warm-up done: keystream words are being produced
+        active = Signal()       # load | warming | generating (a register of its own)
 
         # ---- the state: three lanes of words -------------------------------------------
         heads = {lane: Signal(bpc, name=f"head_{lane}") for lane in "ABC"}
@@ -276,51 +312,41 @@ class Trivium(wiring.Component):
             words[lane][1] = Signal(bpc, name=f"{lane.lower()}1", reset_less=True)
             with m.If(step):
                 m.d.sync += words[lane][1].eq(heads[lane])
-        if geo.ring:
-            m.submodules.ring = ring = memory.Memory(
-                shape=unsigned(3 * bpc), depth=geo.ring, init=[], attrs=attrs)
-            ring_wr = ring.write_port()
-            ring_rd = ring.read_port()              # not transparent; never the written row
-            ptr = Signal(range(geo.ring))       # reset: see "Four-state simulation" below
-            m.d.comb += [
-                ring_wr.addr.eq(ptr), ring_wr.en.eq(step),
-                ring_wr.data.eq(Cat(words["A"][1], words["B"][1], words["C"][1])),
-                # The row written delay − 3 steps ago: in the read register one step later it
-                # is offset delay − 1.
-                ring_rd.addr.eq(ptr + geo.rd_ahead), ring_rd.en.eq(step),
-            ]
-            with m.If(step):
-                m.d.sync += ptr.eq(ptr + 1)
-            for k, lane in enumerate("ABC"):
-                words[lane][geo.delay - 1] = ring_rd.data[k * bpc:(k + 1) * bpc]
-            first_ff = geo.delay
-        else:
-            first_ff = 2
-        in_gap = {(lane, j0 + d) for lane, j0 in geo.gaps for d in range(geo.gap_len)}
-        if geo.gaps:
-            m.submodules.gap_ring = gap_ring = memory.Memory(
-                shape=unsigned(len(geo.gaps) * bpc), depth=geo.gap_ring, init=[], attrs=attrs)
-            gap_wr = gap_ring.write_port()
-            gap_rd = gap_ring.read_port()           # not transparent; never the written row
-            gptr = ptr[:len(gap_wr.addr)]           # gap_ring divides ring
-            m.d.comb += [
-                gap_wr.addr.eq(gptr), gap_wr.en.eq(step),
-                # The row written gap_len − 1 steps before: offset j0 + gap_len − 1 one step
-                # later.
-                gap_rd.addr.eq(gptr + geo.gap_ring + 1 - geo.gap_len), gap_rd.en.eq(step),
-            ]
-            for k, (lane, j0) in enumerate(geo.gaps):
-                words[lane][j0 + geo.gap_len - 1] = gap_rd.data[k * bpc:(k + 1) * bpc]
+        # `cnt`: one counter for the load, the warm-up and the rings. Set at `go` to 2 − lead,
+        # it counts steps: load step s (0 … steps − 1) at cnt = 2 − lead + s, warm-up step w
+        # at cnt = steps + 2 − lead + w; its low bits are the key memories' read row (below)
+        # and the rings' pointer. Between loads it rests at 1 − lead. Its width keeps every
+        # value from 1 − lead to steps + warm_steps + 1 − lead distinct. (It has a reset
+        # although the logic would not need one: see "Four-state simulation".)
+        warm_steps = WARMUP_CLOCKS // bpc
+        cnt_bits = (geo.steps + warm_steps + 1).bit_length()
+        cnt_rest = (1 - geo.lead) % (1 << cnt_bits)
+        cnt = Signal(cnt_bits, init=cnt_rest)
+        # The rings: one memory each, all written every step at `cnt`, read `D` rows behind
+        # (never the row being written: 1 ≤ D < depth), so a slot's read register is its
+        # source word D + 1 steps on. (`cnt` jumps at `go`: the rows read in the first D load
+        # steps are stale, but every word a tap reads after the load was injected by it.)
+        rings = []
+        for r, (d, depth, slots) in enumerate(geo.rings):
+            m.submodules[f"ring{r}"] = mem = memory.Memory(
+                shape=unsigned(len(slots) * bpc), depth=depth, init=[], attrs=attrs)
+            wr, rd = mem.write_port(), mem.read_port()   # read port not transparent
+            abits = len(wr.addr)
+            m.d.comb += [wr.addr.eq(cnt[:abits]), wr.en.eq(step),
+                         rd.addr.eq((cnt + depth - d)[:abits]), rd.en.eq(step)]
+            rings.append((wr, rd))
         for lane in "ABC":
-            for j in range(first_ff, geo.last[lane] + 1):
-                if (lane, j) in in_gap:
-                    continue
-                word_j = Signal(bpc, name=f"{lane.lower()}{j}", reset_less=True)
-                with m.If(step):
-                    m.d.sync += word_j.eq(words[lane][j - 1])
-                words[lane][j] = word_j
-        if geo.gaps:
-            m.d.comb += gap_wr.data.eq(Cat(*(words[lane][j0 - 1] for lane, j0 in geo.gaps)))
+            for j in geo.present[lane]:
+                if (lane, j) in geo.ring_of:
+                    r, slot = geo.ring_of[(lane, j)]
+                    words[lane][j] = rings[r][1].data[slot * bpc:(slot + 1) * bpc]
+                else:
+                    word_j = Signal(bpc, name=f"{lane.lower()}{j}", reset_less=True)
+                    with m.If(step):
+                        m.d.sync += word_j.eq(words[lane][j - 1])
+                    words[lane][j] = word_j
+        for (d, _, slots), (wr, _) in zip(geo.rings, rings, strict=True):
+            m.d.comb += wr.data.eq(Cat(*(words[lane][k - d - 1] for lane, k in slots)))
 
         def pos(lane, i):
             j = -(-i // bpc)
@@ -340,44 +366,56 @@ class Trivium(wiring.Component):
             new["A"].append(t3 ^ (s("C", 109) & s("C", 110)) ^ s("A", 69))
 
         # ---- key/IV memory and the load -------------------------------------------------
-        # Two 16-bit halves (the low and the high half of every key/IV word), read at
-        # different rows: the key chunk for lane A and the IV chunk for lane B injected in the
-        # same step are 80 bits apart, so they always lie in opposite halves.
+        # The load injects key chunk u (blob bits u·bpc … +bpc−1 of K0..K9 IV0..IV9) into A
+        # and IV chunk u + 80/bpc into B at load step u + lead. They are 80 bits apart, so in
+        # opposite 16-bit halves of the key/IV words: with u·bpc = 32·wa + 16·h + bpc·sel,
+        # block t = 2·wa + h of the load reads the low half of word wa (h = 0, for A) or
+        # wa + 3 (h = 1, for B) and the high half of word wa + 2 (h = 0, for B) or wa (h = 1,
+        # for A). So there are two memories, the low and the high halves, each keeping the
+        # half of word w at the block where the load reads it (row per_half·t + sel, one
+        # chunk a row): both are read at row u, a counter, and no multiplexer picks a chunk
+        # out of a wider word or a word out of the memory. A half is written at once through
+        # 16/bpc write ports to adjacent rows, which yosys merges into one wide port (one block
+        # RAM, 16-bit write, bpc-bit read).
+        lg = bpc.bit_length() - 1
+        per_half = 16 // bpc            # chunks in a half word
+        blocks = {"lo": {}, "hi": {}}   # word → block
+        for t in range(KEY_WORDS):   # 5 blocks of 16 bits each: 80 key (or IV) bits
+            wa, h_ = t >> 1, t & 1
+            blocks["lo"][wa + 3 * h_] = t
+            blocks["hi"][wa + 2 * (1 - h_)] = t
+        # `ld`: the row read in this cycle, u = s + 2 − lead at load step s (read two cycles
+        # ahead: memory, then the chunk register). Between loads it rests at 1 − lead (for the
+        # cycle before `go` and that of `go`, read for load steps 0 and 1). Every value it
+        # takes other than 0 … 80/bpc − 1 is a row never written, all zeros from the memory's
+        # initial value: A and B take zeros before the key and IV chunks.
+        ld_bits = geo.steps.bit_length()     # every value from 1 − lead to steps + 1 − lead
+        ld = cnt[:ld_bits]
+        # Words 5…7 (not key/IV words) are written at blocks 8 + word, rows the load never
+        # reads (ld < 8·per_half), so `key_we` needs no address comparison in front of the
+        # block RAMs' write enables.
+        assert 1 << ld_bits <= 8 * per_half
         key_mem = {}
         for half in ("lo", "hi"):
             m.submodules[f"key_{half}"] = key_mem[half] = memory.Memory(
-                shape=unsigned(16), depth=8, init=[], attrs=attrs)
-        key_wr = {h: mem.write_port() for h, mem in key_mem.items()}
-        key_rd = {h: mem.read_port() for h, mem in key_mem.items()}
-        key_wen = Signal()
-        m.d.comb += key_wen.eq(self.key_we & (self.key_addr < KEY_WORDS))
-        for k, h in enumerate(("lo", "hi")):
-            m.d.comb += [key_wr[h].addr.eq(self.key_addr), key_wr[h].en.eq(key_wen),
-                         key_wr[h].data.eq(self.key_data[16 * k:16 * (k + 1)])]
-
-        # Read → select → register → head: the chunk a lane takes at load step s is read in
-        # the cycle of step s − 2. `ld` (during the load): the key chunk read in this cycle,
-        # u = s + 2 − lead at step s (chunk u is blob bits u·bpc … +bpc−1 of K0..K9 IV0..IV9;
-        # the IV chunk is u + 80/bpc). Its fields are the read address:
-        # u·bpc = 32·wa + 16·h + bpc·sel.
-        lg = bpc.bit_length() - 1
-        ld = Signal(max(geo.steps.bit_length(), 6 - lg), reset_less=True)
-        sel, h, wa = ld[:4 - lg], ld[4 - lg], ld[5 - lg:]
-        # Before the key chunks (and in the start cycle) both halves read row 7, never written
-        # (`key_wen` needs addr < 5), so still all zeros from the memory's initial value: A
-        # and B take zeros.
-        key_rd_ok = Signal()     # register: the chunk read now is a key chunk
-        m.d.comb += [
-            # Key bits at word wa, half h; IV bits 80 later: word wa + 2 + h, half 1 − h.
-            key_rd["lo"].addr.eq(Mux(key_rd_ok, Mux(h, wa + 3, wa), 7)),
-            key_rd["hi"].addr.eq(Mux(key_rd_ok, Mux(h, wa, wa + 2), 7)),
-        ]
-        h_d = Signal(reset_less=True)             # h and sel of the chunk now in the read data
-        sel_d = Signal(len(sel), reset_less=True)
-        m.d.sync += [h_d.eq(h), sel_d.eq(sel)]
-        lo, hi = key_rd["lo"].data, key_rd["hi"].data
-        lo_c = lo.word_select(sel_d, bpc) if bpc < 16 else lo
-        hi_c = hi.word_select(sel_d, bpc) if bpc < 16 else hi
+                shape=unsigned(bpc), depth=16 * per_half, init=[], attrs=attrs)
+        key_wen = self.key_we
+        for k, (half, mem) in enumerate(key_mem.items()):
+            block = Signal(4, name=f"block_{half}")
+            with m.Switch(self.key_addr):
+                for w in range(8):
+                    with m.Case(w):
+                        m.d.comb += block.eq(blocks[half].get(w, 8 + w))
+            for c in range(per_half):
+                wr = mem.write_port()
+                base = 16 * k + bpc * c
+                m.d.comb += [wr.addr.eq(Cat(Const(c, 4 - lg), block)),
+                             wr.en.eq(key_wen), wr.data.eq(self.key_data[base:base + bpc])]
+        key_rd = {half: mem.read_port() for half, mem in key_mem.items()}
+        m.d.comb += [key_rd["lo"].addr.eq(ld), key_rd["hi"].addr.eq(ld)]   # (zero-extended)
+        h_d = Signal(reset_less=True)             # h of the chunks now in the read data
+        m.d.sync += h_d.eq(ld[4 - lg])
+        lo_c, hi_c = key_rd["lo"].data, key_rd["hi"].data
         chunk_a = Signal(bpc, reset_less=True)
         chunk_b = Signal(bpc, reset_less=True)
         m.d.sync += [chunk_a.eq(Mux(h_d, hi_c, lo_c)), chunk_b.eq(Mux(h_d, lo_c, hi_c))]
@@ -414,80 +452,62 @@ class Trivium(wiring.Component):
                      armed.eq(written_next == (1 << KEY_WORDS) - 1)]
         stop = kw | go
 
-        warm_steps = WARMUP_CLOCKS // bpc
-        # Warm-up counter: a maximal-length LFSR (no carry chain), loaded with state S_0 when
-        # the load ends and stepped once per warm-up cycle; `warm_last` (a register) marks the
-        # last warm-up cycle, when the LFSR holds S_(warm_steps−1). No reset: loaded before
-        # use, and every use is gated by `warming`, which reset clears.
-        lfsr_w, taps, seq = _lfsr_for(warm_steps)
-        lfsr = Signal(lfsr_w, init=seq[0], reset_less=True)
-        warm_last = Signal(reset_less=True)
+        warm_last = Signal(reset_less=True)  # register: the last warm-up step
         load_done = load & ld_last
         warm_done = warming & warm_last
 
-        # Keystream word: `chunks` slots of bpc bits, filled in order, plus one spare chunk
-        # computed ahead once the word is full. `fill`, `full` and `spare_ok` are cleared
-        # whenever the generator is not producing; a stray slot write then is harmless (the
-        # word is rewritten before it is next valid). `spare_ok` implies `full`.
+        # Keystream word: a shift register of `chunks` chunks of bpc bits, the newest entering
+        # at the top, so after `chunks` steps the first is at the bottom (bit 0 = z of its first
+        # clock). While a complete word waits (`full`) the state stands still; the step that
+        # takes it shifts the next word's first chunk in. `fill` (chunks shifted in, mod
+        # `chunks`) and `full` are cleared whenever the generator is not producing.
         chunks = ww // bpc
         word = Signal(ww, reset_less=True)
-        spare = Signal(bpc, reset_less=True)
-        # (These three and `ptr` have a reset although the logic would not need one: see
+        # (These two and `cnt` have a reset although the logic would not need one: see
         # "Four-state simulation" in the class docstring.)
-        fill = Signal(range(chunks + 1))    # slots filled (`chunks` when full)
-        full = Signal()                     # register: fill == chunks
-        spare_ok = Signal()                 # register: spare holds the next word's chunk 0
-        take = Signal()
+        fill = Signal(range(chunks))
+        full = Signal()                     # register: the word is complete
+        shift = Signal()
         m.d.comb += [
             self.keystream.valid.eq(generating & full),
             self.keystream.payload.eq(word),
-            take.eq(self.keystream.valid & self.keystream.ready),
-            step.eq((load | warming | generating) & ~spare_ok),
+            # One LUT each from registers and `ready`: `active` is load | warming | generating,
+            # registered, and `full` is low while loading or warming up.
+            shift.eq(generating & (~full | self.keystream.ready)),
+            step.eq(active & (~full | self.keystream.ready)),
         ]
         zc = Cat(*z)
-        # Slot 0 takes the spare (or the chunk computed now) in the cycle the word is taken.
-        with m.If((fill == 0) | take):
-            m.d.sync += word[:bpc].eq(Mux(spare_ok, spare, zc))
-        for k in range(1, chunks):
-            with m.If(fill == k):
-                m.d.sync += word[k * bpc:(k + 1) * bpc].eq(zc)
-        with m.If(full & ~spare_ok):
-            m.d.sync += spare.eq(zc)
+        with m.If(shift):
+            m.d.sync += [word.eq(Cat(word[bpc:], zc)),
+                         fill.eq(Mux(fill == chunks - 1, 0, fill + 1)),
+                         full.eq(fill == chunks - 1)]
         with m.If(~generating):
-            m.d.sync += [fill.eq(0), full.eq(0), spare_ok.eq(0)]
-        with m.Elif(take):
-            m.d.sync += [fill.eq(1), full.eq(chunks == 1), spare_ok.eq(0)]
-        with m.Else():
-            m.d.sync += spare_ok.eq(full)
-            with m.If(~full):
-                m.d.sync += [fill.eq(fill + 1), full.eq(fill == chunks - 1)]
+            m.d.sync += [fill.eq(0), full.eq(0)]
 
-        m.d.sync += [
-            load.eq(~kw & (go | (load & ~ld_last))),
-            warming.eq(~stop & (load_done | (warming & ~warm_last))),
+        load_next, warming_next, generating_next = Signal(), Signal(), Signal()
+        m.d.comb += [
+            load_next.eq(~kw & (go | (load & ~ld_last))),
+            warming_next.eq(~stop & (load_done | (warming & ~warm_last))),
             # (An accepted start ends the keystream at once, as a key write does one cycle
             # after it: `valid` and `running` are low from the cycle after the start.)
-            generating.eq(~stop & ~start_ok & (generating | warm_done)),
+            generating_next.eq(~stop & ~start_ok & (generating | warm_done)),
+        ]
+        m.d.sync += [
+            load.eq(load_next), warming.eq(warming_next), generating.eq(generating_next),
+            active.eq(load_next | warming_next | generating_next),
             self.running.eq(~stop & ~start_ok &
                             (self.running | (generating & (fill == chunks - 1)))),
             ones.eq(Cat(go, ones[:-1])),
         ]
         with m.If(go):
-            # (Load step 0 ends beyond A93 and B84: its chunk, read in the cycle before `go`,
-            # does not matter. `lead` ≥ 2.)
-            m.d.sync += [ld.eq((2 - geo.lead) % (1 << len(ld))), ld_last.eq(geo.steps == 1),
-                         key_rd_ok.eq(geo.lead == 2)]
-        with m.Elif(load & ~ld_last & ~kw):
-            m.d.sync += [ld.eq(ld + 1), ld_last.eq(ld == geo.steps - geo.lead),
-                         key_rd_ok.eq(key_rd_ok | (ld == (1 << len(ld)) - 1))]
-        with m.Else():
-            m.d.sync += key_rd_ok.eq(0)
-        lfsr_next = Cat(lfsr[1:], _parity(lfsr, taps))
-        with m.If(load_done):
-            m.d.sync += [lfsr.eq(seq[0]), warm_last.eq(warm_steps == 1)]
-        with m.Elif(warming):
-            m.d.sync += [lfsr.eq(lfsr_next),
-                         warm_last.eq(lfsr == seq[max(warm_steps - 2, 0)])]
+            m.d.sync += [cnt.eq((2 - geo.lead) % (1 << cnt_bits)), ld_last.eq(geo.steps == 1)]
+        with m.Elif(step):
+            # (the next step is the last of the load, of the warm-up; each flag is used only
+            # in its phase)
+            m.d.sync += [cnt.eq(cnt + 1), ld_last.eq(cnt == geo.steps - geo.lead),
+                         warm_last.eq(cnt == geo.steps + warm_steps - geo.lead)]
+        with m.Elif(~active):
+            m.d.sync += cnt.eq(cnt_rest)
         return m
 
 

@@ -203,3 +203,31 @@ def test_word_every_32_over_bits_cycles_never_waits(bits):
     run_sim(dut, tb)
     assert b"".join(w.to_bytes(4, "little") for w in out) == trivium_keystream_bytes(
         key, iv, 4 * n_words)
+
+
+@pytest.mark.parametrize("bits", [1, 2, 4, 8, 16])
+def test_ring_plan_keeps_every_tap_and_lane_length(bits):
+    """The state layout (rtl/trivium.py `_Geometry`) against the cipher's taps: every word a
+    tap reads exists, every word is a flip-flop fed by the word before it or a ring's read
+    register fed from a word that exists, each ring reads a row it did not just write and
+    fits one iCE40 block RAM port; so every lane is a shift register of its full length
+    (what the keystream tests above then check bit for bit)."""
+    from dynamarks.rtl.trivium import _Geometry
+
+    geo = _Geometry(bits)
+    taps = {"A": (66, 69, 91, 92, 93), "B": (69, 78, 82, 83, 84), "C": (66, 87, 109, 110, 111)}
+    for lane, positions in taps.items():
+        present = {1, *geo.present[lane]}
+        for t in positions:
+            for c in range(bits):       # clock c of a step reads position t − c
+                assert -(-(t - c) // bits) in present, (lane, t, c)
+        for j in geo.present[lane]:
+            if (lane, j) in geo.ring_of:
+                r, _ = geo.ring_of[(lane, j)]
+                d, depth, slots = geo.rings[r]
+                assert j - d - 1 in present and 1 <= d < depth
+            else:
+                assert j - 1 in present
+    for _d, depth, slots in geo.rings:
+        assert len(slots) * bits <= 16 and depth & (depth - 1) == 0
+    assert not geo.rings if bits == 16 else geo.rings
