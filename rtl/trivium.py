@@ -401,11 +401,14 @@ class Trivium(wiring.Component):
                 shape=unsigned(bpc), depth=16 * per_half, init=[], attrs=attrs)
         key_wen = self.key_we
         for k, (half, mem) in enumerate(key_mem.items()):
+            # A constant table indexed by the address (a shift, emitted as a continuous
+            # assignment), not a Switch: the emitted `always @*` of a Switch runs only when
+            # `key_addr` changes, and when `key_addr` is a register that still holds its
+            # initial 0 at the first write (word 0 first), four-state simulation kept the
+            # block X and dropped that write.
             block = Signal(4, name=f"block_{half}")
-            with m.Switch(self.key_addr):
-                for w in range(8):
-                    with m.Case(w):
-                        m.d.comb += block.eq(blocks[half].get(w, 8 + w))
+            table = Cat(*(Const(blocks[half].get(w, 8 + w), 4) for w in range(8)))
+            m.d.comb += block.eq(table.word_select(self.key_addr, 4))
             for c in range(per_half):
                 wr = mem.write_port()
                 base = 16 * k + bpc * c
