@@ -4,6 +4,8 @@ from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .family import fpga_family
+
 __all__ = ["Argmax"]
 
 
@@ -18,11 +20,12 @@ class Argmax(wiring.Component):
 
         The maximum is held inverted (``nmax = ~max``), so that ``data > max`` is the carry out
         of ``data + nmax`` (no inverter LUT in front of the carry chain) and a taken word is
-        stored as ``~data``. The same carry chain, two bits longer, adds ``first`` and
-        ``valid`` (see ``elaborate``): its carry out is the clock enable of the result's
-        flip-flops, with no LUT between them. On the iCE40 a bit takes two logic cells: its
-        flip-flop (with the inverting LUT) and its carry (nextpnr packs a carry only with a LUT
-        that reads both of its operands); the two-stage version before it took four.
+        stored as ``~data``. On the ECP5 the same carry chain, two bits longer, adds
+        ``first`` and ``valid`` (see ``elaborate``): its carry out is the clock enable of the
+        result's flip-flops, with no LUT between them; on the iCE40 one LUT joins them. On
+        the iCE40 a bit takes two logic cells: its flip-flop (with the inverting LUT) and its
+        carry (nextpnr packs a carry only with a LUT that reads both of its operands); the
+        two-stage version before it took four.
 
     Interface
         ``valid``, ``first``, ``data`` (W bits) in; ``max_next`` (W bits), ``index_next``
@@ -68,8 +71,13 @@ class Argmax(wiring.Component):
         # bit W+1 adds valid + 0 (carry: valid & (first | gt)). No LUT between the chain and
         # the flip-flops' clock enable.
         take = Signal()
-        m.d.comb += take.eq((Cat(self.data, self.first, self.valid)
-                             + Cat(nmax, Const(1, 1), Const(0, 1)))[w + 2])
+        if fpga_family(platform) == "ecp5":
+            m.d.comb += take.eq((Cat(self.data, self.first, self.valid)
+                                 + Cat(nmax, Const(1, 1), Const(0, 1)))[w + 2])
+        else:
+            # (iCE40: the chain's carry out into one LUT with `first` and `valid`; the two
+            # extra carries measured slower there, where a LUT feeds the chain's data input)
+            m.d.comb += take.eq(self.valid & (self.first | (self.data + nmax)[w]))
         if self.own_count:
             with m.If(self.valid):
                 m.d.sync += self.count.eq(pos + 1)

@@ -505,12 +505,16 @@ class Trivium(wiring.Component):
         with m.If(go):
             m.d.sync += [cnt.eq((2 - geo.lead) % (1 << cnt_bits)), ld_last.eq(geo.steps == 1)]
         with m.Elif(step):
-            # (the next step is the last of the load, of the warm-up; each flag is used only
-            # in its phase)
-            m.d.sync += [cnt.eq(cnt + 1), ld_last.eq(cnt == geo.steps - geo.lead),
-                         warm_last.eq(cnt == geo.steps + warm_steps - geo.lead)]
+            m.d.sync += cnt.eq(cnt + 1)
         with m.Elif(~active):
             m.d.sync += cnt.eq(cnt_rest)
+        # The next step is the last of the load, of the warm-up. Each flag is used only in its
+        # phase, where `full` is low and so `step` is `active`: the flags follow `cnt` on
+        # `active & ~full`, which equals `step` there and does not read `ready` (the consumer's
+        # `ready` reaches only `cnt`, the lanes, the rings and the word).
+        with m.If(~go & active & ~full):
+            m.d.sync += [ld_last.eq(cnt == geo.steps - geo.lead),
+                         warm_last.eq(cnt == geo.steps + warm_steps - geo.lead)]
         return m
 
 
