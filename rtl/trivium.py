@@ -248,9 +248,12 @@ class Trivium(wiring.Component):
         the word is a shift register, the state stands still while a whole word waits, and
         the step that takes it shifts the next word's first chunk in, so a consumer taking a
         word every ``word_width/bits`` cycles never waits.
-        ``keystream.ready`` reaches the state's and the word's enables through one LUT (with
-        two registers: ``active`` — loading, warming up or generating — and ``full``); in
-        the unit it is itself a register.
+        A whole word not taken at once lets the lanes make one chunk more, into a spare
+        chunk register, and then stand still: the lanes' step is a function of registers
+        only, and ``keystream.ready`` reaches just the word's shift, ``fill``, ``full``, the
+        spare's flag and the stall register's input (in the unit ``ready`` is one LUT of
+        three registers in the sequencer). The spare costs no throughput: a take shifts it
+        in, and the next word is complete ``word_width/bits`` cycles after the take as before.
 
     Invariants
         The word sequence equals the SPEC §5 keystream whatever the timing of ``ready``.
@@ -470,22 +473,35 @@ class Trivium(wiring.Component):
         # "Four-state simulation" in the class docstring.)
         fill = Signal(range(chunks))
         full = Signal()                     # register: the word is complete
-        shift = Signal()
+        # A whole word that is not taken at once lets the lanes make one chunk more, into
+        # `spare`, and then stand still (`stall`, a register): so the lanes' step is a function
+        # of registers only, and `ready` reaches just the word, `fill`, `full`, `spare_ok` and
+        # the `stall` register's input. A take shifts in the spare chunk when there is one,
+        # else the chunk the lanes make in that cycle.
+        spare = Signal(bpc, reset_less=True)
+        spare_ok = Signal()                 # register: `spare` holds the next chunk
+        stall = Signal()                    # register: full & spare_ok
+        shift, to_spare = Signal(), Signal()
+        full_next, spare_ok_next = Signal(), Signal()
         m.d.comb += [
             self.keystream.valid.eq(generating & full),
             self.keystream.payload.eq(word),
-            # One LUT each from registers and `ready`: `active` is load | warming | generating,
-            # registered, and `full` is low while loading or warming up.
             shift.eq(generating & (~full | self.keystream.ready)),
-            step.eq(active & (~full | self.keystream.ready)),
+            to_spare.eq(generating & full & ~self.keystream.ready & ~spare_ok),
+            step.eq(active & ~stall),
+            full_next.eq(generating & Mux(shift, fill == chunks - 1, full)),
+            spare_ok_next.eq(generating & ~shift & (spare_ok | to_spare)),
         ]
         zc = Cat(*z)
+        m.d.sync += [full.eq(full_next), spare_ok.eq(spare_ok_next),
+                     stall.eq(full_next & spare_ok_next)]
         with m.If(shift):
-            m.d.sync += [word.eq(Cat(word[bpc:], zc)),
-                         fill.eq(Mux(fill == chunks - 1, 0, fill + 1)),
-                         full.eq(fill == chunks - 1)]
+            m.d.sync += [word.eq(Cat(word[bpc:], Mux(spare_ok, spare, zc))),
+                         fill.eq(Mux(fill == chunks - 1, 0, fill + 1))]
+        with m.If(~spare_ok):   # (read only once `spare_ok` is set, which `to_spare` does)
+            m.d.sync += spare.eq(zc)
         with m.If(~generating):
-            m.d.sync += [fill.eq(0), full.eq(0)]
+            m.d.sync += fill.eq(0)
 
         load_next, warming_next, generating_next = Signal(), Signal(), Signal()
         m.d.comb += [
