@@ -259,7 +259,7 @@ def _longer(attack: str) -> Callable:
     (Adam restarted): the thief who trains twice as long."""
     def make(ctx: Context, job: Job) -> nn.Module:
         base = Job(attack, job.preset, job.key_seed, job.seed)
-        model = copy.deepcopy(ctx.cached(base, lambda: ATTACKS[attack](ctx, base)))
+        model = copy.deepcopy(obtain(ctx, base))
         d = ctx._data()
         t = torch.from_numpy(np.asarray(ctx.answers(job.preset, job.key_seed), dtype=np.float32))
         return train(model, d["xp"], t, ctx.cfg(job.seed + 6))

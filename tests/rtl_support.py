@@ -188,11 +188,14 @@ def vector_words(p: list[int]) -> list[tuple[int, int, int]]:
 # ---- driving the unit in the Amaranth simulator -------------------------------------------
 
 
-async def configure(ctx, dut, prm: Params, classes: int, *, start: bool = True):
-    """Write ``prm`` through the config port, pulse start, wait until the keystream runs."""
+async def configure(ctx, dut, prm: Params, classes: int, *, start: bool = True,
+                    writes: list[tuple[int, int]] | None = None, gap: int = 0):
+    """Write ``prm`` through the config port (``writes``: those ``(addr, data)`` writes in
+    their order instead), pulse start ``gap`` idle cycles after the last write, wait until
+    the keystream runs; returns the cycles from start to running."""
     from dynamarks.rtl.param_store import config_writes
 
-    for addr, value in config_writes(prm, classes):
+    for addr, value in (config_writes(prm, classes) if writes is None else writes):
         ctx.set(dut.config.addr, addr)
         ctx.set(dut.config.data, value)
         ctx.set(dut.config.we, 1)
@@ -200,6 +203,8 @@ async def configure(ctx, dut, prm: Params, classes: int, *, start: bool = True):
     ctx.set(dut.config.we, 0)
     if not start:
         return 0
+    for _ in range(gap):
+        await ctx.tick()
     ctx.set(dut.config.start, 1)
     await ctx.tick()
     ctx.set(dut.config.start, 0)

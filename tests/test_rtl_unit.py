@@ -82,22 +82,7 @@ def _start_after_keys(gap: int) -> tuple[int, list, list]:
     out = {}
 
     async def tb(ctx):
-        for addr, value in writes:
-            ctx.set(dut.config.addr, addr)
-            ctx.set(dut.config.data, value)
-            ctx.set(dut.config.we, 1)
-            await ctx.tick()
-        ctx.set(dut.config.we, 0)
-        for _ in range(gap):
-            await ctx.tick()
-        ctx.set(dut.config.start, 1)
-        await ctx.tick()
-        ctx.set(dut.config.start, 0)
-        cycles = 0
-        while not ctx.get(dut.config.running):
-            await ctx.tick()
-            cycles += 1
-            assert cycles < 2000, "the start was refused"
+        cycles = await configure(ctx, dut, prm, classes, writes=writes, gap=gap)
         words = [w for v in vectors for w in vector_words(v)]
         res = await stream(ctx, dut, words, expect_out=len(expected))
         out["cycles"], out["words"] = cycles, res.words
