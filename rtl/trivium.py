@@ -498,7 +498,11 @@ class Trivium(wiring.Component):
         with m.If(shift):
             m.d.sync += [word.eq(Cat(word[bpc:], Mux(spare_ok, spare, zc))),
                          fill.eq(Mux(fill == chunks - 1, 0, fill + 1))]
-        with m.If(~spare_ok):   # (read only once `spare_ok` is set, which `to_spare` does)
+        # `spare_free` == ~spare_ok, a register of its own: the spare's clock enable (a DFFE
+        # with D = z, so the choice is not a LUT level after the keystream bit).
+        spare_free = Signal(init=1)
+        m.d.sync += spare_free.eq(~spare_ok_next)
+        with m.If(spare_free):   # (read only once `spare_ok` is set, which `to_spare` does)
             m.d.sync += spare.eq(zc)
         with m.If(~generating):
             m.d.sync += fill.eq(0)
