@@ -83,10 +83,15 @@ class Argmax(wiring.Component):
                 m.d.sync += self.count.eq(pos + 1)
         with m.If(take):
             m.d.sync += index.eq(pos)
-        # The maximum's flip-flops take `take` through their D LUT (written as an OR of two
-        # choices so that yosys keeps it a LUT rather than a clock enable): `take` then drives
-        # LUT inputs in the chain's own column instead of the clock enables of three more
-        # logic blocks (iCE40: worst of seeds 1-3 61.5 → 64.1 MHz with the spare's enable).
-        m.d.sync += nmax.eq(Mux(take, 0, nmax) | Mux(take, ~self.data, 0))
+        if fpga_family(platform) == "ecp5":
+            with m.If(take):
+                m.d.sync += nmax.eq(~self.data)
+        else:
+            # (iCE40) The maximum's flip-flops take `take` through their D LUT (written as an
+            # OR of two choices so that yosys keeps it a LUT rather than a clock enable): `take`
+            # then drives LUT inputs beside the chain instead of the clock enables of three
+            # more logic blocks (worst of seeds 1-3 61.5 → 64.1 MHz with the Trivium spare's
+            # enable register). On the ECP5 the chain's carry out is the clock enable itself.
+            m.d.sync += nmax.eq(Mux(take, 0, nmax) | Mux(take, ~self.data, 0))
         m.d.comb += [self.max_next.eq(~nmax), self.index_next.eq(index)]
         return m
