@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> None:  # pragma: no cover - the long 
                     help="write report.md from the results.jsonl of a cut-short run")
     args = ap.parse_args(argv)
     if args.render_only:
+        from pathlib import Path
+
+        if not (Path(args.out) / "results.jsonl").is_file():
+            ap.exit(2, f"headline: no results.jsonl in {args.out}: run the experiment first\n")
         render_partial(args.out, args.profile)
         return
     set_threads(1)

@@ -136,3 +136,31 @@ def test_benign_eta_candidates_reproduce_the_suite(env):
             assert 0 <= m["approx"] < 1
         assert row["d_org_alt"] > 0 and 0 < row["altered"] <= 1
     assert "| robust |" in benign_eta.render(out, "cmd")
+
+
+def test_table1_takes_the_lowest_key_and_the_papers_benign_model():
+    """Table I: an attack cell shows the run with the lowest key (then seed), whatever order the
+    rows came in; the benign cell is the median η [max] over every 50%-label model and key of
+    the preset (the paper's F_bm), with the smallest p — values worked out by hand."""
+    from dynamarks.models.suite_report import table1
+
+    def attack(name, key, seed, eta, p):
+        return {"job": {"attack": name, "preset": "robust", "key_seed": key, "seed": seed},
+                "keys": {f"robust:{key}": {"eta": eta, "p_value": p}}}
+
+    def benign(name, etas, ps):
+        return {"name": name, "keys": {f"robust:{k}": {"eta": e, "p_value": p}
+                                       for k, (e, p) in enumerate(zip(etas, ps))}}
+
+    attacks = [attack("resnet18", 2, 1, 9.0, 0.5), attack("resnet18", 0, 2, 8.0, 0.5),
+               attack("resnet18", 0, 1, 2.46, 2.9e-10), attack("average", 1, 1, 3.0, 0.01)]
+    rows = [benign("labels-50% s2", [0.10, 0.30], [0.4, 0.2]),
+            benign("labels-50% s1", [0.20], [0.9]),
+            benign("labels-25% s1", [5.0], [1e-9])]
+    line = next(x for x in table1(attacks, rows) if x.startswith("| robust |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1] == "3.00 (0.010)"           # the only averaging run
+    assert cells[2] == "—"                      # no pruning run
+    assert cells[3] == "2.46 (2.9e-10)"         # key 0, seed 1 of the three ResNet runs
+    assert cells[4] == "—"
+    assert cells[5] == "0.20 [0.30] (0.200), 3 pairs"   # 25%-label model left out
