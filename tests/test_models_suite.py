@@ -150,7 +150,7 @@ def test_table1_takes_the_lowest_key_and_the_papers_benign_model():
 
     def benign(name, etas, ps):
         return {"name": name, "keys": {f"robust:{k}": {"eta": e, "p_value": p}
-                                       for k, (e, p) in enumerate(zip(etas, ps))}}
+                                       for k, (e, p) in enumerate(zip(etas, ps, strict=True))}}
 
     attacks = [attack("resnet18", 2, 1, 9.0, 0.5), attack("resnet18", 0, 2, 8.0, 0.5),
                attack("resnet18", 0, 1, 2.46, 2.9e-10), attack("average", 1, 1, 3.0, 0.01)]
