@@ -66,32 +66,29 @@ class Argmax(wiring.Component):
         index = Signal(range(self.classes), reset_less=True)
         pos = Signal(range(self.classes))
         m.d.comb += pos.eq(Mux(self.first, 0, self.count))
-        # take = valid & (first | data > max), all in one carry chain: the low W bits give
-        # data + ~max, whose carry is data > max; bit W adds first + 1 (carry: first | gt);
-        # bit W+1 adds valid + 0 (carry: valid & (first | gt)). No LUT between the chain and
-        # the flip-flops' clock enable.
         take = Signal()
-        if fpga_family(platform) == "ecp5":
-            m.d.comb += take.eq((Cat(self.data, self.first, self.valid)
-                                 + Cat(nmax, Const(1, 1), Const(0, 1)))[w + 2])
-        else:
-            # (iCE40: the chain's carry out into one LUT with `first` and `valid`; the two
-            # extra carries measured slower there, where a LUT feeds the chain's data input)
-            m.d.comb += take.eq(self.valid & (self.first | (self.data + nmax)[w]))
         if self.own_count:
             with m.If(self.valid):
                 m.d.sync += self.count.eq(pos + 1)
         with m.If(take):
             m.d.sync += index.eq(pos)
         if fpga_family(platform) == "ecp5":
+            # take = valid & (first | data > max), all in one carry chain: the low W bits give
+            # data + ~max, whose carry is data > max; bit W adds first + 1 (carry: first | gt);
+            # bit W+1 adds valid + 0 (carry: valid & (first | gt)). No LUT between the chain
+            # and the flip-flops' clock enable.
+            m.d.comb += take.eq((Cat(self.data, self.first, self.valid)
+                                 + Cat(nmax, Const(1, 1), Const(0, 1)))[w + 2])
             with m.If(take):
                 m.d.sync += nmax.eq(~self.data)
         else:
-            # (iCE40) The maximum's flip-flops take `take` through their D LUT (written as an
-            # OR of two choices so that yosys keeps it a LUT rather than a clock enable): `take`
-            # then drives LUT inputs beside the chain instead of the clock enables of three
-            # more logic blocks (worst of seeds 1-3 61.5 → 64.1 MHz with the Trivium spare's
-            # enable register). On the ECP5 the chain's carry out is the clock enable itself.
+            # iCE40: the chain's carry out into one LUT with `first` and `valid` (the two extra
+            # carries measured slower there, where a LUT feeds the chain's data input). The
+            # maximum's flip-flops take `take` through their D LUT (an OR of two choices, so
+            # that yosys keeps it a LUT rather than a clock enable): `take` then drives LUT
+            # inputs beside the chain instead of the clock enables of three more logic blocks
+            # (worst of seeds 1-3 61.5 → 64.1 MHz with the Trivium spare's enable register).
+            m.d.comb += take.eq(self.valid & (self.first | (self.data + nmax)[w]))
             m.d.sync += nmax.eq(Mux(take, 0, nmax) | Mux(take, ~self.data, 0))
         m.d.comb += [self.max_next.eq(~nmax), self.index_next.eq(index)]
         return m
