@@ -4,7 +4,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["AlterStage"]
+__all__ = ["AlterStage", "WholeDeltaAlterStage"]
 
 
 class AlterStage(wiring.Component):
@@ -82,4 +82,60 @@ class AlterStage(wiring.Component):
         # Per bit one LUT of (hi, a_r, change, is_i): ~hi, hi, a or ~a.
         operand = Mux(change, Mux(is_i, ~self.hi, self.hi), Mux(is_i, a_r, ~a_r))
         m.d.comb += self.out.eq((moved + operand + carry_in)[:w])
+        return m
+
+
+
+class WholeDeltaAlterStage(wiring.Component):
+    """The alter stage for a Δ that arrives whole (``Δ = a + hi`` added in the DSP, see
+    :class:`~dynamarks.rtl.delta.DeltaGen` ``whole=True``): the iCE40 form.
+
+    What it does
+        The same function as :class:`AlterStage` (``p − Δ`` at i, ``p + Δ`` at j, ``p``
+        otherwise, under the same conditions), in two halves: on ``en`` it registers ``p``,
+        ``is_i``, ``change = ok & (is_i ^ hit)`` and the carry in (``change & is_i``); in the
+        next cycle one carry chain adds ``~Δ`` (change at i, with the carry: ``p − Δ``),
+        ``Δ`` (change at j) or 0 to the registered ``p``. Per bit one LUT of (Δ, change,
+        is_i) in front of the chain; no second chain, no copy of ``a``.
+
+    Interface
+        ``en``, ``p``, ``is_i``, ``ok``, ``hit`` in the cycle of ``en``; ``delta`` in the
+        following cycle; ``out``.
+
+    Latency
+        1 cycle, as :class:`AlterStage`: ``out`` (combinational from the registers and
+        ``delta``) is the result for the word of the last cycle with ``en``, and holds while
+        ``en`` is low.
+
+    Invariants
+        As :class:`AlterStage`: per vector no word changes or exactly two do, by ``−Δ`` at i
+        and ``+Δ`` at j (results modulo 2^W).
+    """
+
+    def __init__(self, width: int):
+        self.width = width
+        super().__init__({
+            "en": In(1),
+            "p": In(width),
+            "is_i": In(1),
+            "ok": In(1),
+            "hit": In(1),
+            "delta": In(width),
+            "out": Out(width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        w = self.width
+        p_r = Signal(w, reset_less=True)
+        is_i = Signal()
+        change = Signal()
+        carry_in = Signal()
+        change_now = Signal()
+        m.d.comb += change_now.eq(self.ok & (self.is_i ^ self.hit))
+        with m.If(self.en):
+            m.d.sync += [p_r.eq(self.p), is_i.eq(self.is_i), change.eq(change_now),
+                         carry_in.eq(change_now & self.is_i)]
+        operand = Mux(change, Mux(is_i, ~self.delta, self.delta), 0)
+        m.d.comb += self.out.eq((p_r + operand + carry_in)[:w])
         return m

@@ -29,8 +29,14 @@ class DeltaGen(wiring.Component):
         ``r·d_hi`` (16 × (W−16)), each registered at its own DSP's output, and
         ``hi = r·d_hi + (r·d_lo >> 16)`` (exact: ``r·d_hi << 16`` has no bits below 16).
 
+        With ``whole=True`` (W ≤ 16; the sequencer asks for it on the iCE40) ``a`` is
+        registered on ``load`` as well and the output is ``delta = a + hi`` itself, the add
+        done by the ``SB_MAC16``'s post-adder into the same output register (the alter stage
+        then needs neither ``a`` nor a second carry chain: −32 logic cells).
+
     Interface
-        ``a``, ``b`` (W bits), ``r`` (16 bits), ``load`` in; ``fire`` in; ``hi`` (W bits) out.
+        ``a``, ``b`` (W bits), ``r`` (16 bits), ``load`` in; ``fire`` in; ``hi`` (W bits) out
+        (``delta`` instead with ``whole=True``).
 
     Latency
         ``load`` in cycle t, ``fire`` in cycle t+1 or later: ``hi`` from the cycle after
@@ -41,21 +47,25 @@ class DeltaGen(wiring.Component):
         intermediate values cannot overflow (``r·d < 2¹⁶·2^(W−1)``).
     """
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, whole: bool = False):
+        if whole and width > 16:
+            raise ValueError("the whole-Δ form needs W ≤ 16 (one DSP)")
         self.width = width
+        #: ``delta`` (``a + hi``, from the DSP's adder) instead of ``hi``
+        self.whole = whole
         super().__init__({
             "a": In(width),
             "b": In(width),
             "r": In(16),
             "load": In(1),
             "fire": In(1),
-            "hi": Out(width),
+            ("delta" if whole else "hi"): Out(width),
         })
 
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        if w <= 16 and fpga_family(platform) == "ecp5":
+        if w <= 16 and fpga_family(platform) == "ecp5" and not self.whole:
             # b − a as b + ~a + 1 (the +1 through a constant low bit): ~a is the stored field
             # itself (the store keeps ~a), so the chain's inputs are the read register's
             # outputs with no LUT in front (b − a as a $sub kept the store's inverter as a
@@ -80,7 +90,19 @@ class DeltaGen(wiring.Component):
         m.d.comb += diff.eq(Cat(Const(1, 1), self.b) + Cat(Const(1, 1), ~self.a))
         with m.If(self.load):
             m.d.sync += [d1.eq(diff[1:]), r1.eq(self.r)]
-        if w <= 16:
+        if self.whole:
+            # Δ = a + hi in the DSP's post-adder: r·d + a·2¹⁶ has a's bits above the product's
+            # low 16, so its top W bits are exactly (a + hi) mod 2^W. `a` is registered on
+            # `load` with the other operands; yosys's ice40_dsp pass folds the add into the
+            # SB_MAC16 (C input, output register with hold = ~fire).
+            a1 = Signal(w, reset_less=True)
+            with m.If(self.load):
+                m.d.sync += a1.eq(self.a)
+            prod = Signal(16 + w, reset_less=True)
+            with m.If(self.fire):
+                m.d.sync += prod.eq(r1 * d1 + Cat(Const(0, 16), a1))
+            m.d.comb += self.delta.eq(prod[16:])
+        elif w <= 16:
             prod = Signal(16 + w, reset_less=True)
             with m.If(self.fire):
                 m.d.sync += prod.eq(r1 * d1)

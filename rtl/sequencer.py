@@ -4,9 +4,10 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .alter import AlterStage
+from .alter import AlterStage, WholeDeltaAlterStage
 from .counter import SplitCounter
 from .delta import DeltaGen
+from .family import fpga_family
 from .layouts import descriptor_layout, word_layout
 from .param_store import TableReadSignature, class_bits
 from .sampler import Sampler
@@ -38,8 +39,11 @@ class OutputSequencer(wiring.Component):
                            alpha < p_i < beta registered
             O2     X+2+k   sampler flags k == j (one LUT from registers); the alter stage
                            registers the word's role and p ± a (or p). Word 0: the
-                           product r·(b − a) is registered (hi, held)
+                           product r·(b − a) is registered (hi, held; on the iCE40
+                           Δ = a + hi, the add in the same DSP, and the alter stage
+                           registers p itself)
             O3     X+3+k   alter: (p ± a) ± hi, or p + 0 → output (or skid) register
+                           (iCE40: p ∓ Δ, or p + 0)
             out    X+4+k   on ``source``
 
         With a descriptor offered in the cycle after the vector's last word (X = T+1), the
@@ -63,6 +67,10 @@ class OutputSequencer(wiring.Component):
         ``lib.stream`` rules (registers; payload stable while ``valid & ~ready``).
     """
 
+    #: Δ added whole by the DSP (:class:`WholeDeltaAlterStage`): None = on the iCE40 only
+    #: (tests set True to simulate that form without a platform)
+    whole_delta: bool | None = None
+
     def __init__(self, classes: int, width: int, alter_stage: type = AlterStage):
         self.classes, self.width = classes, width
         self.alter_stage = alter_stage
@@ -84,9 +92,18 @@ class OutputSequencer(wiring.Component):
         n, w = self.classes, self.width
         b = class_bits(n)
         m.submodules.window = window = Window(w)
-        m.submodules.delta = delta = DeltaGen(w)
+        # iCE40 (W ≤ 16, the standard alter stage): Δ = a + hi added in the multiplier's DSP,
+        # and the alter stage adds Δ whole (WholeDeltaAlterStage): one carry chain and 32
+        # logic cells less. Elsewhere (ECP5: no post-adder behind the registered multiplier
+        # there; tests' substituted alter stages) a and hi stay apart.
+        whole = self.whole_delta
+        if whole is None:
+            whole = fpga_family(platform) == "ice40"
+        whole = whole and w <= 16 and self.alter_stage is AlterStage
+        m.submodules.delta = delta = DeltaGen(w, whole=whole)
         m.submodules.sampler = sampler = Sampler(n)
-        m.submodules.alter = alter = self.alter_stage(w)
+        m.submodules.alter = alter = (WholeDeltaAlterStage(w) if whole
+                                      else self.alter_stage(w))
         m.submodules.skid = skid = SkidBuffer(word_layout(w))
         desc, ks, tab, buf = self.descriptor, self.keystream, self.tables, self.buf
         adv = skid.advance
@@ -167,16 +184,18 @@ class OutputSequencer(wiring.Component):
             sampler.u_head.eq(ks.payload[16:]), sampler.u.eq(o2_u), sampler.c.eq(tab.c_data),
             # (ECP5: the whole C row and the class; see param_store.c_table_by_index)
             sampler.c_row.eq(tab.c_row), sampler.cls.eq(o1_idx),
-            alter.en.eq(adv & o2_valid), alter.p.eq(o2_p), alter.a.eq(o2_a),
+            alter.en.eq(adv & o2_valid), alter.p.eq(o2_p),
             alter.is_i.eq(o2_is_i), alter.ok.eq(o2_wf & window.inside),
             alter.hit.eq(sampler.hit_now),
         ]
+        if not whole:
+            m.d.comb += alter.a.eq(o2_a)
         with m.If(adv):
             m.d.sync += [o3_valid.eq(o2_valid), o3_first.eq(o2_first), o3_last.eq(o2_last)]
 
         # O3 → output register (or skid register).
         m.d.comb += [
-            alter.hi.eq(delta.hi),
+            (alter.delta.eq(delta.delta) if whole else alter.hi.eq(delta.hi)),
             skid.i_valid.eq(o3_valid),
             skid.i_payload.data.eq(alter.out),
             skid.i_payload.first.eq(o3_first),

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from rtl_support import random_params, run_sim  # noqa: E402
 
-from dynamarks.rtl.alter import AlterStage  # noqa: E402
+from dynamarks.rtl.alter import AlterStage, WholeDeltaAlterStage  # noqa: E402
 from dynamarks.rtl.argmax import Argmax  # noqa: E402
 from dynamarks.rtl.counter import SplitCounter  # noqa: E402
 from dynamarks.rtl.delta import DeltaGen  # noqa: E402
@@ -201,6 +201,90 @@ def test_sampler_against_thresholds(by_index):
     run_sim(dut, tb)
     want = [int(k == sum(1 for c in row if c <= u)) for row, u in rows for k in range(len(row))]
     assert hits == want
+
+
+@pytest.mark.parametrize("width", [10, 16])
+def test_delta_whole_is_a_plus_hi(width):
+    """DeltaGen(whole=True) (the iCE40 form, Δ = a + hi added after the product): SPEC §7's
+    Δ = a + ((r · (b − a)) >> 16) for valid sets, pipelined one per cycle, held without `fire`;
+    for an invalid set (b ≤ a) the same value modulo 2^W as a + hi from the split form."""
+    one = 1 << (width - 1)
+    mask = (1 << width) - 1
+    rng = random.Random(width + 100)
+    cases = []
+    for _ in range(200):
+        b = rng.randint(1, one)
+        a = rng.randint(0, b - 1)
+        r = rng.choice([0, 0xFFFF, rng.randrange(1 << 16)])
+        cases.append((a, b, r))
+    cases += [(0, one, 0xFFFF), (0, one, 0), (one - 1, one, 0xFFFF), (0, 1, 0xFFFF)]
+    cases += [(rng.randrange(1 << width), rng.randrange(1 << width), rng.randrange(1 << 16))
+              for _ in range(50)]                     # any a, b: modulo 2^W
+    dut = DeltaGen(width, whole=True)
+    got = []
+
+    async def tb(ctx):
+        for t in range(len(cases) + 2):
+            ctx.set(dut.load, t < len(cases))
+            ctx.set(dut.fire, 1 <= t <= len(cases))
+            if t < len(cases):
+                a, b, r = cases[t]
+                ctx.set(dut.a, a)
+                ctx.set(dut.b, b)
+                ctx.set(dut.r, r)
+            if t >= 2:
+                got.append(ctx.get(dut.delta))
+            await ctx.tick()
+        ctx.set(dut.load, 1)
+        ctx.set(dut.fire, 0)
+        for _ in range(3):
+            await ctx.tick()
+            assert ctx.get(dut.delta) == got[-1]
+
+    run_sim(dut, tb)
+    for (a, b, r), d in zip(cases, got, strict=True):
+        assert d == (a + ((r * ((b - a) & mask)) >> 16)) & mask
+        if a < b:
+            assert a <= d <= b - 1
+
+
+def test_whole_delta_alter_stage():
+    """WholeDeltaAlterStage against SPEC §9 (p − Δ at i, p + Δ at j, p otherwise), Δ over the
+    whole word range (results modulo 2^W), inputs disturbed after `en`."""
+    width = 16
+    rng = random.Random(5)
+    cases = [(rng.randrange(1 << width), rng.randrange(2), rng.randrange(2), rng.randrange(2),
+              rng.randrange(1 << width)) for _ in range(300)]
+    dut = WholeDeltaAlterStage(width)
+    got = []
+
+    async def tb(ctx):
+        for p, is_i, hit, ok, delta in cases:
+            ctx.set(dut.en, 1)
+            ctx.set(dut.p, p)
+            ctx.set(dut.is_i, is_i)
+            ctx.set(dut.ok, ok)
+            ctx.set(dut.hit, hit)
+            await ctx.tick()
+            ctx.set(dut.en, 0)
+            ctx.set(dut.p, rng.randrange(1 << width))
+            ctx.set(dut.is_i, rng.randrange(2))
+            ctx.set(dut.ok, rng.randrange(2))
+            ctx.set(dut.hit, rng.randrange(2))
+            ctx.set(dut.delta, delta)
+            got.append(ctx.get(dut.out))
+            await ctx.tick()                        # holds while `en` is low
+            assert ctx.get(dut.out) == got[-1]
+
+    run_sim(dut, tb)
+    mask = (1 << width) - 1
+    for (p, is_i, hit, ok, delta), out in zip(cases, got, strict=True):
+        if ok and is_i and not hit:
+            assert out == (p - delta) & mask
+        elif ok and hit and not is_i:
+            assert out == (p + delta) & mask
+        else:
+            assert out == p
 
 
 def test_alter_stage():

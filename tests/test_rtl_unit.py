@@ -29,17 +29,28 @@ from rtl_support import (  # noqa: E402
 )
 
 from dynamarks.rtl.param_store import SPACE_WINDOW, config_address  # noqa: E402
+from dynamarks.rtl.sequencer import OutputSequencer  # noqa: E402
 from dynamarks.rtl.unit import LATENCY_EXTRA, WatermarkUnit  # noqa: E402
 from dynamarks.rtl.verilog import generate_verilog  # noqa: E402
 
 
-def _run_random(classes, width, n_vectors, seed, p_in, p_out):
+class _WholeDeltaSequencer(OutputSequencer):
+    whole_delta = True
+
+
+class _WholeDeltaUnit(WatermarkUnit):
+    """The unit with the iCE40's output side (Δ = a + hi from the DSP, WholeDeltaAlterStage)
+    forced on, so that the Amaranth simulator runs the form the iCE40 build uses."""
+    output_sequencer = _WholeDeltaSequencer
+
+
+def _run_random(classes, width, n_vectors, seed, p_in, p_out, unit=WatermarkUnit):
     rng = random.Random(seed)
     prm = random_params(rng, classes, width)
     vectors = [random_vector(rng, prm, classes, width) for _ in range(n_vectors)]
     r_words = keystream_words(prm.key, prm.iv, n_vectors)
     expected = expected_output(vectors, prm, width, r_words)
-    dut = WatermarkUnit(classes, width)
+    dut = unit(classes, width)
     words = [w for v in vectors for w in vector_words(v)]
     out = {}
 
@@ -118,6 +129,20 @@ def test_random_vectors_with_backpressure(classes, width, n_vectors, seed):
 
 def test_random_vectors_full_rate():
     _run_random(10, 16, 100, 11, p_in=1.0, p_out=1.0)
+
+
+@pytest.mark.parametrize("classes,width,n_vectors,seed,p_in,p_out", [
+    (10, 16, 100, 21, 0.7, 0.6),
+    (3, 12, 120, 22, 0.7, 0.6),
+    (2, 16, 100, 23, 0.9, 0.5),
+    (10, 16, 80, 24, 1.0, 1.0),
+])
+def test_whole_delta_form(classes, width, n_vectors, seed, p_in, p_out):
+    """The iCE40 output side (Δ added whole, from the DSP) against the SPEC model, with and
+    without back-pressure."""
+    altered = _run_random(classes, width, n_vectors, seed, p_in=p_in, p_out=p_out,
+                          unit=_WholeDeltaUnit)
+    assert altered > 0
 
 
 @pytest.mark.parametrize("classes,width", [(2, 16), (3, 16), (4, 12), (10, 16), (16, 20)])
