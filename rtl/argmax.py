@@ -1,6 +1,6 @@
 """Streaming argmax with SPEC §4's tie rule (lowest index wins)."""
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth import Cat, Const, Instance, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,6 +52,7 @@ class Argmax(wiring.Component):
             "data": In(width),
             "max_next": Out(width),
             "index_next": Out(range(classes)),
+            "index_last": Out(range(classes)),
         })
         #: words of the current vector seen so far (the driver's, when it passes one: the
         #: driver then advances it exactly as this block would, ``Mux(first, 0, count) + 1``
@@ -66,29 +67,117 @@ class Argmax(wiring.Component):
         index = Signal(range(self.classes), reset_less=True)
         pos = Signal(range(self.classes))
         m.d.comb += pos.eq(Mux(self.first, 0, self.count))
-        take = Signal()
         if self.own_count:
             with m.If(self.valid):
                 m.d.sync += self.count.eq(pos + 1)
-        with m.If(take):
-            m.d.sync += index.eq(pos)
         if fpga_family(platform) == "ecp5":
             # take = valid & (first | data > max), all in one carry chain: the low W bits give
             # data + ~max, whose carry is data > max; bit W adds first + 1 (carry: first | gt);
             # bit W+1 adds valid + 0 (carry: valid & (first | gt)). No LUT between the chain
             # and the flip-flops' clock enable.
+            take = Signal()
             m.d.comb += take.eq((Cat(self.data, self.first, self.valid)
                                  + Cat(nmax, Const(1, 1), Const(0, 1)))[w + 2])
             with m.If(take):
-                m.d.sync += nmax.eq(~self.data)
+                m.d.sync += [nmax.eq(~self.data), index.eq(pos)]
+            m.d.comb += [self.max_next.eq(~nmax), self.index_next.eq(index),
+                         self.index_last.eq(index)]
+            return m
+        # iCE40 (and no platform: what the proofs and the simulations elaborate): the decision
+        # is registered, so no chain output drives more than one LUT and its flip-flop, and the
+        # result's registers follow a cycle late. After a word is presented, `nmax` still holds
+        # ~(the maximum of the words before it) and the word itself waits in `ndreg` (~word, at
+        # `pos_r`); `take_r` (it was taken) chooses between them:
+        #     result    = Mux(take_r, (~ndreg, pos_r), (~nmax, index))
+        #     take      = valid & (first | data > result's maximum)
+        #               = valid & Mux(take_r, first | data > ~ndreg, first | data > ~nmax).
+        # Both comparisons are carry chains from the sink (bit W adds first + 1: carry =
+        # first | gt), each ending in its own LUT and flip-flop: `t_last` (taken, and the
+        # word before was taken) and `t_max` (taken, the word before was not); take_r =
+        # t_last | t_max. The registers absorb the choice a cycle later: nmax, index ←
+        # the result. Word 0 is always taken, so `nmax` never needs another vector's value.
+        ndreg = Signal(w, reset_less=True)
+        pos_r = Signal(range(self.classes), reset_less=True)
+        t_last, t_max = Signal(name="t_last"), Signal(name="t_max")
+        take_r = Signal(name="take_r")
+        ice40 = fpga_family(platform) == "ice40"
+        m.d.comb += take_r.eq(t_last | t_max)
+        m.d.sync += pos_r.eq(pos)
+        last = Signal(range(self.classes))
+        if ice40:
+            # The same logic in iCE40 cells, placed as yosys and nextpnr would not place it:
+            # each chain's carry out is the I3 input of the LUT of its take register (nextpnr
+            # then continues the chain into that logic cell instead of routing the carry out
+            # through a pass-through cell); `ndreg`'s D LUT reads both operands of the
+            # `gt_last` chain's carry (I1, I2 = the carry's I0, I1), so each of its bits is
+            # one logic cell (LUT, carry, flip-flop); `index_last` is one LUT per bit of the
+            # two take registers and `index` (yosys would share t_last | t_max and put two
+            # LUTs between them and the block-RAM address). tests/test_rtl_argmax_ice40.py
+            # simulates this form.
+            nd_next, tl_next, tm_next = Signal(w), Signal(), Signal()
+            m.d.sync += [ndreg.eq(nd_next), t_last.eq(tl_next), t_max.eq(tm_next)]
+            # O = I0 & (I1 | I2) & I3, O = I0 & ~(I1 | I2) & I3  (I0 = valid, I1 = t_last,
+            # I2 = t_max, I3 = the chain's carry out)
+            _ice40_gt_chain(m, "gt_last", ndreg, self.data, self.first, _lut_init(
+                lambda i: i[0] & (i[1] | i[2]) & i[3]), (self.valid, t_last, t_max), tl_next,
+                load=self.valid, nreg_next=nd_next)
+            _ice40_gt_chain(m, "gt_max", nmax, self.data, self.first, _lut_init(
+                lambda i: i[0] & (1 - (i[1] | i[2])) & i[3]), (self.valid, t_last, t_max),
+                tm_next)
+            for b in range(len(last)):
+                one = (self.classes - 1) >> b & 1
+                # O = t_last | t_max ? one : index[b]  (I0 = t_last, I1 = t_max, I2 = index)
+                m.submodules[f"last{b}"] = Instance(
+                    "SB_LUT4", p_LUT_INIT=_lut_init(
+                        lambda i, one=one: one if i[0] | i[1] else i[2]),
+                    i_I0=t_last, i_I1=t_max, i_I2=index[b], i_I3=Const(0, 1), o_O=last[b])
         else:
-            # iCE40: the chain's carry out into one LUT with `first` and `valid` (the two extra
-            # carries measured slower there, where a LUT feeds the chain's data input). The
-            # maximum's flip-flops take `take` through their D LUT (an OR of two choices, so
-            # that yosys keeps it a LUT rather than a clock enable): `take` then drives LUT
-            # inputs beside the chain instead of the clock enables of three more logic blocks
-            # (worst of seeds 1-3 61.5 → 64.1 MHz with the Trivium spare's enable register).
-            m.d.comb += take.eq(self.valid & (self.first | (self.data + nmax)[w]))
-            m.d.sync += nmax.eq(Mux(take, 0, nmax) | Mux(take, ~self.data, 0))
-        m.d.comb += [self.max_next.eq(~nmax), self.index_next.eq(index)]
+            gt_last = (Cat(self.data, self.first) + Cat(ndreg, Const(1, 1)))[w + 1]
+            gt_max = (Cat(self.data, self.first) + Cat(nmax, Const(1, 1)))[w + 1]
+            m.d.sync += [
+                t_last.eq(self.valid & take_r & gt_last),
+                t_max.eq(self.valid & ~take_r & gt_max),
+            ]
+            m.d.comb += last.eq(Mux(take_r, self.classes - 1, index))
+            with m.If(self.valid):
+                m.d.sync += ndreg.eq(~self.data)
+        with m.If(take_r):
+            m.d.sync += [nmax.eq(ndreg), index.eq(pos_r)]
+        m.d.comb += [
+            self.max_next.eq(~Mux(take_r, ndreg, nmax)),
+            self.index_next.eq(Mux(take_r, pos_r, index)),
+            # after a vector's last word (position N−1): one LUT of registers per bit
+            self.index_last.eq(last),
+        ]
         return m
+
+
+def _lut_init(f) -> Const:
+    """An ``SB_LUT4``'s ``LUT_INIT`` for ``O = f((I0, I1, I2, I3))`` (bits 0/1)."""
+    return Const(sum(1 << k for k in range(16)
+                     if f(tuple(k >> j & 1 for j in range(4)))), 16)
+
+
+def _ice40_gt_chain(m: Module, name: str, nreg: Signal, data: Value, first: Value,
+                    init: Const, lut_in: tuple, out: Signal, *, load: Value | None = None,
+                    nreg_next: Signal | None = None) -> None:
+    """``gt = first | data > ~nreg`` as an iCE40 carry chain (``SB_CARRY``: data + nreg, then
+    first + 1) ending in the I3 input of one ``SB_LUT4`` (``init``, I0–I2 = ``lut_in``, output
+    ``out``), the chain's only load, so that nextpnr places that LUT as the chain's next logic
+    cell. With ``load``, each bit's carry shares its logic cell with an ``SB_LUT4`` that
+    computes ``nreg_next = load ? ~data : nreg`` (reading the carry's operands on I1, I2, as
+    nextpnr requires to pack them together)."""
+    w = len(nreg)
+    co = Signal(w + 2, name=f"{name}_co")
+    for b in range(w):
+        m.submodules[f"{name}_c{b}"] = Instance(
+            "SB_CARRY", i_I0=nreg[b], i_I1=data[b], i_CI=co[b], o_CO=co[b + 1])
+        if load is not None:
+            m.submodules[f"{name}_l{b}"] = Instance(
+                "SB_LUT4", p_LUT_INIT=_lut_init(lambda i: (1 - i[2]) if i[0] else i[1]),
+                i_I0=load, i_I1=nreg[b], i_I2=data[b], i_I3=Const(0, 1), o_O=nreg_next[b])
+    m.submodules[f"{name}_c{w}"] = Instance(
+        "SB_CARRY", i_I0=Const(1, 1), i_I1=first, i_CI=co[w], o_CO=co[w + 1])
+    m.submodules[f"{name}_take"] = Instance(
+        "SB_LUT4", p_LUT_INIT=init, i_I0=lut_in[0], i_I1=lut_in[1], i_I2=lut_in[2],
+        i_I3=co[w + 1], o_O=out)

@@ -24,6 +24,10 @@ class DescriptorQueue(wiring.Component):
         ``sink``: ``In(stream.Signature(descriptor_layout(N, W), always_ready=True))``;
         ``source``: ``Out(stream.Signature(descriptor_layout(N, W)))``.
 
+        ``source.payload.fresh`` is ``~full``: the descriptor on offer is the one arriving this
+        cycle (so a reader that keeps the slot's index itself can choose between that copy
+        and the arriving index with registers only).
+
     Latency
         0 cycles (bypass): ``source.valid`` and ``source.payload`` follow ``sink`` in the same
         cycle when the slot is empty.
@@ -49,6 +53,7 @@ class DescriptorQueue(wiring.Component):
         m.d.comb += [
             src.valid.eq(full | snk.valid),
             src.payload.eq(Mux(full, slot, snk.payload)),
+            src.payload.fresh.eq(~full),
         ]
         # Taken = valid & ready; with a descriptor offered `valid` is high, so the slot's and
         # `full`'s next values need `ready` alone (one LUT each from the registers behind

@@ -30,7 +30,9 @@ holds — every one is an assertion, so the induction proves them all together:
   last word) or in the queue's slot, is (argmax, max) of its words; at the framer's output
   the running sum is still the whole sum, and while the descriptor waits in the slot the
   framer's ``wf`` (registered from that sum) is sum == ONE. In the cycle after the take
-  (``pop_r``) O1 reads ``wf`` from the framer, afterwards from its own register.
+  (``pop_r``) O1 reads ``wf`` from the framer, afterwards from its own register. While the
+  sequencer is between vectors (``starting``) and a descriptor waits in the slot, its
+  ``o_idx`` is the slot's index (it loads what is on offer then).
 * **buffer** — ``wptr = wbase + ipos``; the committed unread words ``wbase − rptr`` are the
   pending vectors' N words each plus what the sequencer has left to issue of its current
   vector; at most ``depth`` words stored (``depth − 1`` when ``sink.ready``: the registered
@@ -502,6 +504,8 @@ class TrackedVectorHarness(Elaboratable):
             inv(dvalid, ~full, dpay.index == in_i, dpay.max == in_max, acc == in_sum)
         with m.If(ds == 2):
             inv(full, slot.index == in_i, slot.max == in_max, framer.wf == wf)
+        # the sequencer's `o_idx` keeps a copy of the slot's index while it waits to be issued
+        inv(~(seq.reg("starting") & full) | (seq.reg("o_idx") == slot.index))
         # buffer
         wptr, wbase, rptr = buf.reg("wptr"), buf.reg("wbase"), buf.reg("rptr")
         depth = len(P["buffer_words"])

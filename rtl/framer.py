@@ -179,8 +179,9 @@ class InputFramer(wiring.Component):
         d = self.descriptor
         m.d.comb += [
             d.valid.eq(commit_r),
-            d.payload.index.eq(amax.index_next),
+            d.payload.index.eq(amax.index_last),
             d.payload.max.eq(amax.max_next),
+            d.payload.fresh.eq(1),
             self.wf.eq(wf_lo & wf_hi),
         ]
         # Counters count one cycle after the event (registered strobes: the carry chains stay

@@ -109,10 +109,13 @@ class OutputSequencer(wiring.Component):
         adv = skid.advance
 
         # O0: issue.
+        # `o_idx` holds the class index of the vector being issued, and while none is (at
+        # `starting`) that of the descriptor on offer once it has been there a cycle (the
+        # queue's slot: it loads whatever is on offer then). So the read addresses choose
+        # between `o_idx` and an arriving descriptor's index with registers only: one LUT
+        # of `starting`, the queue's `fresh`, `o_idx` and the argmax's (one-LUT) index.
         o_k = Signal(range(n))               # next word to issue
-        o_idx = Signal(b, reset_less=True)   # class index of the vector being issued (read
-        #                                      only after a pop has loaded it; no reset on the
-        #                                      pop enable)
+        o_idx = Signal(b, reset_less=True)   # (read only after a load; no reset on its enable)
         starting = Signal(init=1)            # register: o_k == 0
         issue, pop = Signal(), Signal()
         pop_r = Signal()                     # a descriptor was taken last cycle: `wf` is its
@@ -121,14 +124,14 @@ class OutputSequencer(wiring.Component):
             issue.eq(adv & (~starting | desc.valid)),
             pop.eq(issue & starting),
             desc.ready.eq(adv & starting),     # registers only (pop == ready & valid)
-            cur_idx.eq(Mux(starting, desc.payload.index, o_idx)),
+            cur_idx.eq(Mux(starting & desc.payload.fresh, desc.payload.index, o_idx)),
             buf.next.eq(issue), buf.en.eq(adv),
             tab.c_cls.eq(cur_idx), tab.c_index.eq(o_k), tab.c_en.eq(adv),
-            tab.win_addr.eq(desc.payload.index), tab.win_en.eq(pop),
+            tab.win_addr.eq(cur_idx), tab.win_en.eq(pop),
         ]
         with m.If(issue):
             m.d.sync += [o_k.eq(Mux(o_k == n - 1, 0, o_k + 1)), starting.eq(o_k == n - 1)]
-        with m.If(pop):
+        with m.If(starting | (issue & (o_k == n - 1))):
             m.d.sync += o_idx.eq(desc.payload.index)
         m.d.sync += pop_r.eq(pop)
 
