@@ -109,11 +109,14 @@ class OutputSequencer(wiring.Component):
         adv = skid.advance
 
         # O0: issue.
-        # `o_idx` holds the class index of the vector being issued, and while none is (at
-        # `starting`) that of the descriptor on offer once it has been there a cycle (the
-        # queue's slot: it loads whatever is on offer then). So the read addresses choose
-        # between `o_idx` and an arriving descriptor's index with registers only: one LUT
-        # of `starting`, the queue's `fresh`, `o_idx` and the argmax's (one-LUT) index.
+        # iCE40 (and no platform: what the proofs check): `o_idx` holds the class index of the
+        # vector being issued, and while none is (at `starting`) that of the descriptor on
+        # offer once it has been there a cycle (the queue's slot: it loads whatever is on
+        # offer then). So the block-RAM read addresses choose between `o_idx` and an arriving
+        # descriptor's index (`fresh`) with registers only: one LUT of `starting`, the queue's
+        # `fresh`, `o_idx` and the argmax's (one-LUT) index. On the ECP5 (tables in LUT RAM,
+        # no such path) `o_idx` loads on the take only and the choice is the plain one.
+        hold = fpga_family(platform) != "ecp5"
         o_k = Signal(range(n))               # next word to issue
         o_idx = Signal(b, reset_less=True)   # (read only after a load; no reset on its enable)
         starting = Signal(init=1)            # register: o_k == 0
@@ -124,14 +127,15 @@ class OutputSequencer(wiring.Component):
             issue.eq(adv & (~starting | desc.valid)),
             pop.eq(issue & starting),
             desc.ready.eq(adv & starting),     # registers only (pop == ready & valid)
-            cur_idx.eq(Mux(starting & desc.payload.fresh, desc.payload.index, o_idx)),
+            cur_idx.eq(Mux(starting & (desc.payload.fresh if hold else 1),
+                           desc.payload.index, o_idx)),
             buf.next.eq(issue), buf.en.eq(adv),
             tab.c_cls.eq(cur_idx), tab.c_index.eq(o_k), tab.c_en.eq(adv),
-            tab.win_addr.eq(cur_idx), tab.win_en.eq(pop),
+            tab.win_addr.eq(cur_idx if hold else desc.payload.index), tab.win_en.eq(pop),
         ]
         with m.If(issue):
             m.d.sync += [o_k.eq(Mux(o_k == n - 1, 0, o_k + 1)), starting.eq(o_k == n - 1)]
-        with m.If(starting | (issue & (o_k == n - 1))):
+        with m.If((starting | (issue & (o_k == n - 1))) if hold else pop):
             m.d.sync += o_idx.eq(desc.payload.index)
         m.d.sync += pop_r.eq(pop)
 
