@@ -20,17 +20,21 @@ class Argmax(wiring.Component):
 
         The maximum is held inverted (``nmax = ~max``), so that ``data > max`` is the carry out
         of ``data + nmax`` (no inverter LUT in front of the carry chain) and a taken word is
-        stored as ``~data``. On the ECP5 the same carry chain, two bits longer, adds
-        ``first`` and ``valid`` (see ``elaborate``): its carry out is the clock enable of the
-        result's flip-flops, with no LUT between them; on the iCE40 one LUT joins them. On
-        the iCE40 a bit takes two logic cells: its flip-flop (with the inverting LUT) and its
-        carry (nextpnr packs a carry only with a LUT that reads both of its operands); the
-        two-stage version before it took four.
+        stored as ``~data``. On the ECP5 one carry chain, two bits longer, adds ``first`` and
+        ``valid`` (see ``elaborate``): its carry out is the clock enable of the result's
+        flip-flops, with no LUT between them. On the iCE40 (and without a platform: the form
+        the proofs check) the decision is registered: two chains compare the word with the
+        last word and with the maximum before it, each ending in one LUT and flip-flop
+        (``t_last``, ``t_max``), and the result is one LUT of registers (see ``elaborate``);
+        there the chains, the take LUTs and ``index_last`` are instantiated iCE40 cells, so
+        that nextpnr packs and places them as intended.
 
     Interface
         ``valid``, ``first``, ``data`` (W bits) in; ``max_next`` (W bits), ``index_next``
-        (0…N−1) out: the result over the words presented before this cycle (``index_next`` a
-        register, ``max_next`` a register's inverse). The block counts word positions itself
+        (0…N−1) out: the result over the words presented before this cycle (registers, or one
+        LUT of registers). ``index_last``: ``index_next`` in the cycle after a word at position
+        N−1 (a vector's last word; one LUT of three registers per bit on the iCE40, for the
+        block-RAM addresses), meaningless otherwise. The block counts word positions itself
         (``count``, or the driver's own count of the words since ``first`` passed as
         ``count=``; word 0 is the one with ``first``; positions past N−1 wrap and are
         meaningless), so the driver presents a vector's words in order (stalls allowed).
