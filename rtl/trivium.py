@@ -251,8 +251,8 @@ class Trivium(wiring.Component):
         A whole word not taken at once lets the lanes make one chunk more, into a spare
         chunk register, and then stand still: the lanes' step is a function of registers
         only, and ``keystream.ready`` reaches just the word's shift, ``fill``, ``full``, the
-        spare's flag and the stall register's input (in the unit ``ready`` is one LUT of
-        three registers in the sequencer). The spare costs no throughput: a take shifts it
+        spare's flag and the stall register's input (in the unit ``ready`` is the
+        sequencer's ``head1`` register). The spare costs no throughput: a take shifts it
         in, and the next word is complete ``word_width/bits`` cycles after the take as before.
 
     Invariants
