@@ -184,7 +184,8 @@ class ParamStore(wiring.Component):
           (:func:`c_table_by_index`; ``c_by_index`` forces one):
 
           - by class (iCE40, no platform): row ``i`` at addresses ``i·2^B … i·2^B + N−1``,
-            17 bits;
+            17 bits, stored complemented as ``a`` is (the sampler's chains take ``~C``
+            straight from the block RAM output; ``c_data`` is ``C``);
           - by word index (ECP5): ``2^B`` rows of N 17-bit fields, row ``k`` holding
             ``C[0][k] … C[N−1][k]`` (written one field at a time). The read port's address is
             ``c_index`` alone and its register holds the whole row (``c_row``); ``c_data`` is
@@ -336,7 +337,8 @@ class ParamStore(wiring.Component):
             # a is stored complemented (see the class docstring)
             win_wr.data.eq(Cat(wdata[:w], wdata[:w], ~wdata[:w], wdata[:w])),
             win_wr.en.eq(win_en),
-            c_wr.data.eq(Cat(*([wdata[:C_BITS]] * (n if by_index else 1)))),
+            # (by class, C is stored complemented: see the class docstring)
+            c_wr.data.eq(Cat(*([wdata[:C_BITS]] * n)) if by_index else ~wdata[:C_BITS]),
             self.key_we.eq(wr_key & key_ok),
             self.key_addr.eq(waddr[:3]),
             self.key_data.eq(wdata),
@@ -378,6 +380,6 @@ class ParamStore(wiring.Component):
                 c_index.eq(self.read.c_index), c_cls.eq(self.read.c_cls),
                 c_rd.addr.eq(Cat(c_index, c_cls)),
                 c_rd.en.eq(self.read.c_en),
-                self.read.c_data.eq(c_rd.data),
+                self.read.c_data.eq(~c_rd.data),
             ]
         return m
