@@ -207,7 +207,7 @@ class ParamStore(wiring.Component):
         (out). Internal read side ``read`` (:class:`TableReadSignature`): ``win_addr``/
         ``win_en`` → ``alpha``, ``beta``, ``a``, ``b``; ``c_cls``/``c_index``/``c_en`` →
         ``c_data`` (and ``c_row`` by word index). Trivium side: ``key_we``, ``key_addr``,
-        ``key_data`` (one LUT of registers), ``start`` (a LUT of registers).
+        ``key_data`` (one LUT of registers), ``start`` (a register).
 
     Latency
         A table write presented in cycle t lands at the end of cycle t+1 (decoded and
@@ -321,16 +321,21 @@ class ParamStore(wiring.Component):
         # Starts: registered like the writes. The Trivium counts a key/IV word towards a start
         # from two cycles after it sees the write; it sees both a cycle after the port, so a
         # start presented in the cycle after the last key/IV write would reach it a cycle too
-        # early: that start (and only that one) is held one more cycle (`start_late`). So the
+        # early: that start (and only that one) is held one more cycle. So the
         # port's rule stays "start at the earliest in the cycle after the last key/IV write",
         # and a start reaches the Trivium in the cycle after it is presented otherwise.
-        start_r, key_we_prev, start_late = Signal(), Signal(), Signal()
+        # `start` itself is a register (its input computes what start_r & ~key_we_prev |
+        # start_late will be in the next cycle), so that the Trivium's control flags see a
+        # flip-flop: its start/stop logic is then two LUT levels deep.
+        start_r, key_we_prev, start_q = Signal(), Signal(), Signal()
+        start_now = self.cfg_start & ~refuse
         m.d.sync += [
-            start_r.eq(self.cfg_start & ~refuse),
+            start_r.eq(start_now),
             key_we_prev.eq(self.key_we),
-            start_late.eq(start_r & key_we_prev),
+            # start_r' & ~key_we_prev' = start_now & ~key_we; start_late' = start_r & key_we_prev
+            start_q.eq((start_now & ~self.key_we) | (start_r & key_we_prev)),
         ]
-        m.d.comb += self.start.eq((start_r & ~key_we_prev) | start_late)
+        m.d.comb += self.start.eq(start_q)
 
         m.d.comb += [
             win_wr.addr.eq(waddr[b:2 * b]),

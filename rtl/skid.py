@@ -58,8 +58,11 @@ class SkidBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         src = self.source
-        word0 = Signal(self.shape, name="word0")    # the newest word held
-        word1 = Signal(self.shape, name="word1")    # the older word, while two are held
+        # Data only, without reset (read only while `count` says they hold a word): a reset
+        # would join the domain reset to their clock enables (iCE40: a LUT level between
+        # `source.ready` and word1's enable).
+        word0 = Signal(self.shape, name="word0", reset_less=True)   # the newest word held
+        word1 = Signal(self.shape, name="word1", reset_less=True)   # the older word (two held)
         count = Signal(range(3))
         push = Signal()
         shift = Signal()

@@ -513,7 +513,9 @@ class Trivium(wiring.Component):
             warming_next.eq(~stop & (load_done | (warming & ~warm_last))),
             # (An accepted start ends the keystream at once, as a key write does one cycle
             # after it: `valid` and `running` are low from the cycle after the start.)
-            generating_next.eq(~stop & ~start_ok & (generating | warm_done)),
+            # (`start` is a register in the unit: ~stop & ~start_ok is one LUT of kw, go,
+            # start and armed, and generating's input one more.)
+            generating_next.eq(~(stop | start_ok) & (generating | warm_done)),
         ]
         m.d.sync += [
             load.eq(load_next), warming.eq(warming_next), generating.eq(generating_next),
