@@ -34,16 +34,16 @@ class OutputSequencer(wiring.Component):
             O1     X+1+k   block RAM outputs → registers; sampler registers u < C[i][k].
                            Word 0: ``wf`` of its vector arrives (registered in O1 unless
                            word 0 leaves O1 at once)
-                           Word 0: keystream word taken (r and b − a into the Δ
-                           multiplier's input registers, u held), window test
-                           alpha < p_i < beta registered
+                           Word 0: keystream word taken (``head1``, a register; r and
+                           b − a into the Δ generator's input registers, u held), window
+                           test alpha < p_i < beta registered
             O2     X+2+k   sampler flags k == j (one LUT from registers); the alter stage
                            registers the word's role and p ± a (or p). Word 0: the
                            product r·(b − a) is registered (hi, held; on the iCE40
                            Δ = a + hi, the add in the same DSP, and the alter stage
-                           registers p itself)
+                           registers x = p, or ~p at word i)
             O3     X+3+k   alter: (p ± a) ± hi, or p + 0 → output (or skid) register
-                           (iCE40: p ∓ Δ, or p + 0)
+                           (iCE40: x + Δ, then one LUT: p + Δ, p − Δ = ~(~p + Δ) or p)
             out    X+4+k   on ``source``
 
         With a descriptor offered in the cycle after the vector's last word (X = T+1), the
