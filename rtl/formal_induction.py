@@ -813,8 +813,8 @@ class ParamStoreReadsHarness(Elaboratable):
             c_word = Array(c_mem.observed)[Cat_(ck, ci)]
         w_word = Array(win_mem.observed)[wi]
         w_field = Array([w_word[k] for k in range(4)])[f]
-        with m.If(c_has):
-            m.d.comb += Assert(c_word == c_val)
+        with m.If(c_has):   # by class, C is stored complemented
+            m.d.comb += Assert(c_word == (c_val if self.c_by_index else ~c_val))
         with m.If(w_has):   # field 2 (a) is stored complemented
             m.d.comb += Assert(w_field == Mux(f == 2, ~w_val, w_val))
         return m
