@@ -92,11 +92,14 @@ class WholeDeltaAlterStage(wiring.Component):
 
     What it does
         The same function as :class:`AlterStage` (``p − Δ`` at i, ``p + Δ`` at j, ``p``
-        otherwise, under the same conditions), in two halves: on ``en`` it registers ``p``,
-        ``is_i``, ``change = ok & (is_i ^ hit)`` and the carry in (``change & is_i``); in the
-        next cycle one carry chain adds ``~Δ`` (change at i, with the carry: ``p − Δ``),
-        ``Δ`` (change at j) or 0 to the registered ``p``. Per bit one LUT of (Δ, change,
-        is_i) in front of the chain; no second chain, no copy of ``a``.
+        otherwise, under the same conditions), in two halves: on ``en`` it registers
+        ``x = is_i ? ~p : p`` (the LUT in front of these flip-flops packs with them),
+        ``is_i`` and ``change = ok & (is_i ^ hit)``; in the next cycle one carry chain adds
+        ``s = x + Δ`` — both operands registers (Δ the DSP's output register), no LUT in
+        front of the chain, no carry in — and one LUT per bit after it gives the word:
+        ``s`` (change at j: ``p + Δ``), ``~s`` (change at i: ``~(~p + Δ) = p − Δ``) or
+        ``x ^ is_i`` = ``p`` (no change). So neither ``change`` nor ``is_i`` reaches the chain:
+        they meet its sum bits in the LUT that feeds the output register.
 
     Interface
         ``en``, ``p``, ``is_i``, ``ok``, ``hit`` in the cycle of ``en``; ``delta`` in the
@@ -127,15 +130,16 @@ class WholeDeltaAlterStage(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self.width
-        p_r = Signal(w, reset_less=True)
+        x = Signal(w, reset_less=True)      # p, inverted at the word k == i
         is_i = Signal()
         change = Signal()
-        carry_in = Signal()
-        change_now = Signal()
-        m.d.comb += change_now.eq(self.ok & (self.is_i ^ self.hit))
         with m.If(self.en):
-            m.d.sync += [p_r.eq(self.p), is_i.eq(self.is_i), change.eq(change_now),
-                         carry_in.eq(change_now & self.is_i)]
-        operand = Mux(change, Mux(is_i, ~self.delta, self.delta), 0)
-        m.d.comb += self.out.eq((p_r + operand + carry_in)[:w])
+            m.d.sync += [x.eq(Mux(self.is_i, ~self.p, self.p)), is_i.eq(self.is_i),
+                         change.eq(self.ok & (self.is_i ^ self.hit))]
+        s = Signal(w)
+        m.d.comb += [
+            s.eq((x + self.delta)[:w]),
+            # per bit one LUT of (s, x, change, is_i)
+            self.out.eq(Mux(change, s, x) ^ is_i.replicate(w)),
+        ]
         return m

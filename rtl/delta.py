@@ -32,7 +32,9 @@ class DeltaGen(wiring.Component):
         With ``whole=True`` (W ≤ 16; the sequencer asks for it on the iCE40) ``a`` is
         registered on ``load`` as well and the output is ``delta = a + hi`` itself, the add
         done by the ``SB_MAC16``'s post-adder into the same output register (the alter stage
-        then needs neither ``a`` nor a second carry chain: −32 logic cells).
+        then needs neither ``a`` nor a second carry chain: −32 logic cells). There ``d`` is
+        kept in fabric flip-flops rather than the DSP's input register (see ``elaborate``):
+        the same registers and behaviour, a shorter path.
 
     Interface
         ``a``, ``b`` (W bits), ``r`` (16 bits), ``load`` in; ``fire`` in; ``hi`` (W bits) out
@@ -81,7 +83,13 @@ class DeltaGen(wiring.Component):
             return m
         # No reset on the datapath registers: the DSP's pipeline registers have none (a sync
         # reset would keep yosys from absorbing them into SB_MAC16).
-        d1 = Signal(w, reset_less=True)
+        # In the whole form `d1` stays a fabric register (`keep`: yosys's ice40_dsp pass then
+        # leaves it out of the SB_MAC16's B input register): the b − a chain from the block RAM
+        # ends in its own flip-flops (packed with the chain's cells, no logic cell more), and
+        # the route into the DSP starts the next cycle, at a flip-flop, through the DSP's
+        # combinational multiplier into its output register (worst seeds 1–3: 13.8–14.5 ns
+        # with the chain into the DSP's input register; off the top with this).
+        d1 = Signal(w, reset_less=True, attrs={"keep": 1} if self.whole else {})
         r1 = Signal(16, reset_less=True)
         # b − a as b + ~a + 1 with the +1 entering through a constant low bit (one carry chain,
         # no carry-in logic): the parameter store keeps ~a, so the chain's inputs are the block

@@ -629,13 +629,17 @@ class TrackedVectorHarness(Elaboratable):
                 delta.reg("d1") == (b_i - a_i)[:w])
             with m.If(mk[1] != 0):
                 inv(delta.hi == hi_t, hi_t < (b_i - a_i)[:w])
-        # The sampler compares in O1 straight from the table and registers ge = ¬(u < C[i][k])
-        # of the word in O2; ge_prev is the one before, first2 marks word 0.
+        # The sampler compares in O1 straight from the table and registers u < C[i][k] of the
+        # word in O2 (word 0: lt0, from the keystream word on offer; the others: lt, from the
+        # held u); ge_prev is ¬lt of the one before, first2 marks word 0.
         samp = P["sequencer/sampler"]
         with m.If(t_in_o2):
-            inv(samp.reg("ge") == ~(u_t < c_of[mk[1]]), samp.reg("first2") == (mk[1] == 0))
+            inv(samp.reg("first2") == (mk[1] == 0))
+            with m.If(mk[1] == 0):
+                inv(samp.reg("lt0") == (u_t < c_of[0]))
             with m.If(mk[1] != 0):
-                inv(samp.reg("ge_prev") == ~(u_t < c_of[_dec(mk[1], n)]))
+                inv(samp.reg("lt") == (u_t < c_of[mk[1]]),
+                    samp.reg("ge_prev") == ~(u_t < c_of[_dec(mk[1], n)]))
         with m.If(mv[2] & mt[2]):
             inv(P["sequencer/alter"].out == exp_a[mk[2]], delta.hi == hi_t,
                 hi_t < (b_i - a_i)[:w])
@@ -813,8 +817,8 @@ class ParamStoreReadsHarness(Elaboratable):
             c_word = Array(c_mem.observed)[Cat_(ck, ci)]
         w_word = Array(win_mem.observed)[wi]
         w_field = Array([w_word[k] for k in range(4)])[f]
-        with m.If(c_has):
-            m.d.comb += Assert(c_word == c_val)
+        with m.If(c_has):   # by class, C is stored complemented
+            m.d.comb += Assert(c_word == (c_val if self.c_by_index else ~c_val))
         with m.If(w_has):   # field 2 (a) is stored complemented
             m.d.comb += Assert(w_field == Mux(f == 2, ~w_val, w_val))
         return m

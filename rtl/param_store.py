@@ -184,7 +184,8 @@ class ParamStore(wiring.Component):
           (:func:`c_table_by_index`; ``c_by_index`` forces one):
 
           - by class (iCE40, no platform): row ``i`` at addresses ``i·2^B … i·2^B + N−1``,
-            17 bits;
+            17 bits, stored complemented as ``a`` is (the sampler's chains take ``~C``
+            straight from the block RAM output; ``c_data`` is ``C``);
           - by word index (ECP5): ``2^B`` rows of N 17-bit fields, row ``k`` holding
             ``C[0][k] … C[N−1][k]`` (written one field at a time). The read port's address is
             ``c_index`` alone and its register holds the whole row (``c_row``); ``c_data`` is
@@ -206,7 +207,7 @@ class ParamStore(wiring.Component):
         (out). Internal read side ``read`` (:class:`TableReadSignature`): ``win_addr``/
         ``win_en`` → ``alpha``, ``beta``, ``a``, ``b``; ``c_cls``/``c_index``/``c_en`` →
         ``c_data`` (and ``c_row`` by word index). Trivium side: ``key_we``, ``key_addr``,
-        ``key_data`` (one LUT of registers), ``start`` (a LUT of registers).
+        ``key_data`` (one LUT of registers), ``start`` (a register).
 
     Latency
         A table write presented in cycle t lands at the end of cycle t+1 (decoded and
@@ -320,23 +321,29 @@ class ParamStore(wiring.Component):
         # Starts: registered like the writes. The Trivium counts a key/IV word towards a start
         # from two cycles after it sees the write; it sees both a cycle after the port, so a
         # start presented in the cycle after the last key/IV write would reach it a cycle too
-        # early: that start (and only that one) is held one more cycle (`start_late`). So the
+        # early: that start (and only that one) is held one more cycle. So the
         # port's rule stays "start at the earliest in the cycle after the last key/IV write",
         # and a start reaches the Trivium in the cycle after it is presented otherwise.
-        start_r, key_we_prev, start_late = Signal(), Signal(), Signal()
+        # `start` itself is a register (its input computes what start_r & ~key_we_prev |
+        # start_late will be in the next cycle), so that the Trivium's control flags see a
+        # flip-flop: its start/stop logic is then two LUT levels deep.
+        start_r, key_we_prev, start_q = Signal(), Signal(), Signal()
+        start_now = self.cfg_start & ~refuse
         m.d.sync += [
-            start_r.eq(self.cfg_start & ~refuse),
+            start_r.eq(start_now),
             key_we_prev.eq(self.key_we),
-            start_late.eq(start_r & key_we_prev),
+            # start_r' & ~key_we_prev' = start_now & ~key_we; start_late' = start_r & key_we_prev
+            start_q.eq((start_now & ~self.key_we) | (start_r & key_we_prev)),
         ]
-        m.d.comb += self.start.eq((start_r & ~key_we_prev) | start_late)
+        m.d.comb += self.start.eq(start_q)
 
         m.d.comb += [
             win_wr.addr.eq(waddr[b:2 * b]),
             # a is stored complemented (see the class docstring)
             win_wr.data.eq(Cat(wdata[:w], wdata[:w], ~wdata[:w], wdata[:w])),
             win_wr.en.eq(win_en),
-            c_wr.data.eq(Cat(*([wdata[:C_BITS]] * (n if by_index else 1)))),
+            # (by class, C is stored complemented: see the class docstring)
+            c_wr.data.eq(Cat(*([wdata[:C_BITS]] * n)) if by_index else ~wdata[:C_BITS]),
             self.key_we.eq(wr_key & key_ok),
             self.key_addr.eq(waddr[:3]),
             self.key_data.eq(wdata),
@@ -378,6 +385,6 @@ class ParamStore(wiring.Component):
                 c_index.eq(self.read.c_index), c_cls.eq(self.read.c_cls),
                 c_rd.addr.eq(Cat(c_index, c_cls)),
                 c_rd.en.eq(self.read.c_en),
-                self.read.c_data.eq(c_rd.data),
+                self.read.c_data.eq(~c_rd.data),
             ]
         return m

@@ -18,15 +18,17 @@ class Sampler(wiring.Component):
 
         * S1: ``lt_k = (u < C[i][k])`` is computed straight from the threshold (the C table's
           block RAM output) and registered. Word 0 compares with ``u_head`` (the keystream
-          word on offer, taken in this cycle), the other words with ``u`` (its held copy).
-          One 17-bit carry chain: ``C + ~u ≥ 2¹⁷ ⟺ C > u`` (``~u`` zero-extended, then
-          inverted); one more bit on top (0 + 1) makes its sum bit ``¬carry = (u ≥ C)``, a
-          LUT in the chain's last cell, which the ``ge`` flip-flop packs with. The choice
-          ``first ? ~u_head : ~u`` is one LUT on the ``u`` side, so the block RAM output
-          meets nothing but the chain. (``ge = ¬lt``.)
+          word on offer, taken in this cycle), the other words with ``u`` (its held copy):
+          two carry chains, one per source of ``u``, so that neither has a LUT in front of it
+          (the keystream word and the block RAM output meet nothing but the chain), each
+          ``u + ~C + 1`` (carry ``u ≥ C``; the ``+ 1`` a constant low bit; ``~C`` is what the
+          block RAM holds, see :class:`~dynamarks.rtl.param_store.ParamStore`) with one more
+          bit on top (0 + 1) whose sum bit ``¬carry = lt`` is a LUT in the chain's last cell,
+          which its flip-flop (``lt0``, ``lt``) packs with.
         * S2: ``hit_now = lt_k & (first | ~lt_(k−1))`` (``lt_(−1) = 0``: ``C[i][−1] = 0 ≤ u``),
-          i.e. ``C[i][k−1] ≤ u < C[i][k]`` — one LUT from registers (``ge``, ``ge_prev``,
-          ``first2``). ``ge`` is kept for the next word.
+          i.e. ``C[i][k−1] ≤ u < C[i][k]`` — one LUT from registers (``first2 ? lt0 :
+          lt & ge_prev``). ``ge_prev = ¬lt`` of the word leaving S2 is kept for the next
+          word.
 
         Because ``C[i]`` is nondecreasing, ``lt`` is monotone in ``k``, so ``hit`` is set
         exactly at ``k = min{k : u < C[i][k]} = #{k : C[i][k] ≤ u}`` (the count form of SPEC
@@ -36,8 +38,9 @@ class Sampler(wiring.Component):
         Organised by word index (the ECP5's C table, see
         :func:`~dynamarks.rtl.param_store.c_table_by_index`; ``by_index`` forces it), S1
         compares the whole registered row ``C[0…N−1][k]`` (``c_row``) with ``u``, one chain
-        per class, into N ``ge`` registers, and S2 picks the class's bit (``cls``, registered
-        with them) in front of one LUT: ``hit_now = ¬ge & open``, where the register ``open``
+        per class (``u`` chosen by ``first`` in one LUT in front of them), into N ``ge``
+        registers, and S2 picks the class's bit (``cls``, registered with them) in front of
+        one LUT: ``hit_now = ¬ge & open``, where the register ``open``
         (``first2 | ge_prev``) is set as the word enters S2. No class multiplexer sits
         between the table's LUT RAM and a register or in front of a carry chain, and the
         S2 logic in front of the alter stage is the multiplexer and that LUT.
@@ -85,15 +88,23 @@ class Sampler(wiring.Component):
         """``u ≥ c`` as the sum bit on top of one carry chain (see the class docstring)."""
         return (Cat(c, Const(0, 1)) + Cat(u_n, Const(1, 1)))[17]
 
+    @staticmethod
+    def _lt(c, u):
+        """``u < c`` as the sum bit on top of one carry chain ``u + ~c + 1`` (carry: ``u ≥ c``;
+        the + 1 enters as a constant low bit), with ``~c`` (17 bits) and ``u`` straight into
+        the chain (see the class docstring)."""
+        one, zero = Const(1, 1), Const(0, 1)
+        return (Cat(one, u, zero, zero) + Cat(one, ~c, one))[18]
+
     def elaborate(self, platform):
         m = Module()
         by_index = (self.by_index if self.by_index is not None
                     else c_table_by_index(platform))
-        u_n = Signal(17)        # ~u, 17 bits (u zero-extended)
-        m.d.comb += u_n.eq(Cat(Mux(self.first, ~self.u_head, ~self.u), Const(1, 1)))
         with m.If(self.en):
             m.d.sync += self.hit.eq(self.hit_now)
         if by_index:
+            u_n = Signal(17)        # ~u, 17 bits (u zero-extended)
+            m.d.comb += u_n.eq(Cat(Mux(self.first, ~self.u_head, ~self.u), Const(1, 1)))
             # S1: every class's entry of the row against u, one chain each; S2: the class's
             # bit (a multiplexer of registers).
             n = self.classes
@@ -109,14 +120,20 @@ class Sampler(wiring.Component):
                     open_.eq(self.first | ge),
                 ]
         else:
+            # Two chains, one per source of u, so that neither has a LUT in front of it: the
+            # keystream word on offer (word 0) and its held copy (the other words), each
+            # against C straight from the block RAM (~C there: the store keeps C
+            # complemented, see ParamStore); S2 picks the right register.
             first2 = Signal()   # S2: the word in S2 is word 0
+            lt0 = Signal()      # u_head < C[i][k] (meaningful for word 0)
+            lt = Signal()       # u < C[i][k] (meaningful for the other words)
             ge_prev = Signal()  # u ≥ C[i][k−1] of the word before it
-            ge = Signal()       # u ≥ C[i][k] of the word in S2 (¬lt)
-            m.d.comb += self.hit_now.eq(~ge & (first2 | ge_prev))
+            m.d.comb += self.hit_now.eq(Mux(first2, lt0, lt & ge_prev))
             with m.If(self.en):
                 m.d.sync += [
-                    ge.eq(self._ge(self.c, u_n)),
+                    lt0.eq(self._lt(self.c, self.u_head)),
+                    lt.eq(self._lt(self.c, self.u)),
                     first2.eq(self.first),
-                    ge_prev.eq(ge),
+                    ge_prev.eq(~Mux(first2, lt0, lt)),
                 ]
         return m

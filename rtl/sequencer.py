@@ -34,16 +34,16 @@ class OutputSequencer(wiring.Component):
             O1     X+1+k   block RAM outputs → registers; sampler registers u < C[i][k].
                            Word 0: ``wf`` of its vector arrives (registered in O1 unless
                            word 0 leaves O1 at once)
-                           Word 0: keystream word taken (r and b − a into the Δ
-                           multiplier's input registers, u held), window test
-                           alpha < p_i < beta registered
+                           Word 0: keystream word taken (``head1``, a register; r and
+                           b − a into the Δ generator's input registers, u held), window
+                           test alpha < p_i < beta registered
             O2     X+2+k   sampler flags k == j (one LUT from registers); the alter stage
                            registers the word's role and p ± a (or p). Word 0: the
                            product r·(b − a) is registered (hi, held; on the iCE40
                            Δ = a + hi, the add in the same DSP, and the alter stage
-                           registers p itself)
+                           registers x = p, or ~p at word i)
             O3     X+3+k   alter: (p ± a) ± hi, or p + 0 → output (or skid) register
-                           (iCE40: p ∓ Δ, or p + 0)
+                           (iCE40: x + Δ, then one LUT: p + Δ, p − Δ = ~(~p + Δ) or p)
             out    X+4+k   on ``source``
 
         With a descriptor offered in the cycle after the vector's last word (X = T+1), the
@@ -55,7 +55,7 @@ class OutputSequencer(wiring.Component):
         ``descriptor`` (``In(stream.Signature(descriptor_layout(N, W)))``); ``wf`` (in: the
         vector of the descriptor taken in the previous cycle is well formed; the framer's
         ``wf``, read in the cycle after each take only); ``keystream``
-        (``In(stream.Signature(32))``, ``ready`` one LUT of registers); ``buf``
+        (``In(stream.Signature(32))``, ``ready`` a register: ``head1``); ``buf``
         (``Out(BufferReadSignature(W))``), ``tables`` (``Out(TableReadSignature(N, W))``):
         the block RAM read ports; ``source`` (``Out(stream.Signature(word_layout(W)))``);
         ``vectors_out`` (32 bits, wraps; one cycle after the last word's handshake); strobes
@@ -157,11 +157,14 @@ class OutputSequencer(wiring.Component):
             m.d.sync += o1_wf.eq(self.wf)
 
         # O1 → O2: block RAM outputs into registers; word 0 takes the keystream word.
-        # `head1`: word 0 leaves O1 this cycle. One LUT of three registers (the keystream's
-        # `ready` reaches only the Trivium's word register and fill count, and the enables of
-        # the vector-wide registers below); `source.ready` does not reach it.
+        # `head1`: word 0 leaves O1 this cycle (adv & o1_valid & o1_first), a register of its
+        # own: its input is that AND of the three registers' next values (`advance_next` from
+        # the skid buffer, and O1's valid/first as the `adv` branch above loads them), so the
+        # keystream's `ready` and the vector-wide registers' enables below are flip-flop
+        # outputs (`source.ready` reaches head1's input through one LUT in the skid buffer,
+        # never an enable).
         head1 = Signal()
-        m.d.comb += head1.eq(adv & o1_valid & o1_first)
+        m.d.sync += head1.eq(skid.advance_next & Mux(adv, issue & starting, o1_valid & o1_first))
         o2_valid, o2_first, o2_last, o2_is_i = Signal(), Signal(), Signal(), Signal()
         o2_p = Signal(w, reset_less=True)
         o2_u = Signal(16, reset_less=True)

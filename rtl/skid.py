@@ -27,10 +27,13 @@ class SkidBuffer(wiring.Component):
     Interface
         ``i_valid`` (in), ``i_payload`` (in, ``shape``): the pipeline's last stage;
         ``advance`` (out, a register, 1 after reset): the pipeline may move on this cycle (the
-        word on ``i_*`` is taken); ``source`` (out, ``stream.Signature(shape)``).
+        word on ``i_*`` is taken); ``advance_next`` (out, combinational: ``advance``'s input,
+        its value in the next cycle — for a reader that registers a function of the next
+        advance, one LUT of ``count``, ``i_valid`` and ``source.ready``); ``source`` (out,
+        ``stream.Signature(shape)``).
         ``source.ready`` passes one LUT to ``count``, ``source.valid``, ``advance`` and
-        ``word1``'s enable, and reaches nothing else: a reader that must know ``advance`` a
-        cycle ahead would put ``source.ready`` on its own path, so none does.
+        ``word1``'s enable; through ``advance_next`` it may reach a reader's register inputs
+        (never an enable: the sequencer's ``head1`` register is the one reader).
 
     Latency
         1 cycle: a word taken in cycle t is on ``source`` from cycle t+1 if it is the oldest.
@@ -48,14 +51,18 @@ class SkidBuffer(wiring.Component):
             "i_valid": In(1),
             "i_payload": In(shape),
             "advance": Out(1, init=1),
+            "advance_next": Out(1),
             "source": Out(stream.Signature(shape)),
         })
 
     def elaborate(self, platform):
         m = Module()
         src = self.source
-        word0 = Signal(self.shape, name="word0")    # the newest word held
-        word1 = Signal(self.shape, name="word1")    # the older word, while two are held
+        # Data only, without reset (read only while `count` says they hold a word): a reset
+        # would join the domain reset to their clock enables (iCE40: a LUT level between
+        # `source.ready` and word1's enable).
+        word0 = Signal(self.shape, name="word0", reset_less=True)   # the newest word held
+        word1 = Signal(self.shape, name="word1", reset_less=True)   # the older word (two held)
         count = Signal(range(3))
         push = Signal()
         shift = Signal()
@@ -79,6 +86,7 @@ class SkidBuffer(wiring.Component):
         two, one = count[1], count[0]       # count is 0, 1 or 2 (binary: 00, 01, 10)
         count_next = Signal(range(3))
         m.d.comb += [
+            self.advance_next.eq(~count_next[1]),
             count_next[1].eq(~rdy & (two | (one & iv))),
             count_next[0].eq((~two & ~one & iv) | (one & (iv == rdy)) | (two & rdy)),
         ]
@@ -86,6 +94,6 @@ class SkidBuffer(wiring.Component):
             count.eq(count_next),
             src.valid.eq(iv | two | (one & ~rdy)),
             # Full after this cycle: the pipeline holds (its word, if any, waits in O3).
-            self.advance.eq(~count_next[1]),
+            self.advance.eq(self.advance_next),
         ]
         return m

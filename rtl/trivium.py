@@ -251,8 +251,8 @@ class Trivium(wiring.Component):
         A whole word not taken at once lets the lanes make one chunk more, into a spare
         chunk register, and then stand still: the lanes' step is a function of registers
         only, and ``keystream.ready`` reaches just the word's shift, ``fill``, ``full``, the
-        spare's flag and the stall register's input (in the unit ``ready`` is one LUT of
-        three registers in the sequencer). The spare costs no throughput: a take shifts it
+        spare's flag and the stall register's input (in the unit ``ready`` is the
+        sequencer's ``head1`` register). The spare costs no throughput: a take shifts it
         in, and the next word is complete ``word_width/bits`` cycles after the take as before.
 
     Invariants
@@ -513,7 +513,9 @@ class Trivium(wiring.Component):
             warming_next.eq(~stop & (load_done | (warming & ~warm_last))),
             # (An accepted start ends the keystream at once, as a key write does one cycle
             # after it: `valid` and `running` are low from the cycle after the start.)
-            generating_next.eq(~stop & ~start_ok & (generating | warm_done)),
+            # (`start` is a register in the unit: ~stop & ~start_ok is one LUT of kw, go,
+            # start and armed, and generating's input one more.)
+            generating_next.eq(~(stop | start_ok) & (generating | warm_done)),
         ]
         m.d.sync += [
             load.eq(load_next), warming.eq(warming_next), generating.eq(generating_next),

