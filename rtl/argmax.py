@@ -118,16 +118,24 @@ class Argmax(wiring.Component):
             # two take registers and `index` (yosys would share t_last | t_max and put two
             # LUTs between them and the block-RAM address). tests/test_rtl_argmax_ice40.py
             # simulates this form.
-            nd_next, tl_next, tm_next = Signal(w), Signal(), Signal()
-            m.d.sync += [ndreg.eq(nd_next), t_last.eq(tl_next), t_max.eq(tm_next)]
-            # O = I0 & (I1 | I2) & I3, O = I0 & ~(I1 | I2) & I3  (I0 = valid, I1 = t_last,
-            # I2 = t_max, I3 = the chain's carry out)
-            _ice40_gt_chain(m, "gt_last", ndreg, self.data, self.first, _lut_init(
-                lambda i: i[0] & (i[1] | i[2]) & i[3]), (self.valid, t_last, t_max), tl_next,
-                load=self.valid, nreg_next=nd_next)
-            _ice40_gt_chain(m, "gt_max", nmax, self.data, self.first, _lut_init(
-                lambda i: i[0] & (1 - (i[1] | i[2])) & i[3]), (self.valid, t_last, t_max),
-                tm_next)
+            nd_next, nm_next, tl_next, tm_next = Signal(w), Signal(w), Signal(), Signal()
+            m.d.sync += [ndreg.eq(nd_next), nmax.eq(nm_next),
+                         t_last.eq(tl_next), t_max.eq(tm_next)]
+            # take LUTs: O = I0 & (I1 | I2) & I3 and O = I0 & ~(I1 | I2) & I3 (I0 = valid,
+            # I1 = t_last, I2 = t_max, I3 = the chain's carry out). Per bit, in the carry's
+            # cell: ndreg ← valid ? ~data : ndreg (O = I0 ? ~I2 : I1), and nmax ← take_r ?
+            # ndreg : nmax (O = I0 ? I3 : I1; I2 = data, unused, is there for the packing).
+            _ice40_gt_chain(
+                m, "gt_last", ndreg, self.data, self.first,
+                _lut_init(lambda i: i[0] & (i[1] | i[2]) & i[3]),
+                (self.valid, t_last, t_max), tl_next,
+                _lut_init(lambda i: (1 - i[2]) if i[0] else i[1]), self.valid,
+                Const(0, w), nd_next)
+            _ice40_gt_chain(
+                m, "gt_max", nmax, self.data, self.first,
+                _lut_init(lambda i: i[0] & (1 - (i[1] | i[2])) & i[3]),
+                (self.valid, t_last, t_max), tm_next,
+                _lut_init(lambda i: i[3] if i[0] else i[1]), take_r, ndreg, nm_next)
             for b in range(len(last)):
                 one = (self.classes - 1) >> b & 1
                 # O = t_last | t_max ? one : index[b]  (I0 = t_last, I1 = t_max, I2 = index)
@@ -145,8 +153,10 @@ class Argmax(wiring.Component):
             m.d.comb += last.eq(Mux(take_r, self.classes - 1, index))
             with m.If(self.valid):
                 m.d.sync += ndreg.eq(~self.data)
+            with m.If(take_r):
+                m.d.sync += nmax.eq(ndreg)
         with m.If(take_r):
-            m.d.sync += [nmax.eq(ndreg), index.eq(pos_r)]
+            m.d.sync += index.eq(pos_r)
         m.d.comb += [
             self.max_next.eq(~Mux(take_r, ndreg, nmax)),
             self.index_next.eq(Mux(take_r, pos_r, index)),
@@ -163,23 +173,23 @@ def _lut_init(f) -> Const:
 
 
 def _ice40_gt_chain(m: Module, name: str, nreg: Signal, data: Value, first: Value,
-                    init: Const, lut_in: tuple, out: Signal, *, load: Value | None = None,
-                    nreg_next: Signal | None = None) -> None:
+                    init: Const, lut_in: tuple, out: Signal, bit_init: Const, bit_i0: Value,
+                    bit_i3: Value, bit_out: Signal) -> None:
     """``gt = first | data > ~nreg`` as an iCE40 carry chain (``SB_CARRY``: data + nreg, then
     first + 1) ending in the I3 input of one ``SB_LUT4`` (``init``, I0–I2 = ``lut_in``, output
     ``out``), the chain's only load, so that nextpnr places that LUT as the chain's next logic
-    cell. With ``load``, each bit's carry shares its logic cell with an ``SB_LUT4`` that
-    computes ``nreg_next = load ? ~data : nreg`` (reading the carry's operands on I1, I2, as
-    nextpnr requires to pack them together)."""
+    cell. Each bit's carry shares its logic cell with an ``SB_LUT4`` (``bit_init``; I0 =
+    ``bit_i0``, I1 = ``nreg[b]``, I2 = ``data[b]``, I3 = ``bit_i3[b]``; output ``bit_out[b]``,
+    the D input of ``nreg[b]``'s flip-flop): it reads the carry's operands on I1, I2, as
+    nextpnr requires to pack them together."""
     w = len(nreg)
     co = Signal(w + 2, name=f"{name}_co")
     for b in range(w):
         m.submodules[f"{name}_c{b}"] = Instance(
             "SB_CARRY", i_I0=nreg[b], i_I1=data[b], i_CI=co[b], o_CO=co[b + 1])
-        if load is not None:
-            m.submodules[f"{name}_l{b}"] = Instance(
-                "SB_LUT4", p_LUT_INIT=_lut_init(lambda i: (1 - i[2]) if i[0] else i[1]),
-                i_I0=load, i_I1=nreg[b], i_I2=data[b], i_I3=Const(0, 1), o_O=nreg_next[b])
+        m.submodules[f"{name}_l{b}"] = Instance(
+            "SB_LUT4", p_LUT_INIT=bit_init, i_I0=bit_i0, i_I1=nreg[b], i_I2=data[b],
+            i_I3=bit_i3[b], o_O=bit_out[b])
     m.submodules[f"{name}_c{w}"] = Instance(
         "SB_CARRY", i_I0=Const(1, 1), i_I1=first, i_CI=co[w], o_CO=co[w + 1])
     m.submodules[f"{name}_take"] = Instance(
