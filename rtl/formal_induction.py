@@ -487,10 +487,9 @@ class TrackedVectorHarness(Elaboratable):
             pending == full + dvalid,
             ~framer.reg("ready_r") | (pending == 0) | ~(in_vec & framer.reg("at_end")))
         # the framer's registered combinations of its state (one LUT from the sink to the
-        # buffer's write enable and commit, three to sink.ready)
+        # buffer's commit, two to sink.ready)
         ready_r, at_end = framer.reg("ready_r"), framer.reg("at_end")
-        inv(framer.reg("ready_in") == (ready_r & in_vec),
-            framer.reg("ready_end") == (ready_r & in_vec & at_end),
+        inv(framer.reg("ready_end") == (ready_r & in_vec & at_end),
             framer.reg("near") == (in_vec & ~at_end & framer.reg("pen")),
             framer.reg("at_end_in") == (in_vec & at_end))
         with m.If(st == RECV):

@@ -1,12 +1,15 @@
 """The unit's input side: wire framing, buffer writes, argmax and sum, input counters."""
 
-from amaranth import Cat, Const, Module, Mux, Signal
+from collections.abc import Callable
+
+from amaranth import Cat, Const, Instance, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .argmax import Argmax
+from .argmax import Argmax, _lut_init
 from .counter import SplitCounter
+from .family import fpga_family
 from .layouts import descriptor_layout, word_layout
 from .vector_buffer import BufferWriteSignature
 
@@ -103,26 +106,65 @@ class InputFramer(wiring.Component):
             last.eq(word.last),
         ]
         # The framing rules as flat equations (functions of accept, first, last and the
-        # one-hot state). `ready_in` == ready_r & in_vec and `ready_end` == ready_r & in_vec &
-        # at_end are registers of their own, so that the buffer's write enable and the commit
-        # (the enable of its base pointer) are one LUT from the sink.
-        ready_in, ready_end = Signal(), Signal()
-        cont = ~first & in_vec                  # a word continuing the vector in progress
+        # one-hot state). `ready_end` == ready_r & in_vec & at_end is a register of its own, so
+        # that the buffer's write enable and the commit (the enable of its base pointer) are
+        # each one LUT from the sink (an SB_LUT4 of its own on the iCE40: see `lut`).
+        ready_end = Signal()
         pos = Signal(range(n))                  # the word's position in its vector
         m.d.comb += [
             pos.eq(Mux(first, 0, in_k)),
             # Every word of a vector being received goes into the buffer, also those of one
             # that turns out malformed (at its position, in the space of the vector being
             # received: harmless, as that vector is never committed).
-            write.eq(sink.valid & Mux(first, ready_r, ready_in)),
-            commit.eq(sink.valid & ~first & last & ready_end),
-            rej.eq(Mux(accept,
-                       (first & in_vec) + (first & last) + (cont & (at_end != last))
-                       + (~first & ~in_vec & ~dropping), 0)),
         ]
+        ice40 = fpga_family(platform) == "ice40"
+        valid = sink.valid
+        lut(m, ice40, "write_lut", lambda va, r, f, iv: va & r & (f | iv),
+            (valid, ready_r, first, in_vec), write)
+        lut(m, ice40, "commit_lut", lambda va, f, la, re: va & (f ^ 1) & la & re,
+            (valid, first, last, ready_end), commit)
+        # Registers the sink word reaches (`rej_r`, `dropping`, `ready_r`, `ready_end`,
+        # `at_end_in`) are two LUT levels from it: LUTs of the word's flags, `valid`,
+        # `ready_r` and the state, then one LUT per register, packed with its flip-flop. On the
+        # iCE40 each is an SB_LUT4 of its own (`lut`): the synthesiser would otherwise build
+        # them on the shared `accept` and the argmax's nets, a level deeper.
+        # v == ~accept | (~first & ~last): no word, or one that neither starts nor ends a vector
+        v = Signal()
+        lut(m, ice40, "v_lut", lambda va, r, f, la: ((va & r) ^ 1) | ((f ^ 1) & (la ^ 1)),
+            (valid, ready_r, first, last), v)
+        # rejected += rej (0, 1 or 2), counted from `rej_r`:
+        #   first:    (first & in_vec) + (first & last)     → rej[1] = in_vec & last,
+        #                                                      rej[0] = in_vec ^ last
+        #   no first: cont & (at_end != last) + (~in_vec & ~dropping)  (at most one is 1)
+        rej_two, rej_a, rej_b = Signal(), Signal(), Signal()
+        lut(m, ice40, "rej_two_lut", lambda f, iv, la: f & iv & la, (first, in_vec, last), rej_two)
+        lut(m, ice40, "rej_a_lut",
+            lambda f, iv, la, ae: (f & (iv ^ la)) | ((f ^ 1) & iv & (ae ^ la)),
+            (first, in_vec, last, at_end), rej_a)
+        lut(m, ice40, "rej_b_lut", lambda f, iv, d: (f ^ 1) & (iv ^ 1) & (d ^ 1),
+            (first, in_vec, dropping), rej_b)
+        lut(m, ice40, "rej0_lut", lambda va, r, a, b: va & r & (a | b),
+            (valid, ready_r, rej_a, rej_b), rej[0])
+        lut(m, ice40, "rej1_lut", lambda va, r, t: va & r & t, (valid, ready_r, rej_two), rej[1])
+        # DROP after a too-long vector or a stray word without `last`; left on `last` or
+        # `first`: dropping ← accept ? ~first & ~last & (dropping | ~in_vec | at_end) : dropping,
+        # as drop_go ? drop_c : (v & dropping) with drop_go == accept & ~first & ~last.
+        drop_go, drop_c, drop_next = Signal(), Signal(), Signal()
+        lut(m, ice40, "drop_go_lut", lambda va, r, f, la: va & r & (f ^ 1) & (la ^ 1),
+            (valid, ready_r, first, last), drop_go)
+        lut(m, ice40, "drop_c_lut", lambda d, iv, ae: d | (iv ^ 1) | ae,
+            (dropping, in_vec, at_end), drop_c)
+        lut(m, ice40, "drop_lut", lambda g, c, vv, d: (g & c) | ((g ^ 1) & vv & d),
+            (drop_go, drop_c, v, dropping), drop_next)
+        m.d.sync += dropping.eq(drop_next)
         in_vec_next, at_end_next, pen_next = Signal(), Signal(), Signal()
+        # pen ← first ? N == 3 : in_k + 1 == N − 2, as one LUT of `first` and a net of the
+        # registers alone (`pen_hit`), not behind the word's position `pos`.
+        pen_hit = Signal()
+        m.d.comb += pen_hit.eq((in_k + 1)[:len(in_k)] == n - 2)
+        lut(m, ice40, "pen_lut", lambda f, h: (f & int(n == 3)) | ((f ^ 1) & h),
+            (first, pen_hit), pen_next)
         m.d.comb += [
-            pen_next.eq(Mux(first, n == 3, (in_k + 1)[:len(in_k)] == n - 2)),
             # IN after `first` without `last`, or a word before the last one of a vector.
             in_vec_next.eq(Mux(accept, ~last & (first | (in_vec & ~at_end)), in_vec)),
             at_end_next.eq(Mux(accept, Mux(first, n == 2, pen), at_end)),
@@ -130,9 +172,6 @@ class InputFramer(wiring.Component):
         m.d.sync += [in_vec.eq(in_vec_next), at_end.eq(at_end_next)]
         with m.If(accept):
             m.d.sync += [
-                # DROP after a too-long vector or a stray word without `last`; left on `last`
-                # or `first`.
-                dropping.eq(~first & ~last & (dropping | ~in_vec | at_end)),
                 in_k.eq(pos + 1),
                 pen.eq(pen_next),
             ]
@@ -199,34 +238,63 @@ class InputFramer(wiring.Component):
         # `at_end_in` == in_vec & at_end are registers of their own.
         near, at_end_in = Signal(), Signal()
         end_next = Signal()
-        m.d.comb += end_next.eq(Mux(accept, ~last & Mux(first, n == 2, near), at_end_in))
         pending_next = Signal(range(q + 2))
         m.d.comb += pending_next.eq(pending + commit - self.taken)
-        # Room for the descriptor of a vector that the next word could complete. For N ≥ 3 it
-        # is `pending < q` from the register alone (the output side's take of this cycle is
-        # left out, so after a stall the sink resumes one cycle after the take): the take is
-        # then off the sink.ready path. A vector's descriptor is taken in the cycle after its
-        # last word unless the source has been stalled, so with N ≥ 3 `pending` is back to
-        # its old value before the next vector's last word can arrive: no bubble while the
-        # output flows. For N = 2 the next last word comes one cycle after the take, so
-        # the take must count.
-        if n >= 3:
-            room = (pending < q) if q > 1 else ~pending
-        else:
-            room = (pending_next < q) if q > 1 else (~pending | self.taken)
-        ready_next = Signal()
         # `enable` (a LUT of the config port and `running`) is kept as a net of its own, so
-        # that the synthesiser does not spread it over the LUTs behind `end_next`: three LUT
-        # levels from the sink to ready_r (`end_next` takes two).
+        # that the synthesiser does not spread it over the LUTs behind `end_next`.
         enable = Signal(attrs={"keep": 1})
         m.d.comb += enable.eq(self.enable)
-        m.d.comb += ready_next.eq(enable & (~end_next | room))
+        ready_next, ready_end_next = Signal(), Signal()
+        if n >= 3:
+            # Two LUT levels from the sink word and the config port to `ready_r`, `ready_end`
+            # and `at_end_in`: end_next == u & v with u == (accept ? near : at_end_in) and
+            # v == (~accept | (~first & ~last)) (for N ≥ 3 a `first` word never ends a vector
+            # next cycle), nets of their own beside `enable`; then each register's LUT takes
+            # four inputs (`enable`, `pending`, u, v) and is packed with its flip-flop.
+            # Room is `~pending` from the register alone (the output side's take of this
+            # cycle is left out, so after a stall the sink resumes one cycle after the take):
+            # the take is then off the sink.ready path. A vector's descriptor is taken in the
+            # cycle after its last word unless the source has been stalled, so with N ≥ 3
+            # `pending` is back to its old value before the next vector's last word can
+            # arrive: no bubble while the output flows.
+            u, full = Signal(), Signal()
+            m.d.comb += full.eq(pending >= q)
+            lut(m, ice40, "u_lut", lambda va, r, nr, ae: (va & r & nr) | (((va & r) ^ 1) & ae),
+                (valid, ready_r, near, at_end_in), u)
+            lut(m, ice40, "ready_lut", lambda e, fu, uu, vv: e & ((fu & uu & vv) ^ 1),
+                (enable, full, u, v), ready_next)
+            lut(m, ice40, "ready_end_lut", lambda e, fu, uu, vv: e & (fu ^ 1) & uu & vv,
+                (enable, full, u, v), ready_end_next)
+            lut(m, ice40, "end_lut", lambda uu, vv: uu & vv, (u, v), end_next)
+        else:
+            # N = 2: the next last word comes one cycle after the take, so the take counts.
+            room = (pending_next < q) if q > 1 else (~pending | self.taken)
+            m.d.comb += [
+                end_next.eq(Mux(accept, ~last & first, at_end_in)),
+                ready_next.eq(enable & (~end_next | room)),
+                ready_end_next.eq(ready_next & end_next),
+            ]
         m.d.sync += [
             pending.eq(pending_next),
             ready_r.eq(ready_next),
-            ready_in.eq(ready_next & in_vec_next),
-            ready_end.eq(ready_next & end_next),
+            ready_end.eq(ready_end_next),
             near.eq(in_vec_next & ~at_end_next & Mux(accept, pen_next, pen)),
             at_end_in.eq(end_next),
         ]
         return m
+
+
+def lut(m: Module, ice40: bool, name: str, f: Callable[..., Value], ins: tuple,
+        out: Signal) -> None:
+    """``out = f(*ins)`` (up to four one-bit inputs; ``f`` built from ``&``, ``|`` and ``^ 1``
+    for NOT, so that it evaluates on 0/1 integers as on signals): one ``SB_LUT4`` on the iCE40
+    (which the synthesiser can neither merge with other logic nor spread over several LUTs),
+    plain logic otherwise."""
+    if not ice40:
+        m.d.comb += out.eq(f(*ins))
+        return
+    k = len(ins)
+    pins = list(ins) + [Const(0, 1)] * (4 - k)
+    m.submodules[name] = Instance(
+        "SB_LUT4", p_LUT_INIT=_lut_init(lambda i: f(*i[:k]) & 1),
+        i_I0=pins[0], i_I1=pins[1], i_I2=pins[2], i_I3=pins[3], o_O=out)

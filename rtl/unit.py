@@ -33,7 +33,8 @@ from amaranth.utils import ceil_log2
 
 from .alter import AlterStage
 from .descriptor import DescriptorQueue
-from .framer import InputFramer
+from .family import fpga_family
+from .framer import InputFramer, lut
 from .layouts import word_layout
 from .param_store import ConfigSignature, ParamStore
 from .sequencer import OutputSequencer
@@ -264,15 +265,22 @@ class WatermarkUnit(wiring.Component):
         m.d.comb += [
             seq.keystream.valid.eq(ks.valid), seq.keystream.payload.eq(ks.payload),
             ks.ready.eq(seq.keystream.ready),
-            # No word is accepted in the two cycles after a key/IV write (the Trivium sees it a
-            # cycle later and stops the keystream in the cycle after that). A write to the key
-            # space or the unused space 3 (the address's top bit) stands in for the full
-            # decode of `key_we` (lock, word range): one LUT from the port and `key_write_r`,
-            # off the sink.ready path; a refused write there only holds the sink for two cycles.
-            framer.enable.eq(running & ~(cfg.we & cfg.addr[-1]) & ~key_write_r),
             framer.taken.eq(queue.source.valid & queue.source.ready),
             seq.wf.eq(framer.wf),
         ]
+
+        # No word is accepted in the two cycles after a key/IV write (the Trivium sees it a
+        # cycle later and stops the keystream in the cycle after that). A write to the key
+        # space or the unused space 3 (the address's top bit) stands in for the full decode
+        # of `key_we` (lock, word range): one LUT of the port, `key_write_r` and `running`
+        # (an SB_LUT4 of its own on the iCE40, one level before sink.ready's LUT); a refused
+        # write there only holds the sink for two cycles.
+        enable_ins = (cfg.we, cfg.addr[-1], key_write_r)
+        if not self.external_keystream:
+            enable_ins += (running,)
+        lut(m, fpga_family(platform) == "ice40", "enable_lut",
+            lambda we, top, kw, *run: ((we & top) ^ 1) & (kw ^ 1) & (run[0] if run else 1),
+            enable_ins, framer.enable)
 
         m.d.comb += [
             self.vectors_in.eq(framer.vectors_in), self.rejected.eq(framer.rejected),
