@@ -158,12 +158,20 @@ class InputFramer(wiring.Component):
             (drop_go, drop_c, v, dropping), drop_next)
         m.d.sync += dropping.eq(drop_next)
         in_vec_next, at_end_next, pen_next = Signal(), Signal(), Signal()
-        # pen ← first ? N == 3 : in_k + 1 == N − 2, as one LUT of `first` and a net of the
-        # registers alone (`pen_hit`), not behind the word's position `pos`.
-        pen_hit = Signal()
-        m.d.comb += pen_hit.eq((in_k + 1)[:len(in_k)] == n - 2)
-        lut(m, ice40, "pen_lut", lambda f, h: (f & int(n == 3)) | ((f ^ 1) & h),
-            (first, pen_hit), pen_next)
+        # pen ← accept ? (first ? N == 3 : in_k + 1 == N − 2) : pen, from a net of the
+        # registers alone (`pen_hit`), not behind the word's position `pos`: one LUT of the
+        # sink (`pen_go`) and one packed with the flip-flop.
+        pen_hit, pen_go, pen_d = Signal(), Signal(), Signal()
+        m.d.comb += [
+            pen_hit.eq((in_k + 1)[:len(in_k)] == n - 2),
+            pen_next.eq(Mux(first, n == 3, pen_hit)),
+        ]
+        lut(m, ice40, "pen_go_lut",
+            lambda va, r, f, h: va & r & ((f & int(n == 3)) | ((f ^ 1) & h)),
+            (valid, ready_r, first, pen_hit), pen_go)
+        lut(m, ice40, "pen_lut", lambda va, r, g, p: g | (((va & r) ^ 1) & p),
+            (valid, ready_r, pen_go, pen), pen_d)
+        m.d.sync += pen.eq(pen_d)
         m.d.comb += [
             # IN after `first` without `last`, or a word before the last one of a vector.
             in_vec_next.eq(Mux(accept, ~last & (first | (in_vec & ~at_end)), in_vec)),
@@ -173,7 +181,6 @@ class InputFramer(wiring.Component):
         with m.If(accept):
             m.d.sync += [
                 in_k.eq(pos + 1),
-                pen.eq(pen_next),
             ]
         # The sum: two carry chains from the sink, each adding the word's half to the old
         # half even with `first` (the choice is made after the chain, in each bit's sum LUT,
