@@ -32,9 +32,13 @@ class DeltaGen(wiring.Component):
         With ``whole=True`` (W ≤ 16; the sequencer asks for it on the iCE40) ``a`` is
         registered on ``load`` as well and the output is ``delta = a + hi`` itself, the add
         done by the ``SB_MAC16``'s post-adder into the same output register (the alter stage
-        then needs neither ``a`` nor a second carry chain: −32 logic cells). There ``d`` is
-        kept in fabric flip-flops rather than the DSP's input register (see ``elaborate``):
-        the same registers and behaviour, a shorter path.
+        then needs neither ``a`` nor a second carry chain: −32 logic cells). There the DSP
+        multiplies ``r`` by ``d − 1 = ~(a + ~b + 1)`` and adds ``r`` back in its addend,
+        ``r·d + a·2¹⁶ = r·(d − 1) + Cat(r, a)``: the addend has no constant bits, so yosys
+        takes ``r`` and ``a`` (one 32-bit register) into the DSP's A, C and D input registers,
+        and the chain's operands ``a`` and ``~b`` are the parameter store's fields as stored
+        (it keeps ``~b``). ``d − 1`` is kept in fabric flip-flops rather than the DSP's input
+        register (see ``elaborate``): the same registers and behaviour, a shorter path.
 
     Interface
         ``a``, ``b`` (W bits), ``r`` (16 bits), ``load`` in; ``fire`` in; ``hi`` (W bits) out
@@ -46,7 +50,9 @@ class DeltaGen(wiring.Component):
 
     Invariants
         ``0 ≤ hi ≤ b − a − 1`` whenever ``a < b`` (since ``r < 2¹⁶``), so ``a ≤ Δ < b``; the
-        intermediate values cannot overflow (``r·d < 2¹⁶·2^(W−1)``).
+        intermediate values cannot overflow (``r·d < 2¹⁶·2^(W−1)``). Any ``a ≠ b`` gives
+        ``(a + ((r·((b − a) mod 2^W)) >> 16)) mod 2^W`` in both forms; ``a == b`` (refused by
+        SPEC §3.1) gives ``a`` in the split form and not in the whole one (``d − 1`` wraps).
     """
 
     def __init__(self, width: int, whole: bool = False):
@@ -69,9 +75,10 @@ class DeltaGen(wiring.Component):
         w = self.width
         if w <= 16 and fpga_family(platform) == "ecp5" and not self.whole:
             # b − a as b + ~a + 1 (the +1 through a constant low bit): ~a is the stored field
-            # itself (the store keeps ~a), so the chain's inputs are the read register's
-            # outputs with no LUT in front (b − a as a $sub kept the store's inverter as a
-            # LUT of its own, shared with the alter stage's copy of a).
+            # itself (on the ECP5 the store keeps ~a: param_store.complemented_field), so the
+            # chain's inputs are the read register's outputs with no LUT in front (b − a as a
+            # $sub kept the store's inverter as a LUT of its own, shared with the alter
+            # stage's copy of a).
             diff = Signal(w + 1)
             prod = Signal(36)
             m.d.comb += [
@@ -83,34 +90,45 @@ class DeltaGen(wiring.Component):
             return m
         # No reset on the datapath registers: the DSP's pipeline registers have none (a sync
         # reset would keep yosys from absorbing them into SB_MAC16).
-        # In the whole form `d1` stays a fabric register (`keep`: yosys's ice40_dsp pass then
-        # leaves it out of the SB_MAC16's B input register): the b − a chain from the block RAM
-        # ends in its own flip-flops (packed with the chain's cells, no logic cell more), and
-        # the route into the DSP starts the next cycle, at a flip-flop, through the DSP's
-        # combinational multiplier into its output register (worst seeds 1–3: 13.8–14.5 ns
-        # with the chain into the DSP's input register; off the top with this).
-        d1 = Signal(w, reset_less=True, attrs={"keep": 1} if self.whole else {})
+        if self.whole:
+            # Δ = a + hi in the DSP's post-adder: r·d + a·2¹⁶ = r·(d − 1) + Cat(r, a), whose top
+            # W bits are exactly (a + hi) mod 2^W. `ra1` holds r and a as one 32-bit register
+            # (loaded on `load`): yosys's ice40_dsp pass takes a register into the SB_MAC16's
+            # C/D input register only if the whole 32-bit addend is one flip-flop cell's
+            # output (no constant bits: `Cat(0, a)` left a in 16 fabric flip-flops), and takes
+            # r from the same cell into the A register. The output register holds with ~fire.
+            # `dm1` = d − 1 = ~(a + ~b + 1): a and ~b are the store's fields as stored, so the
+            # chain's inputs are the block RAM's outputs (the store's and this inversion of b
+            # cancel), the +1 enters through a constant low bit, and the outer inversion is in
+            # the chain's sum LUTs. `dm1` stays a fabric register (`keep`: yosys's ice40_dsp
+            # pass then leaves it out of the SB_MAC16's B input register): the chain from the
+            # block RAM ends in its own flip-flops (packed with the chain's cells, no logic
+            # cell more), and the route into the DSP starts the next cycle, at a flip-flop,
+            # through the DSP's combinational multiplier into its output register (worst seeds
+            # 1–3: 13.8–14.5 ns with the chain into the DSP's input register).
+            ra1 = Signal(16 + w, reset_less=True)
+            dm1 = Signal(w, reset_less=True, attrs={"keep": 1})
+            dsum = Signal(w + 1)
+            m.d.comb += dsum.eq(Cat(Const(1, 1), self.a) + Cat(Const(1, 1), ~self.b))
+            with m.If(self.load):
+                m.d.sync += [ra1.eq(Cat(self.r, self.a)), dm1.eq(~dsum[1:])]
+            prod = Signal(16 + w, reset_less=True)
+            with m.If(self.fire):
+                m.d.sync += prod.eq(ra1[:16] * dm1 + ra1)
+            m.d.comb += self.delta.eq(prod[16:])
+            return m
         r1 = Signal(16, reset_less=True)
+        with m.If(self.load):
+            m.d.sync += r1.eq(self.r)
         # b − a as b + ~a + 1 with the +1 entering through a constant low bit (one carry chain,
-        # no carry-in logic): the parameter store keeps ~a, so the chain's inputs are the block
-        # RAM's outputs (the two inversions cancel in synthesis).
+        # no carry-in logic). (The split form is what the proofs and simulations without a
+        # platform check; on the iCE40 it is used only for W > 16.)
+        d1 = Signal(w, reset_less=True)
         diff = Signal(w + 1)
         m.d.comb += diff.eq(Cat(Const(1, 1), self.b) + Cat(Const(1, 1), ~self.a))
         with m.If(self.load):
-            m.d.sync += [d1.eq(diff[1:]), r1.eq(self.r)]
-        if self.whole:
-            # Δ = a + hi in the DSP's post-adder: r·d + a·2¹⁶ has a's bits above the product's
-            # low 16, so its top W bits are exactly (a + hi) mod 2^W. `a` is registered on
-            # `load` with the other operands; yosys's ice40_dsp pass folds the add into the
-            # SB_MAC16 (C input, output register with hold = ~fire).
-            a1 = Signal(w, reset_less=True)
-            with m.If(self.load):
-                m.d.sync += a1.eq(self.a)
-            prod = Signal(16 + w, reset_less=True)
-            with m.If(self.fire):
-                m.d.sync += prod.eq(r1 * d1 + Cat(Const(0, 16), a1))
-            m.d.comb += self.delta.eq(prod[16:])
-        elif w <= 16:
+            m.d.sync += d1.eq(diff[1:])
+        if w <= 16:
             prod = Signal(16 + w, reset_less=True)
             with m.If(self.fire):
                 m.d.sync += prod.eq(r1 * d1)

@@ -818,8 +818,9 @@ class ParamStoreReadsHarness(Elaboratable):
         w_field = Array([w_word[k] for k in range(4)])[f]
         with m.If(c_has):   # by class, C is stored complemented
             m.d.comb += Assert(c_word == (c_val if self.c_by_index else ~c_val))
-        with m.If(w_has):   # field 2 (a) is stored complemented
-            m.d.comb += Assert(w_field == Mux(f == 2, ~w_val, w_val))
+        with m.If(w_has):   # one field (b, without a platform) is stored complemented
+            neg = ps_module.complemented_field(None)
+            m.d.comb += Assert(w_field == Mux(f == neg, ~w_val, w_val))
         return m
 
 

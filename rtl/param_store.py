@@ -21,6 +21,7 @@ from .family import fpga_family
 
 __all__ = [
     "ConfigSignature", "TableReadSignature", "ParamStore", "memory_attrs", "c_table_by_index",
+    "complemented_field",
     "SPACE_C",
     "SPACE_WINDOW", "SPACE_KEY",
     "class_bits", "config_addr_width", "config_address", "config_writes",
@@ -123,6 +124,14 @@ def c_table_by_index(platform) -> bool:
     return fpga_family(platform) == "ecp5"
 
 
+def complemented_field(platform) -> int:
+    """The window/Δ table's field stored complemented: 2 (``a``) on the ECP5, whose Δ chain
+    ``b + ~a + 1`` then reads both operands as stored, 3 (``b``) elsewhere, where the iCE40
+    Δ chain ``~(a + ~b + 1)`` does and ``a`` also goes as stored into the DSP (see
+    :class:`ParamStore`). The read port always shows the true values."""
+    return 2 if fpga_family(platform) == "ecp5" else 3
+
+
 class ConfigSignature(wiring.Signature):
     """The unit's configuration port, seen from the controller that drives it.
 
@@ -174,12 +183,16 @@ class ParamStore(wiring.Component):
         Decodes configuration writes (address map in the module docstring) into two
         ``lib.memory.Memory`` tables with synchronous read ports:
 
-        * the window/Δ table: N rows of ``alpha, beta, ~a, b`` (an ``ArrayLayout(W, 4)`` row,
-          written one field at a time through a granular write port), read one row per vector.
-          ``a`` is stored complemented and ``read.a`` inverts it back: the Δ generator's
-          ``b − a = b + ~a + 1`` then takes ``~a`` from the block RAM output straight into the
-          carry chain (an iCE40 carry input cannot invert: the inverter would be a LUT level
-          between the block RAM and the multiplier); synthesis cancels the two inversions;
+        * the window/Δ table: N rows of ``alpha, beta, a, ~b`` (``~a, b`` on the ECP5; an
+          ``ArrayLayout(W, 4)`` row, written one field at a time through a granular write
+          port), read one row per vector. One field is stored complemented
+          (:func:`complemented_field`) and the read port inverts it back, so that the Δ
+          generator's chain takes both operands from the table's output as they are
+          (synthesis cancels the two inversions): on the iCE40 ``b − a − 1 = ~(a + ~b + 1)``
+          (an iCE40 carry input cannot invert: the inverter would be a LUT level between the
+          block RAM and the multiplier), with ``a`` as it is into the DSP's addend register;
+          on the ECP5 ``b − a = b + ~a + 1``. (The iCE40's write-side ``~data`` is shared
+          with the C table's.)
         * the C table, read one entry per output word, in one of two organisations
           (:func:`c_table_by_index`; ``c_by_index`` forces one):
 
@@ -264,6 +277,7 @@ class ParamStore(wiring.Component):
             attrs=memory_attrs(platform, fast_read=True))
         by_index = (self.c_by_index if self.c_by_index is not None
                     else c_table_by_index(platform))
+        neg = complemented_field(platform)
         if by_index:
             # One row per word index k: C[0][k] … C[N−1][k] (17 bits each, written one class at
             # a time). The row is read by k alone into its read register; the class is chosen
@@ -339,8 +353,8 @@ class ParamStore(wiring.Component):
 
         m.d.comb += [
             win_wr.addr.eq(waddr[b:2 * b]),
-            # a is stored complemented (see the class docstring)
-            win_wr.data.eq(Cat(wdata[:w], wdata[:w], ~wdata[:w], wdata[:w])),
+            # a (ECP5) or b (elsewhere) is stored complemented (see the class docstring)
+            win_wr.data.eq(Cat(*(~wdata[:w] if k == neg else wdata[:w] for k in range(4)))),
             win_wr.en.eq(win_en),
             # (by class, C is stored complemented: see the class docstring)
             c_wr.data.eq(Cat(*([wdata[:C_BITS]] * n)) if by_index else ~wdata[:C_BITS]),
@@ -354,8 +368,8 @@ class ParamStore(wiring.Component):
             win_rd.en.eq(self.read.win_en),
             self.read.alpha.eq(win_rd.data[0]),
             self.read.beta.eq(win_rd.data[1]),
-            self.read.a.eq(~win_rd.data[2]),
-            self.read.b.eq(win_rd.data[3]),
+            self.read.a.eq(~win_rd.data[2] if neg == 2 else win_rd.data[2]),
+            self.read.b.eq(~win_rd.data[3] if neg == 3 else win_rd.data[3]),
         ]
         if by_index:
             # Write: the class's field of row k (a registered one-hot field enable).

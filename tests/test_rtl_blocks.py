@@ -207,7 +207,9 @@ def test_sampler_against_thresholds(by_index):
 def test_delta_whole_is_a_plus_hi(width):
     """DeltaGen(whole=True) (the iCE40 form, Δ = a + hi added after the product): SPEC §7's
     Δ = a + ((r · (b − a)) >> 16) for valid sets, pipelined one per cycle, held without `fire`;
-    for an invalid set (b ≤ a) the same value modulo 2^W as a + hi from the split form."""
+    for an invalid set with b < a the same value modulo 2^W as a + hi from the split form (the
+    DSP multiplies r by b − a − 1 and adds r: exact while b − a ≢ 0 mod 2^W; a == b, which
+    SPEC §3.1 refuses, is left out)."""
     one = 1 << (width - 1)
     mask = (1 << width) - 1
     rng = random.Random(width + 100)
@@ -218,8 +220,9 @@ def test_delta_whole_is_a_plus_hi(width):
         r = rng.choice([0, 0xFFFF, rng.randrange(1 << 16)])
         cases.append((a, b, r))
     cases += [(0, one, 0xFFFF), (0, one, 0), (one - 1, one, 0xFFFF), (0, 1, 0xFFFF)]
-    cases += [(rng.randrange(1 << width), rng.randrange(1 << width), rng.randrange(1 << 16))
-              for _ in range(50)]                     # any a, b: modulo 2^W
+    for _ in range(50):                               # any a ≠ b: modulo 2^W
+        a, b = rng.sample(range(1 << width), 2)
+        cases.append((a, b, rng.randrange(1 << 16)))
     dut = DeltaGen(width, whole=True)
     got = []
 

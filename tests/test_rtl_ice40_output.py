@@ -1,7 +1,7 @@
 """The iCE40 form of the unit's output side, checked as the iCEBreaker build gets it.
 
 On the iCE40 the output sequencer builds Δ whole in the multiplier's ``SB_MAC16``
-(``DeltaGen(whole=True)``: ``Δ = a + hi`` in the DSP's post-adder, ``b − a`` in fabric
+(``DeltaGen(whole=True)``: ``Δ = a + hi`` in the DSP's post-adder, ``b − a − 1`` in fabric
 flip-flops kept out of the DSP) and alters with :class:`WholeDeltaAlterStage`; the proofs and
 the default simulations elaborate without a platform and so get the split form
 (:class:`AlterStage`, ``hi``). Three checks close that gap, each against an independent
@@ -11,7 +11,8 @@ oracle:
   forms, and for no platform or the ULX3S the split ones (so tests that force the whole form,
   tests/test_rtl_unit.py ``test_whole_delta_form``, simulate what the board gets);
 * the synthesised Δ generator: ``synth_ice40 -dsp`` of ``DeltaGen(whole=True)`` (one
-  ``SB_MAC16``; ``b − a`` and ``a`` in fabric flip-flops), simulated in Icarus Verilog with
+  ``SB_MAC16``; ``b − a − 1`` in fabric flip-flops, ``r`` and ``a`` in its input registers),
+  simulated in Icarus Verilog with
   yosys's own iCE40 cell models, against SPEC §7's formula ``a + ((r · (b − a)) >> 16)`` —
   the mapping of the post-adder and the held registers, bit for bit;
 * the whole unit elaborated for the iCEBreaker (DSP counters, whole Δ, the sampler's two
@@ -132,7 +133,7 @@ def _delta_stimulus(rng: random.Random, width: int):
 
 
 def test_ice40_whole_delta_netlist_matches_spec(tmp_path):
-    """``synth_ice40 -dsp`` of DeltaGen(whole=True): one SB_MAC16 and ``b − a`` in fabric
+    """``synth_ice40 -dsp`` of DeltaGen(whole=True): one SB_MAC16 and ``b − a − 1`` in fabric
     flip-flops; in Icarus with the iCE40 cell models its Δ after every clock edge is SPEC
     §7's for the operands of the last load before the last fire."""
     _need_icarus()
@@ -146,9 +147,9 @@ def test_ice40_whole_delta_netlist_matches_spec(tmp_path):
     text = (tmp_path / "stat.json").read_text()
     cells = json.loads(text[text.index("{"):])["modules"]["\\deltagen"]["num_cells_by_type"]
     assert cells.get("SB_MAC16") == 1, cells
-    # b − a and a in fabric flip-flops (on `load`); r in the DSP's A register, the sum in its
-    # output register
-    assert sum(v for k, v in cells.items() if k.startswith("SB_DFF")) == 2 * width, cells
+    # b − a − 1 in fabric flip-flops (on `load`); r (A), r and a (D and C: the addend) in the
+    # DSP's input registers, the sum in its output register
+    assert sum(v for k, v in cells.items() if k.startswith("SB_DFF")) == width, cells
     (tmp_path / "tb.v").write_text(DELTA_TB)
     ops, want = _delta_stimulus(random.Random(7), width)
     (tmp_path / "stim.txt").write_text(
