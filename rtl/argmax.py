@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .family import fpga_family
+from .ice40_lut import lut_init
 
 __all__ = ["Argmax"]
 
@@ -127,20 +128,20 @@ class Argmax(wiring.Component):
             # ndreg : nmax (O = I0 ? I3 : I1; I2 = data, unused, is there for the packing).
             _ice40_gt_chain(
                 m, "gt_last", ndreg, self.data, self.first,
-                _lut_init(lambda i: i[0] & (i[1] | i[2]) & i[3]),
+                lut_init(lambda i: i[0] & (i[1] | i[2]) & i[3]),
                 (self.valid, t_last, t_max), tl_next,
-                _lut_init(lambda i: (1 - i[2]) if i[0] else i[1]), self.valid,
+                lut_init(lambda i: (1 - i[2]) if i[0] else i[1]), self.valid,
                 Const(0, w), nd_next)
             _ice40_gt_chain(
                 m, "gt_max", nmax, self.data, self.first,
-                _lut_init(lambda i: i[0] & (1 - (i[1] | i[2])) & i[3]),
+                lut_init(lambda i: i[0] & (1 - (i[1] | i[2])) & i[3]),
                 (self.valid, t_last, t_max), tm_next,
-                _lut_init(lambda i: i[3] if i[0] else i[1]), take_r, ndreg, nm_next)
+                lut_init(lambda i: i[3] if i[0] else i[1]), take_r, ndreg, nm_next)
             for b in range(len(last)):
                 one = (self.classes - 1) >> b & 1
                 # O = t_last | t_max ? one : index[b]  (I0 = t_last, I1 = t_max, I2 = index)
                 m.submodules[f"last{b}"] = Instance(
-                    "SB_LUT4", p_LUT_INIT=_lut_init(
+                    "SB_LUT4", p_LUT_INIT=lut_init(
                         lambda i, one=one: one if i[0] | i[1] else i[2]),
                     i_I0=t_last, i_I1=t_max, i_I2=index[b], i_I3=Const(0, 1), o_O=last[b])
         else:
@@ -164,12 +165,6 @@ class Argmax(wiring.Component):
             self.index_last.eq(last),
         ]
         return m
-
-
-def _lut_init(f) -> Const:
-    """An ``SB_LUT4``'s ``LUT_INIT`` for ``O = f((I0, I1, I2, I3))`` (bits 0/1)."""
-    return Const(sum(1 << k for k in range(16)
-                     if f(tuple(k >> j & 1 for j in range(4)))), 16)
 
 
 def _ice40_gt_chain(m: Module, name: str, nreg: Signal, data: Value, first: Value,

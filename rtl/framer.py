@@ -1,15 +1,15 @@
 """The unit's input side: wire framing, buffer writes, argmax and sum, input counters."""
 
-from collections.abc import Callable
 
-from amaranth import Cat, Const, Instance, Module, Mux, Signal, Value
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .argmax import Argmax, _lut_init
+from .argmax import Argmax
 from .counter import SplitCounter
 from .family import fpga_family
+from .ice40_lut import lut
 from .layouts import descriptor_layout, word_layout
 from .vector_buffer import BufferWriteSignature
 
@@ -289,19 +289,3 @@ class InputFramer(wiring.Component):
             at_end_in.eq(end_next),
         ]
         return m
-
-
-def lut(m: Module, ice40: bool, name: str, f: Callable[..., Value], ins: tuple,
-        out: Signal) -> None:
-    """``out = f(*ins)`` (up to four one-bit inputs; ``f`` built from ``&``, ``|`` and ``^ 1``
-    for NOT, so that it evaluates on 0/1 integers as on signals): one ``SB_LUT4`` on the iCE40
-    (which the synthesiser can neither merge with other logic nor spread over several LUTs),
-    plain logic otherwise."""
-    if not ice40:
-        m.d.comb += out.eq(f(*ins))
-        return
-    k = len(ins)
-    pins = list(ins) + [Const(0, 1)] * (4 - k)
-    m.submodules[name] = Instance(
-        "SB_LUT4", p_LUT_INIT=_lut_init(lambda i: f(*i[:k]) & 1),
-        i_I0=pins[0], i_I1=pins[1], i_I2=pins[2], i_I3=pins[3], o_O=out)

