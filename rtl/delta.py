@@ -112,7 +112,12 @@ class DeltaGen(wiring.Component):
             m.d.comb += dsum.eq(Cat(Const(1, 1), self.a) + Cat(Const(1, 1), ~self.b))
             with m.If(self.load):
                 m.d.sync += [ra1.eq(Cat(self.r, self.a)), dm1.eq(~dsum[1:])]
-            prod = Signal(16 + w, reset_less=True)
+            # `keep` on `prod`: yosys's ice40_dsp pass still folds it into this DSP's output
+            # register, and no longer also into the A input register of the DSP that reads
+            # it (the iCE40 alter stage's: MacAlterStage). Without it the pass, taking the
+            # register for both, left that input undefined and this multiplier out of the
+            # netlist (yosys 0.70; tests/test_rtl_ice40_output.py simulates both DSPs).
+            prod = Signal(16 + w, reset_less=True, attrs={"keep": 1})
             with m.If(self.fire):
                 m.d.sync += prod.eq(ra1[:16] * dm1 + ra1)
             m.d.comb += self.delta.eq(prod[16:])

@@ -4,7 +4,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .alter import AlterStage, WholeDeltaAlterStage
+from .alter import AlterStage, MacAlterStage
 from .counter import SplitCounter
 from .delta import DeltaGen
 from .family import fpga_family
@@ -41,9 +41,10 @@ class OutputSequencer(wiring.Component):
                            registers the word's role and p ± a (or p). Word 0: the
                            product r·(b − a) is registered (hi, held; on the iCE40
                            Δ = a + hi, the add in the same DSP, and the alter stage
-                           registers x = p, or ~p at word i)
+                           registers p and its factor f ∈ {0, 1, −1})
             O3     X+3+k   alter: (p ± a) ± hi, or p + 0 → output (or skid) register
-                           (iCE40: x + Δ, then one LUT: p + Δ, p − Δ = ~(~p + Δ) or p)
+                           (iCE40: p + Δ·f in a second DSP, whose output register is
+                           the skid buffer's word0)
             out    X+4+k   on ``source``
 
         With a descriptor offered in the cycle after the vector's last word (X = T+1), the
@@ -67,8 +68,8 @@ class OutputSequencer(wiring.Component):
         ``lib.stream`` rules (registers; payload stable while ``valid & ~ready``).
     """
 
-    #: Δ added whole by the DSP (:class:`WholeDeltaAlterStage`): None = on the iCE40 only
-    #: (tests set True to simulate that form without a platform)
+    #: Δ made whole by one DSP and added by another (:class:`MacAlterStage`): None = on the
+    #: iCE40 only (tests set True to simulate that form without a platform)
     whole_delta: bool | None = None
 
     def __init__(self, classes: int, width: int, alter_stage: type = AlterStage):
@@ -93,16 +94,17 @@ class OutputSequencer(wiring.Component):
         b = class_bits(n)
         m.submodules.window = window = Window(w)
         # iCE40 (W ≤ 16, the standard alter stage): Δ = a + hi added in the multiplier's DSP,
-        # and the alter stage adds Δ whole (WholeDeltaAlterStage): one carry chain and 32
-        # logic cells less. Elsewhere (ECP5: no post-adder behind the registered multiplier
-        # there; tests' substituted alter stages) a and hi stay apart.
+        # and the alter stage is p + Δ·f in a second DSP (MacAlterStage) whose output
+        # register is the skid buffer's word0: no carry chain on the output side. Elsewhere
+        # (ECP5: no post-adder behind the registered multiplier there; tests' substituted
+        # alter stages) a and hi stay apart.
         whole = self.whole_delta
         if whole is None:
             whole = fpga_family(platform) == "ice40"
         whole = whole and w <= 16 and self.alter_stage is AlterStage
         m.submodules.delta = delta = DeltaGen(w, whole=whole)
         m.submodules.sampler = sampler = Sampler(n)
-        m.submodules.alter = alter = (WholeDeltaAlterStage(w) if whole
+        m.submodules.alter = alter = (MacAlterStage(w) if whole
                                       else self.alter_stage(w))
         m.submodules.skid = skid = SkidBuffer(word_layout(w))
         desc, ks, tab, buf = self.descriptor, self.keystream, self.tables, self.buf

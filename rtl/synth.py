@@ -255,6 +255,25 @@ def _stat_cells(stat_json: Path) -> dict[str, int]:
     return dict(total)
 
 
+#: The data inputs of each family's DSP cell (an undefined bit on one is a broken netlist).
+DSP_DATA_PORTS = {"SB_MAC16": ("A", "B", "C", "D"), "MULT18X18D": ("A", "B")}
+
+
+def undefined_dsp_inputs(netlist: dict) -> list[str]:
+    """``cell.port`` of every DSP data input with an undefined (``"x"``) bit in a yosys JSON
+    netlist. Yosys's DSP packing can leave one behind when two DSPs compete for the register
+    between them (seen with ice40_dsp, yosys 0.70: the reading DSP's A input undefined and the
+    writing multiplier gone); the build stops rather than place a bitstream that computes
+    garbage."""
+    bad = []
+    for mod in netlist.get("modules", {}).values():
+        for name, cell in mod.get("cells", {}).items():
+            for port in DSP_DATA_PORTS.get(cell.get("type"), ()):
+                if "x" in cell.get("connections", {}).get(port, ()):
+                    bad.append(f"{name}.{port}")
+    return bad
+
+
 # ---------------------------------------------------------------------------------------------
 # Place and route
 
@@ -310,6 +329,10 @@ def build(board: str, design: str = "top", *, variant: str | None = None,
     print(f"synth: {board} {design}: yosys + nextpnr + pack in {out} "
           f"(sync {f_sync / 1e6:.3f} MHz) ...", flush=True)
     _run_logged(["sh", f"{plan.script}.sh"], out, out / "build.log", env)
+    bad = undefined_dsp_inputs(json.loads((out / f"{name}.json").read_text()))
+    if bad:
+        raise RuntimeError(f"synth: {board} {design}: undefined DSP input(s) after yosys: "
+                           + ", ".join(bad[:4]))
     util, fmax = parse_nextpnr_report(out / f"{name}.report.json")
     cells = _stat_cells(out / f"{name}.stat.json")
     ext = "bin" if fam == "ice40" else "bit"

@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from rtl_support import random_params, run_sim  # noqa: E402
 
-from dynamarks.rtl.alter import AlterStage, WholeDeltaAlterStage  # noqa: E402
+from dynamarks.rtl.alter import AlterStage, MacAlterStage  # noqa: E402
 from dynamarks.rtl.argmax import Argmax  # noqa: E402
 from dynamarks.rtl.counter import SplitCounter  # noqa: E402
 from dynamarks.rtl.delta import DeltaGen  # noqa: E402
@@ -251,14 +251,14 @@ def test_delta_whole_is_a_plus_hi(width):
             assert a <= d <= b - 1
 
 
-def test_whole_delta_alter_stage():
-    """WholeDeltaAlterStage against SPEC §9 (p − Δ at i, p + Δ at j, p otherwise), Δ over the
+def test_mac_alter_stage():
+    """MacAlterStage against SPEC §9 (p − Δ at i, p + Δ at j, p otherwise), Δ over the
     whole word range (results modulo 2^W), inputs disturbed after `en`."""
     width = 16
     rng = random.Random(5)
     cases = [(rng.randrange(1 << width), rng.randrange(2), rng.randrange(2), rng.randrange(2),
               rng.randrange(1 << width)) for _ in range(300)]
-    dut = WholeDeltaAlterStage(width)
+    dut = MacAlterStage(width)
     got = []
 
     async def tb(ctx):

@@ -39,7 +39,7 @@ class _WholeDeltaSequencer(OutputSequencer):
 
 
 class _WholeDeltaUnit(WatermarkUnit):
-    """The unit with the iCE40's output side (Δ = a + hi from the DSP, WholeDeltaAlterStage)
+    """The unit with the iCE40's output side (Δ = a + hi from the DSP, MacAlterStage)
     forced on, so that the Amaranth simulator runs the form the iCE40 build uses."""
     output_sequencer = _WholeDeltaSequencer
 

@@ -28,6 +28,7 @@ from dynamarks.rtl.synth import (
     make_unit,
     parse_nextpnr_report,
     placed_lc_blocks,
+    undefined_dsp_inputs,
     write_reports,
     yosys_stats,
 )
@@ -106,6 +107,22 @@ def test_board_build_plan(board, variant):
     assert "uart_0__rx" in cons and "uart_0__tx" in cons
     ov = wrapped.overhead()
     assert ov["in_bits"] > 30 and ov["out_bits"] > 100  # streams, config port, counters
+
+
+def test_undefined_dsp_inputs():
+    """A DSP data input with an undefined bit is reported (cell and port); undefined carry
+    inputs (unused, normal) and other cells are not."""
+    def mac(a, ci):
+        return {"type": "SB_MAC16", "connections": {"A": a, "B": [3, 4], "C": [5], "D": [6],
+                                                    "CI": ci}}
+    netlist = {"modules": {"top": {"cells": {
+        "ok": mac([1, 2], ["x"]),
+        "broken": mac([1, "x"], [0]),
+        "lut": {"type": "SB_LUT4", "connections": {"I0": ["x"]}},
+        "ecp5": {"type": "MULT18X18D", "connections": {"A": [1], "B": ["x", 2]}},
+    }}}}
+    assert undefined_dsp_inputs(netlist) == ["broken.A", "ecp5.B"]
+    assert undefined_dsp_inputs({"modules": {}}) == []
 
 
 def test_parse_nextpnr_report(tmp_path):
