@@ -6,7 +6,7 @@ flip-flops kept out of the DSP) and alters with :class:`MacAlterStage` (``p + Δ
 second ``SB_MAC16`` whose output register is the skid buffer's ``word0``); the proofs and
 the default simulations elaborate without a platform and so get the split form
 (:class:`AlterStage`, ``hi``). Four checks close that gap, each against an independent
-oracle:
+oracle (and two more run the synthesised netlists):
 
 * the platform choice itself: elaborated for the iCEBreaker the sequencer holds the whole
   forms, and for no platform or the ULX3S the split ones (so tests that force the whole form,
@@ -25,7 +25,12 @@ oracle:
   chains against the complemented C table, everything the board's netlist is made from),
   simulated in Icarus (four-state: undefined values surface) with the iCE40 cell models,
   running every cocotb test of sim/tb_unit.py against the bit-exact reference
-  (:class:`~dynamarks.host.reference.ReferenceUnit`), with gaps and back-pressure.
+  (:class:`~dynamarks.host.reference.ReferenceUnit`), with gaps and back-pressure;
+* and what the bitstream is made from: the unit and the whole board top synthesised with
+  ``synth_ice40 -dsp`` as the board build does (flattened, block RAMs and DSPs mapped), their
+  gate-level netlists in Icarus with the cell models — sim/tb_unit.py against the reference,
+  and sim/tb_top.py at the UART pins (yosys's DSP packing once differed between the two: the
+  whole top's alter DSP got an undefined input where the unit's did not).
 """
 
 from __future__ import annotations
@@ -334,3 +339,79 @@ def test_ice40_unit_in_icarus():
           f"run {result.run_s:.1f} s")
     assert result.ok, result.summary()
     assert result.tests >= 8        # every test of sim/tb_unit.py ran
+
+
+def _ice40_netlist(design, name: str, workdir) -> str:
+    """``design`` as an iCE40 bitstream gets it: elaborated for the iCEBreaker, synthesised by
+    ``synth_ice40 -dsp`` (flattened, with the board build's memory settings), written as a
+    gate-level netlist of SB_LUT4 / SB_CARRY / SB_DFF* / SB_RAM40_4K / SB_MAC16 cells, with
+    yosys's iCE40 cell models appended. Stops on an undefined DSP input (as the board flow)."""
+    from dynamarks.rtl.synth import NO_RW_CHECK_SCRIPT, undefined_dsp_inputs
+
+    (workdir / "d.il").write_text(rtlil.convert(design, name=name,
+                                                platform=make_platform("icebreaker")))
+    script = "; ".join(["read_rtlil d.il", *NO_RW_CHECK_SCRIPT, f"synth_ice40 -dsp -top {name}",
+                        "write_json d.json", "write_verilog -noattr d_gl.v"])
+    run_tool([tool_env()["YOSYS"], "-q", "-p", script], workdir, timeout=900)
+    assert not undefined_dsp_inputs(json.loads((workdir / "d.json").read_text()))
+    text = (workdir / "d_gl.v").read_text()
+    assert "SB_MAC16" in text and "SB_RAM40_4K" in text
+    return ("`define NO_ICE40_DEFAULT_ASSIGNMENTS\n" + text + "\n"
+            + ice40_cells_sim().read_text())
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_ice40_unit_netlist_in_icarus(tmp_path):
+    """Every sim/tb_unit.py test on the iCEBreaker's synthesised unit (N=10, W=16): the
+    gate-level netlist yosys hands to nextpnr, in Icarus with the iCE40 cell models, against
+    the bit-exact reference — what the DSP, block-RAM and LUT mapping make of the unit, not
+    only what the Amaranth code says."""
+    _need_icarus()
+    from dynamarks.rtl.unit import WatermarkUnit
+    from dynamarks.sim.runner import Bench, run_bench
+
+    netlist = _ice40_netlist(WatermarkUnit(classes=10, width=16), "watermark_unit", tmp_path)
+    bench = Bench(
+        name="unit_ice40_netlist_n10_w16",
+        verilog=lambda: netlist,
+        test_module="dynamarks.sim.tb_unit",
+        simulators=("icarus",),
+        toplevel="watermark_unit",
+        env={"DMK_CLASSES": "10", "DMK_WIDTH": "16", "DMK_VECTORS": "150"},
+    )
+    result = run_bench(bench, "icarus", seed=1)
+    print(f"{bench.name}: {result.passed}/{result.tests} tests, build {result.build_s:.1f} s, "
+          f"run {result.run_s:.1f} s")
+    assert result.ok, result.summary()
+    assert result.tests >= 8        # every test of sim/tb_unit.py ran
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+def test_ice40_top_netlist_in_icarus(tmp_path):
+    """sim/tb_top.py on the synthesised whole board top (UART at 4 clocks a bit, N=10, W=16):
+    the gate-level netlist in Icarus with the iCE40 cell models, every reply at the UART pins
+    against the bit-exact reference and the protocol's rules. (Where two DSPs meet, yosys's
+    packing has differed between the unit and the whole top: this is the netlist the board
+    gets.)"""
+    _need_icarus()
+    from dynamarks.rtl.top import BoardTop
+    from dynamarks.sim.board_sim import TOP_NAME
+    from dynamarks.sim.runner import Bench, run_bench
+
+    top = BoardTop(classes=10, width=16, clk_freq=4 * 3_000_000, baud=3_000_000)
+    netlist = _ice40_netlist(top, TOP_NAME, tmp_path)
+    bench = Bench(
+        name="board_top_ice40_netlist",
+        verilog=lambda: netlist,
+        test_module="dynamarks.sim.tb_top",
+        simulators=("icarus",),
+        toplevel=TOP_NAME,
+        env={"DMK_FUZZ": "40"},
+    )
+    result = run_bench(bench, "icarus", seed=1)
+    print(f"{bench.name}: {result.passed}/{result.tests} tests, build {result.build_s:.1f} s, "
+          f"run {result.run_s:.1f} s")
+    assert result.ok, result.summary()
+    assert result.tests >= 4        # every test of sim/tb_top.py ran
